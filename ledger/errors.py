@@ -1,0 +1,99 @@
+"""One error tree for the whole ledger.
+
+    LedgerError
+    ├── VerificationError          a proof, signature or chain link does not check out
+    │   ├── RootMismatchError      a recomputed root differs from the expected one
+    │   ├── SignatureError         an Ed25519 signature or key validity check failed
+    │   └── ChainLinkError         a lot's hash chain (seq / prev) is broken
+    ├── InputError (ValueError)    bad input from a user or client; nothing was stored
+    │   └── ConflictError          the input is well formed but clashes with stored state
+    ├── NotFound                   the thing asked for does not exist
+    ├── AnchorError                talking to the chain failed (raised ``from`` the RPC error)
+    └── ConfigError                settings or key material are unusable (e.g. a wrong master key)
+
+Messages say what was expected and what was found: "inclusion proof has wrong size:
+expected 3, got 4". The API maps this tree to HTTP status codes in one place.
+"""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Base of every error the ledger raises on purpose."""
+
+    code = "ledger_error"
+
+
+class VerificationError(LedgerError):
+    """A proof, signature or hash chain failed to verify."""
+
+    code = "verification_failed"
+
+
+class RootMismatchError(VerificationError):
+    """A root recomputed from a proof differs from the root it should equal."""
+
+    code = "root_mismatch"
+
+
+class SignatureError(VerificationError):
+    """A signature does not verify, or its key was not valid at signing time."""
+
+    code = "bad_signature"
+
+
+class ChainLinkError(VerificationError):
+    """A lot's entries are not linked seq by seq through their prev hashes."""
+
+    code = "chain_broken"
+
+
+class InputError(LedgerError, ValueError):
+    """Bad input: the caller must fix it; nothing was stored.
+
+    ``field`` names the offending field (dotted path) when one is known, and ``details``
+    may carry a list of per-item errors for batch operations.
+    """
+
+    code = "invalid_input"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        details: list[dict[str, object]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.field = field
+        self.details = details or []
+
+
+class ConflictError(InputError):
+    """Well-formed input that clashes with what is stored (duplicate, stale head)."""
+
+    code = "conflict"
+
+
+class NotFound(LedgerError):
+    """The organization, product, lot, key or entry does not exist."""
+
+    code = "not_found"
+
+
+class AnchorError(LedgerError):
+    """The chain could not be read or written; raised from the underlying RPC error."""
+
+    code = "anchor_failed"
+
+
+class ConfigError(LedgerError):
+    """Settings or key material are unusable; the service must not start."""
+
+    code = "config_error"
+
+
+class PermissionDenied(LedgerError):
+    """The caller is authenticated but not allowed to do this."""
+
+    code = "forbidden"

@@ -1,0 +1,275 @@
+"""The ledger service: master data, the append path and verification, over a store.
+
+``Ledger`` is built from an engine and a ``KeyRing`` handed in (nothing builds its own); the
+CLI and the API construct it with ``Ledger.open(settings)``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine, insert, select
+
+from ledger import keys as keys_mod
+from ledger import migrate, proofs, store
+from ledger.db import make_engine, read_tx, write_tx
+from ledger.errors import ConflictError, InputError, NotFound
+from ledger.ingest import Submission, append
+from ledger.models import Lot, Organization, Product, SigningKey
+from ledger.records import LotCreate, OrganizationCreate, ProductCreate, input_error
+from ledger.settings import Settings
+from ledger.verify import AnchorCheck, LotData, LotReport, verify_lot
+
+_org = Organization.__table__  # type: ignore[attr-defined]
+_product = Product.__table__  # type: ignore[attr-defined]
+_lot = Lot.__table__  # type: ignore[attr-defined]
+_key = SigningKey.__table__  # type: ignore[attr-defined]
+
+# Who may sign which business steps on a lot they do not own.
+FOREIGN_STEPS = {
+    "inspector": frozenset({"inspecting", "sampling"}),
+    "exporter": frozenset(
+        {
+            "packing",
+            "loading",
+            "shipping",
+            "receiving",
+            "unloading",
+            "storing",
+            "transporting",
+            "departing",
+            "arriving",
+            "accepting",
+            "ocop:cooling",
+        }
+    ),
+    "operator": frozenset(),
+}
+
+
+def may_sign(key: Mapping[str, Any], biz_step: str, lot_org_id: str) -> bool:
+    """An organization signs anything on its own lots; inspectors and exporters some steps."""
+    if str(key["org_id"]) == str(lot_org_id):
+        return True
+    return biz_step in FOREIGN_STEPS.get(str(key.get("org_kind")), frozenset())
+
+
+def slugify(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name.replace("Đ", "D").replace("đ", "d"))
+    ascii_name = ascii_name.encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name).strip("-")[:64] or "org"
+
+
+class Ledger:
+    def __init__(self, engine: Engine, keyring: keys_mod.KeyRing, clock: Callable[[], datetime] | None = None) -> None:
+        self.engine = engine
+        self.keyring = keyring
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    @classmethod
+    def open(cls, settings: Settings, *, migrate_schema: bool = True) -> Ledger:
+        """Connect, migrate, and check the master key against the ledger (fail fast if wrong)."""
+        engine = make_engine(settings.resolved_database_url())
+        if migrate_schema:
+            migrate.upgrade(engine)
+        with write_tx(engine) as conn:
+            fresh = not keys_mod.ledger_has_fingerprint(conn)
+            master = keys_mod.load_master_key(settings.master_key, settings.resolved_master_key_file(), create=fresh)
+            keys_mod.check_master_key(conn, master)
+            ring = keys_mod.KeyRing(master)
+            ring.check_can_open(conn)
+        return cls(engine, ring)
+
+    # --- organizations and keys -----------------------------------------------------------
+
+    def create_org(self, data: OrganizationCreate, *, generate_key: bool = True) -> dict[str, Any]:
+        slug = data.slug or slugify(data.name)
+        with write_tx(self.engine) as conn:
+            if conn.execute(select(_org.c.id).where(_org.c.slug == slug)).first():
+                raise ConflictError(f"organization {slug!r} exists already", field="slug")
+            org_id = conn.execute(
+                insert(_org)
+                .values(slug=slug, name=data.name, kind=data.kind, province=data.province, created_at=self.clock())
+                .returning(_org.c.id)
+            ).scalar_one()
+            if generate_key:
+                self.keyring.generate(conn, org_id, self.clock())
+            return self._org_json(conn, org_id)
+
+    def get_org(self, ref: str | int) -> dict[str, Any]:
+        with read_tx(self.engine) as conn:
+            return self._org_json(conn, self._org_id(conn, ref))
+
+    def list_orgs(self) -> list[dict[str, Any]]:
+        with read_tx(self.engine) as conn:
+            return [self._org_json(conn, r.id) for r in conn.execute(select(_org.c.id).order_by(_org.c.id))]
+
+    @staticmethod
+    def _org_id(conn: Connection, ref: str | int) -> int:
+        col = _org.c.id if isinstance(ref, int) or str(ref).isdigit() else _org.c.slug
+        val = int(ref) if col is _org.c.id else ref
+        row = conn.execute(select(_org.c.id).where(col == val)).first()
+        if row is None:
+            raise NotFound(f"no organization {ref!r}")
+        return int(row.id)
+
+    @staticmethod
+    def _org_json(conn: Connection, org_id: int) -> dict[str, Any]:
+        org = conn.execute(select(_org).where(_org.c.id == org_id)).one()
+        keys = conn.execute(select(_key).where(_key.c.org_id == org_id).order_by(_key.c.id))
+        return {
+            "id": org.id,
+            "slug": org.slug,
+            "name": org.name,
+            "kind": org.kind,
+            "province": org.province,
+            "keys": [keys_mod.public_key_info(k) for k in keys],
+        }
+
+    def generate_key(self, org: str | int) -> dict[str, Any]:
+        with write_tx(self.engine) as conn:
+            return self.keyring.generate(conn, self._org_id(conn, org), self.clock())
+
+    def register_key(self, org: str | int, public_key_b64: str) -> dict[str, Any]:
+        with write_tx(self.engine) as conn:
+            return self.keyring.register(conn, self._org_id(conn, org), public_key_b64, self.clock())
+
+    def revoke_key(self, kid: str, effective: datetime | None = None, reason: str | None = None) -> dict[str, Any]:
+        with write_tx(self.engine) as conn:
+            return self.keyring.revoke(conn, kid, effective or self.clock(), reason)
+
+    # --- products and lots ----------------------------------------------------------------
+
+    def create_product(self, org: str | int, data: ProductCreate) -> dict[str, Any]:
+        with write_tx(self.engine) as conn:
+            org_id = self._org_id(conn, org)
+            if conn.execute(select(_product.c.id).where(_product.c.gtin == data.gtin)).first():
+                raise ConflictError(f"product with GTIN {data.gtin} exists already", field="gtin")
+            conn.execute(
+                insert(_product).values(org_id=org_id, created_at=self.clock(), **data.model_dump(mode="json"))
+            )
+        return self.get_product(data.gtin)
+
+    def get_product(self, gtin: str) -> dict[str, Any]:
+        with read_tx(self.engine) as conn:
+            row = conn.execute(select(_product).where(_product.c.gtin == gtin)).first()
+            if row is None:
+                raise NotFound(f"no product with GTIN {gtin}")
+            return dict(row._mapping)
+
+    def create_lot(self, org: str | int, data: LotCreate | Mapping[str, Any]) -> dict[str, Any]:
+        """Create a lot and its signed commissioning entry (seq 0) in one transaction."""
+        lot = _parse(LotCreate, data, "lot")
+        with write_tx(self.engine) as conn:
+            org_id = self._org_id(conn, org)
+            append(conn, [Submission(lot=lot.lot_id, create=lot, actor_org_id=org_id)], self.keyring, self.clock())
+        return self.get_lot(lot.lot_id)
+
+    def get_lot(self, lot_id: str) -> dict[str, Any]:
+        with read_tx(self.engine) as conn:
+            row = conn.execute(select(_lot).where(_lot.c.lot_id == lot_id)).first()
+            if row is None:
+                raise NotFound(f"no lot {lot_id!r}")
+            return dict(row._mapping)
+
+    # --- events ---------------------------------------------------------------------------
+
+    def record(self, org: str | int, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Append a batch of events, all or nothing.
+
+        Each item is ``{"lot": id, "event": {...}}`` (signed with the organization's server-held
+        key) or ``{"lot": id, "entry": {statement + "sig"}}`` (signed by the organization).
+        """
+        if not items:
+            raise InputError("no events to record: expected at least 1, got 0", field="events")
+        with write_tx(self.engine) as conn:
+            org_id = self._org_id(conn, org)
+            subs = [Submission.from_json(it, i, org_id) for i, it in enumerate(items)]
+            return append(conn, subs, self.keyring, self.clock())
+
+    # --- log and verification -------------------------------------------------------------
+
+    def head(self) -> store.TreeHead:
+        with read_tx(self.engine) as conn:
+            return store.read_head(conn)
+
+    def verify_lot(self, lot_id: str, anchor: AnchorCheck | None = None) -> LotReport:
+        with read_tx(self.engine) as conn:
+            data = self.lot_data(conn, lot_id)
+        return verify_lot(data, may_sign, anchor)
+
+    def lot_data(self, conn: Connection, lot_id: str, size: int | None = None) -> LotData:
+        """Everything verification needs about one lot, read in O(entries · log n)."""
+        head = store.read_head(conn)
+        size = head.size if size is None else size
+        root = head.root if size == head.size else store.root_at(conn, size)
+        lot_row = conn.execute(select(_lot).where(_lot.c.lot_id == lot_id)).first()
+        rows = [dict(r._mapping) for r in store.lot_entries(conn, lot_id) if r.idx < size]
+        coords: set[proofs.Coord] = set(proofs.root_coords(size))
+        plans = {}
+        for r in rows:
+            ranges, cs = proofs.inclusion_coords(int(r["idx"]), size)
+            plans[int(r["idx"])] = ranges
+            coords |= cs
+        nodes = store.read_nodes(conn, coords)
+        try:
+            nodes_root = proofs.root_from_nodes(size, nodes)
+            proof_map = {i: proofs.hashes_from_nodes(rg, nodes) for i, rg in plans.items()}
+        except Exception as exc:  # a missing node is tampering, reported by verify_lot
+            nodes_root, proof_map = b"missing:" + str(exc).encode(), {}
+        keys = self._keys_for(conn, {r["signer"] for r in rows})
+        return LotData(
+            lot_id,
+            dict(lot_row._mapping) if lot_row else None,
+            rows,
+            keys,
+            size,
+            root,
+            nodes_root,
+            proof_map,
+            self._input_heads(conn, rows),
+        )
+
+    @staticmethod
+    def _keys_for(conn: Connection, kids: set[str]) -> dict[str, dict[str, Any]]:
+        out = {}
+        for kid, row in keys_mod.keys_by_id(conn, kids).items():
+            kind = conn.execute(select(_org.c.kind).where(_org.c.id == row.org_id)).scalar_one()
+            out[kid] = {
+                "public_key": bytes(row.public_key),
+                "org_id": row.org_id,
+                "org_kind": kind,
+                "revoked_at": row.revoked_at,
+            }
+        return out
+
+    @staticmethod
+    def _input_heads(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], int]:
+        from ledger.canonical import from_canonical
+
+        wanted = []
+        for r in rows:
+            if r["event_type"] == "TransformationEvent":
+                wanted += [
+                    (i.get("lot"), i.get("head")) for i in from_canonical(r["event"].encode()).get("ocop:inputs", [])
+                ]
+        out = {}
+        for lot, head in wanted:
+            for e in store.lot_entries(conn, str(lot)):
+                if bytes(e.leaf_hash).hex() == head:
+                    out[(lot, head)] = int(e.idx)
+        return out
+
+
+def _parse(model: Any, data: Any, where: str) -> Any:
+    if isinstance(data, model):
+        return data
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise input_error(exc, where) from exc
