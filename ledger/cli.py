@@ -313,9 +313,10 @@ def describe(report: Any) -> str:
 
 
 def main() -> None:
-    from ledger import cli_chain
+    from ledger import cli_chain, cli_tools
 
     cli_chain.register(app)
+    cli_tools.register(app)
     try:
         app()
     except VerificationError as exc:  # pragma: no cover - last resort

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Install everything the project needs, idempotently: the Python venv (.venv) with the
+# package and its pinned dependencies, and the pinned Node packages (Hardhat, solc, anvil).
+#   scripts/setup.sh          runtime set-up (used by scripts/run.sh)
+#   scripts/setup.sh --dev    also test tools and Debian's chromium for the browser tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEV=0
+[ "${1:-}" = "--dev" ] && DEV=1
+PY=${PYTHON:-python3}
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "setup: '$1' is required but not installed" >&2; exit 1; }; }
+need "$PY"; need node; need npm
+
+"$PY" - <<'PYEOF' || { echo "setup: Python >= 3.11 is required" >&2; exit 1; }
+import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)
+PYEOF
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PY" -m venv .venv
+fi
+
+extras=""
+[ "$DEV" = 1 ] && extras="[dev]"
+stamp=".venv/.installed$( [ "$DEV" = 1 ] && echo -dev )"
+want="$(cat pyproject.toml | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "setup: installing Python packages${extras}"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip==25.3"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+  echo "$want" > "$stamp"
+fi
+
+lockhash="$(sha256sum package-lock.json | cut -c1-16)"
+if [ ! -f node_modules/.installed ] || [ "$(cat node_modules/.installed)" != "$lockhash" ]; then
+  echo "setup: installing Node packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lockhash" > node_modules/.installed
+fi
+
+if [ "$DEV" = 1 ] && [ ! -x /usr/bin/chromium ]; then
+  echo "setup: installing Debian's chromium for the browser tests"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+fi
+echo "setup: ready"
