@@ -14,6 +14,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+
+from ledger.errors import ConflictError
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -56,9 +59,16 @@ def is_sqlite(engine: Engine) -> bool:
 
 @contextmanager
 def write_tx(engine: Engine) -> Iterator[Connection]:
-    """A write transaction: committed on success, rolled back on any error."""
-    with engine.connect().execution_options(ledger_write=True) as conn, conn.begin():
-        yield conn
+    """A write transaction: committed on success, rolled back on any error.
+
+    A unique-constraint race that a caller's own existence check could not see (two writers
+    creating the same slug or GTIN at once) surfaces as ``ConflictError``, not a server error.
+    """
+    try:
+        with engine.connect().execution_options(ledger_write=True) as conn, conn.begin():
+            yield conn
+    except IntegrityError as exc:
+        raise ConflictError("conflicting write: a record with the same identity was stored meanwhile") from exc
 
 
 @contextmanager

@@ -228,7 +228,8 @@ def normalize_event(raw: Any, *, now: datetime, where: str = "event") -> dict[st
     _check_shape(ev, where)
     out = ev.model_dump(by_alias=True, exclude_none=True)
     out["eventTimeZoneOffset"] = _offset(t)
-    return _integral_floats(out)
+    normalized: dict[str, Any] = _integral_floats(out)
+    return normalized
 
 
 def _check_shape(ev: EventIn, where: str) -> None:

@@ -11,8 +11,9 @@ from urllib.parse import quote
 from ledger.errors import InputError
 
 # GS1 General Specifications, figure 7.11-1: the 82-character set for alphanumeric AIs.
-_GS1_CHARSET_82 = re.compile(r"""^[!"%&'()*+,\-./0-9:;<=>?A-Z_a-z]{1,20}$""")
-_DIGITS = re.compile(r"^[0-9]+$")
+# fullmatch, not ``^...$``: ``$`` also matches before a trailing newline.
+_GS1_CHARSET_82 = re.compile(r"""[!"%&'()*+,\-./0-9:;<=>?A-Z_a-z]{1,20}""")
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def check_digit(body: str) -> int:
@@ -22,7 +23,7 @@ def check_digit(body: str) -> int:
 
 
 def _validate_numeric(value: str, name: str, lengths: tuple[int, ...]) -> str:
-    if not isinstance(value, str) or not _DIGITS.match(value) or len(value) not in lengths:
+    if not isinstance(value, str) or not _DIGITS.fullmatch(value) or len(value) not in lengths:
         raise InputError(f"{name} must be {' or '.join(map(str, lengths))} digits, got {value!r}", field=name.lower())
     want = check_digit(value[:-1])
     if int(value[-1]) != want:
@@ -46,7 +47,7 @@ def validate_sscc(value: str) -> str:
 
 def validate_lot_code(value: str) -> str:
     """A batch/lot number valid as GS1 AI (10): 1–20 characters of the GS1 82-character set."""
-    if not isinstance(value, str) or not _GS1_CHARSET_82.match(value):
+    if not isinstance(value, str) or not _GS1_CHARSET_82.fullmatch(value):
         raise InputError(
             "lot code must be 1 to 20 characters of the GS1 character set "
             f"(letters, digits and !\"%&'()*+,-./:;<=>?_), got {value!r}",

@@ -62,6 +62,23 @@ class Submission:
         return cls(lot=lot, actor_org_id=actor_org_id, event=item.get("event"), entry=item.get("entry"), index=index)
 
 
+def parse_batch(items: Sequence[Any], actor_org_id: int) -> list[Submission]:
+    """The submissions of a batch; every malformed item is reported at once, with its index."""
+    subs: list[Submission] = []
+    errors: list[dict[str, object]] = []
+    for i, item in enumerate(items):
+        try:
+            subs.append(Submission.from_json(item, i, actor_org_id))
+        except InputError as exc:
+            errors.append({"index": i, "field": exc.field or f"events.{i}", "message": str(exc)})
+    if errors:
+        first = errors[0]
+        raise InputError(
+            f"{len(errors)} invalid event(s); first: {first['message']}", field=str(first["field"]), details=errors
+        )
+    return subs
+
+
 @dataclass
 class _LotState:
     org_id: int
@@ -190,29 +207,38 @@ def _create_lots(conn: Connection, subs: Sequence[Submission], lots: dict[str, _
     for sub in subs:
         if sub.create is None and not _is_client_commissioning(sub, lots):
             continue
-        lot = sub.create or _lot_from_ilmd(sub)
-        if lot.lot_id != sub.lot:
-            raise InputError(f"lot id does not match its GTIN and code: expected {lot.lot_id}, got {sub.lot}")
-        if lot.lot_id in lots:
-            raise ConflictError(f"lot {lot.lot_id} exists already", field="code")
-        prod = conn.execute(select(_product.c.id, _product.c.org_id).where(_product.c.gtin == lot.gtin)).first()
-        if prod is None:
-            raise InputError(f"unknown product: no GTIN {lot.gtin} is registered", field="gtin")
-        if prod.org_id != sub.actor_org_id:
-            raise InputError(f"wrong signer: product {lot.gtin} belongs to another organization", field="gtin")
-        fields = lot.model_dump(exclude={"gtin", "event_time"})
-        conn.execute(
-            insert(_lot).values(
-                lot_id=lot.lot_id,
-                product_id=prod.id,
-                org_id=sub.actor_org_id,
-                created_at=now,
-                last_seq=-1,
-                head_hash=None,
-                **fields,
-            )
+        try:
+            _create_lot(conn, sub, lots, now)
+        except LedgerError as exc:
+            if sub.create is not None:  # Ledger.create_lot: a single lot, no batch item to name
+                raise
+            raise _at(exc, sub) from exc  # a client-signed commissioning entry in a batch
+
+
+def _create_lot(conn: Connection, sub: Submission, lots: dict[str, _LotState], now: datetime) -> None:
+    lot = sub.create or _lot_from_ilmd(sub)
+    if lot.lot_id != sub.lot:
+        raise InputError(f"lot id does not match its GTIN and code: expected {lot.lot_id}, got {sub.lot}")
+    if lot.lot_id in lots:
+        raise ConflictError(f"lot {lot.lot_id} exists already", field="code")
+    prod = conn.execute(select(_product.c.id, _product.c.org_id).where(_product.c.gtin == lot.gtin)).first()
+    if prod is None:
+        raise InputError(f"unknown product: no GTIN {lot.gtin} is registered", field="gtin")
+    if prod.org_id != sub.actor_org_id:
+        raise InputError(f"wrong signer: product {lot.gtin} belongs to another organization", field="gtin")
+    fields = lot.model_dump(exclude={"gtin", "event_time"})
+    conn.execute(
+        insert(_lot).values(
+            lot_id=lot.lot_id,
+            product_id=prod.id,
+            org_id=sub.actor_org_id,
+            created_at=now,
+            last_seq=-1,
+            head_hash=None,
+            **fields,
         )
-        lots[lot.lot_id] = _LotState(sub.actor_org_id, -1, None)
+    )
+    lots[lot.lot_id] = _LotState(sub.actor_org_id, -1, None)
 
 
 def _is_client_commissioning(sub: Submission, lots: Mapping[str, _LotState]) -> bool:

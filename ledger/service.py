@@ -18,8 +18,8 @@ from sqlalchemy import Connection, Engine, insert, select
 from ledger import keys as keys_mod
 from ledger import migrate, proofs, store
 from ledger.db import make_engine, read_tx, write_tx
-from ledger.errors import ConflictError, InputError, NotFound
-from ledger.ingest import Submission, append
+from ledger.errors import ConflictError, InputError, NotFound, VerificationError
+from ledger.ingest import Submission, append, parse_batch
 from ledger.models import Lot, Organization, Product, SigningKey
 from ledger.records import LotCreate, OrganizationCreate, ProductCreate, input_error
 from ledger.settings import Settings
@@ -75,14 +75,20 @@ class Ledger:
     def open(cls, settings: Settings, *, migrate_schema: bool = True) -> Ledger:
         """Connect, migrate, and check the master key against the ledger (fail fast if wrong)."""
         engine = make_engine(settings.resolved_database_url())
-        if migrate_schema:
-            migrate.upgrade(engine)
-        with write_tx(engine) as conn:
-            fresh = not keys_mod.ledger_has_fingerprint(conn)
-            master = keys_mod.load_master_key(settings.master_key, settings.resolved_master_key_file(), create=fresh)
-            keys_mod.check_master_key(conn, master)
-            ring = keys_mod.KeyRing(master)
-            ring.check_can_open(conn)
+        try:
+            if migrate_schema:
+                migrate.upgrade(engine)
+            with write_tx(engine) as conn:
+                fresh = not keys_mod.ledger_has_fingerprint(conn)
+                master = keys_mod.load_master_key(
+                    settings.master_key, settings.resolved_master_key_file(), create=fresh
+                )
+                keys_mod.check_master_key(conn, master)
+                ring = keys_mod.KeyRing(master)
+                ring.check_can_open(conn)
+        except BaseException:
+            engine.dispose()  # refusing to start must not leave pooled connections behind
+            raise
         return cls(engine, ring)
 
     # --- organizations and keys -----------------------------------------------------------
@@ -189,8 +195,7 @@ class Ledger:
             raise InputError("no events to record: expected at least 1, got 0", field="events")
         with write_tx(self.engine) as conn:
             org_id = self._org_id(conn, org)
-            subs = [Submission.from_json(it, i, org_id) for i, it in enumerate(items)]
-            return append(conn, subs, self.keyring, self.clock())
+            return append(conn, parse_batch(items, org_id), self.keyring, self.clock())
 
     # --- log and verification -------------------------------------------------------------
 
@@ -217,11 +222,18 @@ class Ledger:
             plans[int(r["idx"])] = ranges
             coords |= cs
         nodes = store.read_nodes(conn, coords)
+        # A missing node is tampering, reported by verify_lot on the entries whose proofs need
+        # it (they get no proof) or, if only the root needs it, on the log head.
         try:
             nodes_root = proofs.root_from_nodes(size, nodes)
-            proof_map = {i: proofs.hashes_from_nodes(rg, nodes) for i, rg in plans.items()}
-        except Exception as exc:  # a missing node is tampering, reported by verify_lot
-            nodes_root, proof_map = b"missing:" + str(exc).encode(), {}
+        except VerificationError as exc:
+            nodes_root = b"missing:" + str(exc).encode()
+        proof_map = {}
+        for i, rg in plans.items():
+            try:
+                proof_map[i] = proofs.hashes_from_nodes(rg, nodes)
+            except VerificationError:
+                continue
         keys = self._keys_for(conn, {r["signer"] for r in rows})
         return LotData(
             lot_id,

@@ -127,7 +127,9 @@ def write_entries(conn: Connection, head: TreeHead, frontier: merkle.Frontier, e
     """Store entries, the subtree nodes they complete, the lots' new heads and the log head."""
     if not entries:
         return head
-    rows, nodes, links = [], [], []
+    rows: list[dict[str, Any]] = []
+    nodes: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
     lot_heads: dict[str, tuple[int, str]] = {}
     for i, e in enumerate(entries):
         if e.idx != head.size + i:

@@ -108,17 +108,10 @@ def verify_lot(
 ) -> LotReport:
     """Check every entry of a lot; stop at the first failure."""
     report = LotReport(data.lot_id, "pending", data.tree_size, data.tree_root.hex())
+    report.anchor = getattr(anchor, "info", None)  # the anchor the check used (ledger.anchor_check)
     if data.lot_row is None and not data.entries:
         report.verdict = "not_found"
         return report
-    if data.nodes_root != data.tree_root:
-        return _fail(
-            report,
-            None,
-            "inclusion",
-            "stored subtree hashes give a different root than the log head: "
-            f"expected {data.tree_root.hex()}, got {data.nodes_root.hex()}",
-        )
     prev_leaf: bytes | None = None
     anchored_all = True
     for i, row in enumerate(data.entries):
@@ -137,9 +130,25 @@ def verify_lot(
             return _fail(report, check, failed, str(exc))
         anchored_all = anchored_all and check.checks["anchor"] == "ok"
         prev_leaf = leaf
+    # After the entries, so that a bad stored node is blamed on the entry whose proof reads it;
+    # this catches the rest (a bad node that only the root reads, or an edited log head).
+    if data.nodes_root != data.tree_root:
+        return _fail(
+            report,
+            None,
+            "inclusion",
+            "stored subtree hashes give a different root than the log head: "
+            f"expected {data.tree_root.hex()}, got {data.nodes_root.hex()}",
+        )
     problem = _check_lot_row(data, prev_leaf)
     if problem:
-        return _fail(report, None, *problem)
+        seq, index, name, message = problem
+        for check in report.entries:
+            if check.index == index:
+                check.checks[name], check.error = "failed", message
+        report.verdict = "tampered"
+        report.failure = Failure(seq, index, name, message)
+        return report
     report.verdict = "verified" if anchored_all and data.entries else "pending"
     return report
 
@@ -244,24 +253,39 @@ def _check_chain(
             raise VerificationError(f"input lot {inp.get('lot')} has no earlier entry with hash {inp.get('head')}")
 
 
-def _check_lot_row(data: LotData, last_leaf: bytes | None) -> tuple[str, str] | None:
+def _check_lot_row(data: LotData, last_leaf: bytes | None) -> tuple[int | None, int | None, str, str] | None:
+    """Compare the lot row with the entries: (seq, index, check, message) of a mismatch.
+
+    The failure names an entry where there is one: the missing entry the lot's head points
+    past, the newest entry the head disagrees with, or the commissioning entry whose signed
+    ``ilmd`` the lot's master data contradicts.
+    """
     row = data.lot_row
     if row is None:
-        return ("record", f"lot {data.lot_id} has entries but no lot record")
+        return (None, None, "record", f"lot {data.lot_id} has entries but no lot record")
     if not data.entries:
-        return ("chain", f"lot {data.lot_id} has no entries: expected its commissioning entry at seq 0")
+        return (0, None, "chain", f"lot {data.lot_id} has no entries: expected its commissioning entry at seq 0")
     last = data.entries[-1]
     if int(row["last_seq"]) != int(last["seq"]) or row["head_hash"] != (last_leaf.hex() if last_leaf else None):
+        missing = int(row["last_seq"]) > int(last["seq"])
         return (
+            int(last["seq"]) + 1 if missing else int(last["seq"]),
+            None if missing else int(last["idx"]),
             "chain",
-            f"lot head says seq {row['last_seq']} ({row['head_hash']}), but the newest stored entry is seq {last['seq']}",
+            f"lot head says seq {row['last_seq']} ({row['head_hash']}), "
+            f"but the newest stored entry is seq {last['seq']}",
         )
-    first = canonical.from_canonical(str(data.entries[0]["event"]).encode())
+    first_row = data.entries[0]
+    first = canonical.from_canonical(str(first_row["event"]).encode())
     signed = lot_fields_from_ilmd(first.get("ilmd") or {})
+    qty = (first.get("quantityList") or [{}])[0]  # where ingest takes the lot's quantity from
+    signed |= {"quantity": qty.get("quantity"), "unit": qty.get("uom")}
     for name, value in signed.items():
         stored = row.get(name) if name not in ("gtin",) else data.lot_id[:14]
         if _norm(stored) != _norm(value):
             return (
+                int(first_row["seq"]),
+                int(first_row["idx"]),
                 "record",
                 f"lot field {name} differs from the signed commissioning event: expected {value!r}, got {stored!r}",
             )
