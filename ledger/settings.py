@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,6 +21,31 @@ class Settings(BaseSettings):
     )
     master_key_file: Path | None = None
     public_url: str = "http://127.0.0.1:8000"
+
+    # --- chain and anchoring (ledger/chain.py, ledger/anchoring.py, ledger/devchain.py) ---
+    rpc_url: str | None = Field(default=None, description="EVM JSON-RPC URL; default: the local devchain (anvil)")
+    chain_id: int | None = Field(default=None, description="expected chain id; refuse to anchor on another chain")
+    contract_address: str | None = Field(
+        default=None, description="ProvenanceAnchor address; default: data_dir/deployments.json for the chain id"
+    )
+    anchor_key: SecretStr | None = Field(
+        default=None,
+        description="hex private key of the anchoring account; on chain id 31337 only, anvil's first dev key is the "
+        "default (never on any other chain)",
+    )
+    anchor_keystore: Path | None = Field(default=None, description="encrypted keystore JSON of the anchoring account")
+    anchor_keystore_password: SecretStr | None = None
+    anchor_keystore_password_file: Path | None = None
+    confirmations: int = Field(default=0, ge=0, le=1000, description="blocks to wait on top of the anchor's block")
+    anchor_interval: float = Field(default=10.0, gt=0, description="seconds between anchors while entries wait")
+    anchor_batch: int = Field(default=1000, ge=1, description="anchor at once when this many entries wait")
+    anchor_gas: int = Field(default=100_000, ge=21_000, le=1_000_000, description="gas limit of an anchor transaction")
+    anchor_retry_max: float = Field(default=60.0, gt=0, description="longest pause between retries after RPC errors")
+    max_fee_gwei: float | None = Field(default=None, gt=0, description="EIP-1559 max fee; default 2 x base fee + tip")
+    priority_fee_gwei: float | None = Field(default=None, ge=0, description="EIP-1559 tip; default: the node's")
+    explorer_url: str | None = Field(default=None, description="block explorer base URL for tx links")
+    devchain_port: int = Field(default=8545, ge=1, le=65535)
+    anvil_bin: Path | None = Field(default=None, description="anvil binary; default: node_modules/.bin/anvil")
 
     def resolved_database_url(self) -> str:
         if self.database_url:
