@@ -91,21 +91,48 @@ def parse_model(model: type[T], data: Any, where: str) -> T:
 @org_app.command("create")
 def org_create(
     name: str,
-    kind: Annotated[str, typer.Option(help="cooperative | company | inspector | exporter | operator")] = "cooperative",
+    kind: Annotated[
+        str | None,
+        typer.Option(help="cooperative | company | inspector | exporter | operator (default: from --role)"),
+    ] = None,
     province: Annotated[str | None, typer.Option()] = None,
     slug: Annotated[str | None, typer.Option(help="short id; derived from the name if absent")] = None,
     no_key: Annotated[bool, typer.Option("--no-key", help="the organization will sign with its own key")] = False,
+    role: Annotated[
+        str | None,
+        typer.Option(help="also create the organization's first API key: producer | inspector | exporter | admin"),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create an organization and (unless --no-key) a server-held signing key for it."""
+    """Create an organization and (unless --no-key) a server-held signing key for it.
+
+    With --role, also its first API key, printed once (with --json as "api_key").
+    """
+    from ledger import apikeys
     from ledger.records import OrganizationCreate
 
+    the_kind = kind or (apikeys.DEFAULT_KIND.get(role, "cooperative") if role else "cooperative")
+
     def body() -> dict[str, Any]:
-        data = parse_model(OrganizationCreate, {"name": name, "kind": kind, "province": province, "slug": slug}, "org")
-        return open_ledger().create_org(data, generate_key=not no_key)  # type: ignore[no-any-return]
+        data = parse_model(
+            OrganizationCreate, {"name": name, "kind": the_kind, "province": province, "slug": slug}, "org"
+        )
+        if role is not None:
+            apikeys.check_role(role, data.kind)
+        ledger = open_ledger()
+        org: dict[str, Any] = ledger.create_org(data, generate_key=not no_key)
+        if role is not None:
+            from ledger.db import write_tx
+
+            with write_tx(ledger.engine) as conn:
+                org["api_key"] = apikeys.create(conn, int(org["id"]), role, "first key")
+        return org
 
     org = run(body)
-    emit(org, as_json, f"created {org['kind']} {org['slug']} (id {org['id']})")
+    text = f"created {org['kind']} {org['slug']} (id {org['id']})"
+    if "api_key" in org:
+        text += f"\nAPI key ({org['api_key']['role']}), shown only once:\n{org['api_key']['token']}"
+    emit(org, as_json, text)
 
 
 @org_app.command("list")
@@ -313,10 +340,11 @@ def describe(report: Any) -> str:
 
 
 def main() -> None:
-    from ledger import cli_chain, cli_tools
+    from ledger import cli_api, cli_chain, cli_tools
 
     cli_chain.register(app)
     cli_tools.register(app)
+    cli_api.register(app)
     try:
         app()
     except VerificationError as exc:  # pragma: no cover - last resort

@@ -1,0 +1,127 @@
+"""The FastAPI application factory. Nothing is built at import time.
+
+``uvicorn --factory api.app:create_app`` builds everything from ``LEDGER_*`` settings; tests and
+the CLI pass in their own ``Ledger``, settings and chain client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from api import errors
+from api.config import ApiSettings
+from api.middleware import LimitMiddleware, Metrics, ObserveMiddleware, PathMiddleware
+from api.page import Pages
+from api.routes import admin, public, resolver, write
+from api.services import LRU, Services
+from ledger.service import Ledger
+from ledger.settings import Settings
+
+DESCRIPTION = """
+Provenance ledger for Vietnamese OCOP goods. Every event is signed (Ed25519), chained to its lot's
+previous event, appended to an RFC 9162 Merkle log, and the log's root is anchored on an EVM chain.
+
+* Public: the GS1 Digital Link resolver `/01/{gtin}/10/{lot}`, lots, verdicts, proof bundles, QR codes,
+  the log for auditors (checkpoint, entries, consistency proofs) and anchors.
+* Authenticated with `Authorization: Bearer <api key>` (per organization, role producer, inspector,
+  exporter or admin): products, lots, events, batches, EPCIS 2.0 capture, admin.
+* Errors: `{"error": {"code", "message", "details"?}}` with a 4xx status for every bad input.
+
+Lot ids are `<GTIN-14>.<lot code>`; a `/` inside a lot code is sent as `%2F`.
+"""
+
+
+class JsonFormatter(logging.Formatter):
+    """Log records as one JSON object per line (request lines are JSON already)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.getMessage()
+        if msg.startswith("{"):
+            data: dict[str, Any] = {"ts": self.formatTime(record), "level": record.levelname, **json.loads(msg)}
+        else:
+            data = {"ts": self.formatTime(record), "level": record.levelname, "logger": record.name, "msg": msg}
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """JSON lines on stderr for the ``ocop`` loggers (called by ``serve``, not by the factory)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("ocop")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def _include_exporter_routes(app: FastAPI) -> None:
+    """Shipments, lineage, exports and imports (``api.exporter_routes``, issue D), when present."""
+    try:
+        from api import exporter_routes
+    except ImportError:  # pragma: no cover - built separately
+        return
+    from api.deps import anchor_check_dep, ledger_dep, role_dependency
+
+    app.include_router(exporter_routes.make_router(ledger_dep, role_dependency, anchor_check_dep))
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Connect to the chain in the background at start, so the first verification does not wait."""
+    threading.Thread(target=app.state.services.chain, name="chain-connect", daemon=True).start()
+    yield
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    ledger: Ledger | None = None,
+    chain: Any = None,
+    api_settings: ApiSettings | None = None,
+    connect_chain: bool = True,
+) -> FastAPI:
+    """Build the app. ``chain`` is a read-only ``ledger.chain.ChainClient``; without it one is
+    connected on first use from settings (unless ``connect_chain`` is False)."""
+    settings = settings or Settings()
+    api_settings = api_settings or ApiSettings()
+    ledger = ledger or Ledger.open(settings)
+    app = FastAPI(
+        title="OCOP Ledger",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+        openapi_tags=[
+            {"name": "digital link", "description": "GS1 Digital Link resolver and consumer page"},
+            {"name": "lots", "description": "lots, verdicts and proof bundles"},
+            {"name": "log", "description": "the Merkle log and its anchors, for auditors"},
+            {"name": "write", "description": "authenticated writes"},
+            {"name": "admin", "description": "organizations, API keys, anchoring (role admin)"},
+        ],
+    )
+    metrics = Metrics()
+    app.state.services = Services(ledger, settings, api_settings, chain, connect_chain=connect_chain)
+    app.state.pages = Pages()
+    app.state.page_cache = LRU[tuple[Any, ...], str](api_settings.verdict_cache_size, api_settings.verdict_cache_ttl)
+    app.state.metrics = metrics
+    errors.install(app)
+    app.include_router(resolver.router)
+    _include_exporter_routes(app)  # before the lot routes, whose {lot_id:path} would shadow /lineage
+    for router in (public.router, write.router, admin.router):
+        app.include_router(router)
+    app.add_middleware(
+        LimitMiddleware,
+        max_body=api_settings.max_body_bytes,
+        rate=api_settings.rate_limit,
+        burst=api_settings.rate_burst,
+    )
+    app.add_middleware(ObserveMiddleware, metrics=metrics, log_requests=api_settings.log_requests)
+    app.add_middleware(PathMiddleware)
+    return app

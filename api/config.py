@@ -1,0 +1,23 @@
+"""Settings of the HTTP layer (``LEDGER_*`` environment variables), built by the app factory."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", env_file=".env", extra="ignore")
+
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="larger request bodies get 413")
+    rate_limit: float = Field(
+        default=200.0, ge=0, description="public requests per second per client IP (token bucket); 0 turns it off"
+    )
+    rate_burst: int = Field(default=2000, ge=1, description="bucket size: requests a client may make at once")
+    entries_page_max: int = Field(default=1000, ge=1, le=10000, description="most log entries per /log/entries page")
+    verdict_cache_size: int = Field(default=10000, ge=0)
+    verdict_cache_ttl: float = Field(
+        default=60.0, ge=0, description="seconds a cached verdict lives even if the log does not grow"
+    )
+    qr_cache_size: int = Field(default=2048, ge=0)
+    log_requests: bool = Field(default=True, description="one JSON log line per request")

@@ -1,0 +1,85 @@
+"""Dependencies of the routes: services, the caller's API key, lot ids from paths."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import unquote
+
+from fastapi import Depends, Request
+
+from api.errors import Unauthorized
+from api.services import Services
+from ledger import apikeys, gs1
+from ledger.apikeys import Principal
+from ledger.db import read_tx
+from ledger.errors import InputError, PermissionDenied
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+Svc = Annotated[Services, Depends(services)]
+
+
+def principal(request: Request, svc: Svc) -> Principal:
+    """The caller of an authenticated route; 401 without a valid, unrevoked key."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
+    with read_tx(svc.ledger.engine) as conn:
+        who = apikeys.authenticate(conn, token.strip())
+    if who is None:
+        raise Unauthorized("invalid or revoked API key")
+    return who
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def require(who: Principal, *roles: str) -> None:
+    if who.role not in roles:
+        raise PermissionDenied(f"this needs an API key with role {' or '.join(roles)}, got {who.role}")
+
+
+def admin(who: Caller) -> Principal:
+    require(who, "admin")
+    return who
+
+
+Admin = Annotated[Principal, Depends(admin)]
+
+
+def role_dependency(*roles: str) -> Callable[..., Principal]:
+    """A dependency yielding the caller when its key has one of ``roles`` (for routers built elsewhere)."""
+
+    def dep(who: Caller) -> Principal:
+        require(who, *roles)
+        return who
+
+    return dep
+
+
+def ledger_dep(svc: Svc) -> Any:
+    return svc.ledger
+
+
+def anchor_check_dep(svc: Svc) -> Any:
+    return svc.anchor_check()
+
+
+def lot_param(lot_id: str) -> str:
+    """A lot id from a path segment (percent-decoded; '/' inside a lot code arrives as %2F)."""
+    value = unquote(lot_id)
+    gtin, code = gs1.split_lot_id(value)
+    return f"{gtin}.{code}"
+
+
+def lot_or_input_error(value: str) -> str:
+    try:
+        return lot_param(value)
+    except InputError as exc:
+        raise InputError(f"bad lot id: {exc}", field="lot_id") from exc

@@ -1,0 +1,176 @@
+"""Texts of the consumer page in Vietnamese (default) and English, and the language choice."""
+
+from __future__ import annotations
+
+LANGS = ("vi", "en")
+
+TEXT: dict[str, dict[str, str]] = {
+    "vi": {
+        "title": "Truy xuất nguồn gốc",
+        "verified": "Đã xác minh",
+        "verified_long": "Toàn bộ lịch sử lô hàng được ký số và khớp với bản ghi đã neo trên blockchain.",
+        "pending": "Đang chờ xác nhận",
+        "pending_long": "Dữ liệu hợp lệ; các sự kiện mới nhất chưa được neo lên blockchain.",
+        "tampered": "Cảnh báo: dữ liệu đã bị thay đổi",
+        "tampered_long": "Lịch sử lô hàng không khớp với bản ghi đã ký. Đừng tin vào thông tin dưới đây.",
+        "not_found": "Không tìm thấy",
+        "not_found_long": "Không có lô hàng nào với mã này trong sổ cái.",
+        "invalid": "Mã không hợp lệ",
+        "failed_at": "Lỗi ở sự kiện",
+        "check": "kiểm tra",
+        "producer": "Nhà sản xuất",
+        "origin": "Vùng trồng",
+        "lot": "Mã lô",
+        "gtin": "Mã sản phẩm (GTIN)",
+        "harvest": "Thu hoạch",
+        "quantity": "Khối lượng",
+        "growing_area": "Mã vùng trồng",
+        "certifications": "Chứng nhận",
+        "valid_to": "hiệu lực đến",
+        "timeline": "Hành trình của lô hàng",
+        "signed_by": "Ký bởi",
+        "where": "Tại",
+        "anchor": "Neo trên blockchain",
+        "chain": "Mạng",
+        "block": "Khối",
+        "tx": "Giao dịch",
+        "not_anchored": "Chưa neo",
+        "ocop": "OCOP",
+        "stars": "sao",
+        "proof": "Dữ liệu kiểm chứng",
+        "proof_json": "Kết quả kiểm tra (JSON)",
+        "bundle": "Gói bằng chứng",
+        "lang_switch": "English",
+        "footer": "Sổ cái OCOP — mỗi sự kiện được ký số, liên kết và neo trên blockchain.",
+        "event_ok": "đã kiểm tra",
+        "event_pending": "chờ neo",
+        "event_failed": "không hợp lệ",
+        "event_unchecked": "chưa kiểm tra",
+        "home": "Quét mã QR trên bao bì để xem nguồn gốc sản phẩm.",
+    },
+    "en": {
+        "title": "Product origin",
+        "verified": "Verified",
+        "verified_long": "Every event of this lot is signed and matches the record anchored on the blockchain.",
+        "pending": "Pending",
+        "pending_long": "Valid so far; the newest events are not anchored on the blockchain yet.",
+        "tampered": "Warning: records were altered",
+        "tampered_long": "This lot's history does not match what was signed. Do not trust the details below.",
+        "not_found": "Not found",
+        "not_found_long": "No lot with this code is in the ledger.",
+        "invalid": "Invalid code",
+        "failed_at": "Failed at event",
+        "check": "check",
+        "producer": "Producer",
+        "origin": "Origin",
+        "lot": "Lot",
+        "gtin": "Product code (GTIN)",
+        "harvest": "Harvest",
+        "quantity": "Quantity",
+        "growing_area": "Growing area code",
+        "certifications": "Certifications",
+        "valid_to": "valid until",
+        "timeline": "Journey of this lot",
+        "signed_by": "Signed by",
+        "where": "At",
+        "anchor": "Anchored on blockchain",
+        "chain": "Chain",
+        "block": "Block",
+        "tx": "Transaction",
+        "not_anchored": "Not anchored yet",
+        "ocop": "OCOP",
+        "stars": "stars",
+        "proof": "Proof data",
+        "proof_json": "Verification report (JSON)",
+        "bundle": "Proof bundle",
+        "lang_switch": "Tiếng Việt",
+        "footer": "OCOP Ledger — every event signed, chained and anchored on a blockchain.",
+        "event_ok": "checked",
+        "event_pending": "awaiting anchor",
+        "event_failed": "invalid",
+        "event_unchecked": "not checked",
+        "home": "Scan the QR code on the package to see where the product comes from.",
+    },
+}
+
+STEPS: dict[str, tuple[str, str]] = {
+    "commissioning": ("Tạo lô hàng", "Lot created"),
+    "ocop:harvesting": ("Thu hoạch", "Harvested"),
+    "ocop:cooling": ("Làm lạnh", "Cooled"),
+    "ocop:drying": ("Sấy khô", "Dried"),
+    "ocop:fermenting": ("Lên men", "Fermented"),
+    "ocop:roasting": ("Rang", "Roasted"),
+    "ocop:grinding": ("Xay", "Ground"),
+    "ocop:freezing": ("Cấp đông", "Frozen"),
+    "inspecting": ("Kiểm định chất lượng", "Quality inspection"),
+    "sampling": ("Lấy mẫu kiểm nghiệm", "Sampled for testing"),
+    "packing": ("Đóng gói", "Packed"),
+    "repackaging": ("Đóng gói lại", "Repacked"),
+    "storing": ("Lưu kho", "Stored"),
+    "loading": ("Xếp hàng lên xe", "Loaded"),
+    "shipping": ("Xuất hàng", "Shipped"),
+    "departing": ("Khởi hành", "Departed"),
+    "arriving": ("Đến nơi", "Arrived"),
+    "receiving": ("Nhận hàng", "Received"),
+    "unloading": ("Dỡ hàng", "Unloaded"),
+    "transporting": ("Vận chuyển", "In transport"),
+    "accepting": ("Nghiệm thu", "Accepted"),
+    "creating_class_instance": ("Sản xuất", "Produced"),
+    "retail_selling": ("Bán lẻ", "Sold at retail"),
+}
+
+CHECK_NAMES: dict[str, tuple[str, str]] = {
+    "record": ("bản ghi", "record"),
+    "signature": ("chữ ký số", "signature"),
+    "key": ("khóa ký", "signing key"),
+    "chain": ("liên kết chuỗi", "chain link"),
+    "leaf": ("mã băm", "leaf hash"),
+    "inclusion": ("sổ cái Merkle", "Merkle log inclusion"),
+    "anchor": ("neo blockchain", "blockchain anchor"),
+}
+
+CHAINS = {
+    1: "Ethereum",
+    11155111: "Sepolia",
+    137: "Polygon",
+    80002: "Polygon Amoy",
+    31337: "Anvil (local)",
+    131277322940537: "EthereumTester",
+}
+
+
+def step_label(step: str, lang: str) -> str:
+    pair = STEPS.get(step)
+    if pair is None:
+        return step.removeprefix("ocop:").replace("_", " ").capitalize()
+    return pair[0] if lang == "vi" else pair[1]
+
+
+def check_label(check: str, lang: str) -> str:
+    pair = CHECK_NAMES.get(check, (check, check))
+    return pair[0] if lang == "vi" else pair[1]
+
+
+def pick_lang(explicit: str | None, accept_language: str | None) -> str:
+    """``?lang=`` wins; then the first of vi/en in Accept-Language by weight; a browser that
+    accepts neither but asks for another language gets English; no header gets Vietnamese."""
+    if explicit in LANGS:
+        return str(explicit)
+    if not accept_language:
+        return "vi"
+    ranked = []
+    for pos, part in enumerate(accept_language.split(",")):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        if tag and q > 0:
+            ranked.append((-q, pos, tag.strip().lower()))
+    for _, _, tag in sorted(ranked):
+        base = tag.split("-")[0]
+        if base in LANGS:
+            return base
+    return "en" if ranked and all(t != "*" for _, _, t in ranked) else "vi"

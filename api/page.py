@@ -1,0 +1,183 @@
+"""The consumer page: view model, rendering, and the headers it is served with.
+
+The page is plain HTML with one inline stylesheet whose SHA-256 is in the Content-Security-Policy;
+no script, no external resource. Rendered pages are cached like verdicts: per lot, log size,
+newest anchor and language.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
+
+from api.i18n import CHAINS, TEXT, check_label, step_label
+from api.services import Services
+from ledger.db import read_tx
+from ledger.keys import keys_by_id
+from ledger.models import Organization
+from ledger.verify import LotReport
+
+_org = Organization.__table__  # type: ignore[attr-defined]
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+class Pages:
+    """Templates, the inline CSS and its CSP hash; built once by the app factory."""
+
+    def __init__(self) -> None:
+        self.env = Environment(
+            loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), auto_reload=False
+        )
+        self.css = (TEMPLATES / "page.css").read_text(encoding="utf-8")
+        digest = base64.b64encode(hashlib.sha256(self.css.encode()).digest()).decode()
+        self.csp = (
+            f"default-src 'none'; style-src 'sha256-{digest}'; img-src 'self' data:; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        )
+
+    def headers(self, lang: str) -> dict[str, str]:
+        return {
+            "Content-Security-Policy": self.csp,
+            "Content-Language": lang,
+            "Vary": "Accept, Accept-Language",
+            "Cache-Control": "no-cache",
+        }
+
+    def render(self, name: str, **ctx: Any) -> str:
+        return self.env.get_template(name).render(css=self.css, **ctx)
+
+
+def lot_view(svc: Services, lot_id: str, report: LotReport, lang: str) -> dict[str, Any]:
+    """Everything the page shows about a lot, in ``lang``."""
+    t = TEXT[lang]
+    lot = svc.lot_json(lot_id)
+    product, producer = lot["product"], lot["producer"]
+    checks = {e.seq: e for e in report.entries}
+    signers = _signer_orgs(svc, {str(e["entry"]["signer"]) for e in lot["entries"]})
+    timeline = []
+    for e in lot["entries"]:
+        ent = e["entry"]
+        ev = ent["event"]
+        c = checks.get(e["seq"])
+        state = "unchecked" if report.verdict == "tampered" else "pending"
+        if c is not None:
+            state = (
+                "failed" if "failed" in c.checks.values() else ("ok" if c.checks.get("anchor") == "ok" else "pending")
+            )
+        timeline.append(
+            {
+                "seq": e["seq"],
+                "what": step_label(str(ev.get("bizStep")), lang),
+                "when": _when(str(ev.get("eventTime", ""))),
+                "when_iso": ev.get("eventTime"),
+                "where": _where(ev, lot if ev.get("bizStep") == "commissioning" else None),
+                "quantity": _quantity(ev),
+                "note": ev.get("ocop:note"),
+                "documents": [d.get("name") or d.get("type") for d in ev.get("ocop:documents", [])],
+                "who": signers.get(str(ent["signer"]), str(ent["signer"])[:20] + "…"),
+                "state": state,
+                "state_text": t[f"event_{state}"],
+            }
+        )
+    name = product["name_vi"] if lang == "vi" or not product.get("name_en") else product["name_en"]
+    return {
+        "lot": lot,
+        "product_name": name,
+        "product": product,
+        "producer": producer,
+        "harvest": _dates(lot.get("harvest_start"), lot.get("harvest_end")),
+        "quantity": _num(lot["quantity"], lot["unit"]) if lot.get("quantity") else None,
+        "timeline": list(reversed(timeline)),
+    }
+
+
+def verdict_view(svc: Services, report: LotReport | None, verdict: str, lang: str) -> dict[str, Any]:
+    t = TEXT[lang]
+    out: dict[str, Any] = {"verdict": verdict, "title": t[verdict], "text": t[f"{verdict}_long"]}
+    if report is not None and report.failure is not None:
+        f = report.failure
+        out["failure"] = (
+            f"{t['failed_at']} #{f.seq if f.seq is not None else '–'} · {t['check']}: {check_label(f.check, lang)}"
+        )
+        out["failure_detail"] = f.message
+    anchor = (report.anchor if report else None) or {}
+    if verdict in ("verified", "pending", "tampered") and anchor.get("chain_id") and anchor.get("tree_size"):
+        tx = anchor.get("tx_hash")
+        out["anchor"] = {
+            "chain": CHAINS.get(int(anchor["chain_id"]), f"chain {anchor['chain_id']}"),
+            "chain_id": anchor["chain_id"],
+            "block": anchor.get("block_number"),
+            "tx": tx,
+            "tx_short": f"{tx[:10]}…{tx[-8:]}" if tx else None,
+            "tx_url": anchor.get("explorer_tx_url") or svc.explorer_tx(tx),
+            "contract": anchor.get("contract"),
+            "tree_size": anchor.get("tree_size"),
+        }
+    return out
+
+
+def _signer_orgs(svc: Services, kids: set[str]) -> dict[str, str]:
+    with read_tx(svc.ledger.engine) as conn:
+        keys = keys_by_id(conn, kids)
+        org_ids = {int(k.org_id) for k in keys.values()}
+        names = {
+            int(r.id): str(r.name) for r in conn.execute(select(_org.c.id, _org.c.name).where(_org.c.id.in_(org_ids)))
+        }
+    return {kid: names.get(int(k.org_id), kid) for kid, k in keys.items()}
+
+
+def _when(iso: str) -> str:
+    try:
+        t = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    return t.strftime("%d/%m/%Y %H:%M")
+
+
+def _where(ev: dict[str, Any], lot: dict[str, Any] | None) -> str | None:
+    for key in ("bizLocation", "readPoint"):
+        loc = ev.get(key)
+        if isinstance(loc, dict):
+            parts = [loc.get("name"), loc.get("commune"), loc.get("province")]
+            text = ", ".join(str(p) for p in parts if p)
+            if text:
+                return text
+    if lot:
+        parts = [lot.get("origin_commune"), lot.get("origin_province")]
+        return ", ".join(str(p) for p in parts if p) or None
+    return None
+
+
+_UNITS = {"KGM": "kg", "TNE": "t", "LTR": "l", "H87": "", "GRM": "g"}
+
+
+def _num(q: Any, uom: Any) -> str:
+    value = f"{float(q):,.3f}".rstrip("0").rstrip(".").replace(",", " ")
+    unit = _UNITS.get(str(uom), str(uom))
+    return f"{value} {unit}".strip()
+
+
+def _quantity(ev: dict[str, Any]) -> str | None:
+    for key in ("quantityList", "outputQuantityList", "childQuantityList"):
+        items = ev.get(key)
+        if isinstance(items, list) and items and isinstance(items[0], dict) and "quantity" in items[0]:
+            return _num(items[0]["quantity"], items[0].get("uom"))
+    return None
+
+
+def _dates(a: Any, b: Any) -> str | None:
+    def fmt(d: Any) -> str:
+        try:
+            return datetime.fromisoformat(str(d)).strftime("%d/%m/%Y")
+        except ValueError:
+            return str(d)
+
+    if a and b and a != b:
+        return f"{fmt(a)} – {fmt(b)}"
+    return fmt(a or b) if (a or b) else None

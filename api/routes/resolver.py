@@ -1,0 +1,144 @@
+"""The GS1 Digital Link resolver: ``/01/{gtin}/10/{lot}`` — the consumer page, or JSON on request.
+
+The GTIN's check digit is validated and the lot (GS1 AI 10) is percent-decoded; a lot code
+containing '/' must arrive as ``%2F``. Browsers get HTML (Vietnamese unless Accept-Language or
+``?lang=en`` asks for English); ``Accept: application/json`` gets the lot and its verdict.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+from urllib.parse import quote, unquote
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import Svc
+from api.i18n import TEXT, pick_lang
+from api.page import Pages, lot_view, verdict_view
+from api.schemas import errors
+from ledger import gs1
+from ledger.errors import InputError, NotFound
+
+router = APIRouter(tags=["digital link"])
+
+
+def wants_json(accept: str | None) -> bool:
+    """True when the client prefers JSON to HTML (by q-value; ties and */* go to HTML)."""
+    if not accept:
+        return False
+    best = {"json": 0.0, "html": 0.0}
+    for part in accept.split(","):
+        media, _, params = part.strip().partition(";")
+        media = media.strip().lower()
+        q = 1.0
+        for p in params.split(";"):
+            k, _, v = p.strip().partition("=")
+            if k == "q":
+                try:
+                    q = float(v)
+                except ValueError:
+                    q = 0.0
+        if media == "application/json" or media.endswith("+json"):
+            best["json"] = max(best["json"], q)
+        elif media in ("text/html", "application/xhtml+xml"):
+            best["html"] = max(best["html"], q)
+    return best["json"] > best["html"]
+
+
+@router.get(
+    "/01/{gtin}/10/{lot:path}",
+    responses={
+        200: {
+            "content": {"text/html": {}, "application/json": {"example": {"lot_id": "08930000045676.PH-2026-07"}}},
+            "description": "HTML page for browsers; the lot with its verdict for Accept: application/json",
+        },
+        **errors(404, 422, 429),
+    },
+)
+async def resolve(
+    gtin: str,
+    lot: str,
+    request: Request,
+    svc: Svc,
+    lang: Annotated[str | None, Query(max_length=10, description="page language: vi (default) or en")] = None,
+) -> Response:
+    """Resolve a GS1 Digital Link (AI 01 GTIN, AI 10 lot) to the lot's page or JSON."""
+    as_json = wants_json(request.headers.get("accept"))
+    try:
+        gtin14 = gs1.normalize_gtin(gtin)
+        code = gs1.validate_lot_code(unquote(lot))
+    except InputError as exc:
+        if as_json:
+            raise
+        return await run_in_threadpool(_page, svc, request, lang, None, "invalid", status=400, message=str(exc))
+    lot_id = f"{gtin14}.{code}"
+    report, body = await svc.report_async(lot_id)
+    if as_json:
+        if report.verdict == "not_found":
+            raise NotFound(f"no lot {lot_id!r}")
+        data = {**await run_in_threadpool(svc.lot_json, lot_id), "verification": json.loads(body)}
+        return Response(
+            json.dumps(data, ensure_ascii=False, default=str).encode(),
+            media_type="application/json",
+            headers={"Vary": "Accept, Accept-Language", "Link": _links(lot_id)},
+        )
+    status = 404 if report.verdict == "not_found" else 200
+    hit = _cached_page(request, lot_id, report, lang)
+    if hit is not None:
+        return hit
+    return await run_in_threadpool(_page, svc, request, lang, lot_id, report.verdict, report=report, status=status)
+
+
+def _page_key(request: Request, lot_id: str, report: Any, lang_param: str | None) -> tuple[Any, ...]:
+    lang = pick_lang(lang_param, request.headers.get("accept-language"))
+    return (lot_id, report.tree_size, (report.anchor or {}).get("tree_size") or 0, report.verdict, lang)
+
+
+def _cached_page(request: Request, lot_id: str, report: Any, lang_param: str | None) -> HTMLResponse | None:
+    key = _page_key(request, lot_id, report, lang_param)
+    hit = request.app.state.page_cache.get(key)
+    if hit is None:
+        return None
+    status = 404 if report.verdict == "not_found" else 200
+    return HTMLResponse(hit, status_code=status, headers=request.app.state.pages.headers(key[-1]))
+
+
+def _links(lot_id: str) -> str:
+    enc = quote(lot_id, safe=".")
+    return f'</api/v1/lots/{enc}/verify>; rel="verify", </api/v1/lots/{enc}/bundle>; rel="bundle"'
+
+
+def _page(
+    svc: Svc,
+    request: Request,
+    lang_param: str | None,
+    lot_id: str | None,
+    verdict: str,
+    *,
+    report: Any = None,
+    status: int = 200,
+    message: str | None = None,
+) -> HTMLResponse:
+    pages: Pages = request.app.state.pages
+    lang = pick_lang(lang_param, request.headers.get("accept-language"))
+    key = _page_key(request, lot_id, report, lang_param) if lot_id is not None and report is not None else None
+    t = TEXT[lang]
+    view = lot_view(svc, lot_id, report, lang) if lot_id and verdict != "not_found" else None
+    v = verdict_view(
+        svc, report, verdict if verdict in ("verified", "pending", "tampered", "not_found") else "not_found", lang
+    )
+    if verdict == "invalid":
+        v.update(verdict="invalid", title=t["invalid"], text=message or "")
+    links = None
+    if lot_id and view:
+        enc = quote(lot_id, safe=".")
+        links = {"verify": f"/api/v1/lots/{enc}/verify", "bundle": f"/api/v1/lots/{enc}/bundle"}
+    html = pages.render(
+        "lot.html", lang=lang, other_lang="en" if lang == "vi" else "vi", t=t, view=view, verdict=v, links=links
+    )
+    if key is not None:
+        request.app.state.page_cache.put(key, html)
+    return HTMLResponse(html, status_code=status, headers=pages.headers(lang))

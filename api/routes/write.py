@@ -1,0 +1,175 @@
+"""Authenticated writes: products, lots, events (single, batch, EPCIS capture)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+from sqlalchemy import select
+
+from api import epcis
+from api.deps import Caller, Svc, lot_or_input_error, require
+from api.errors import Forbidden
+from api.schemas import (
+    EPCIS_EXAMPLE,
+    EVENT_EXAMPLE,
+    BatchIn,
+    BatchOut,
+    EpcisCaptureOut,
+    EventRecorded,
+    LotPublic,
+    Me,
+    ProductPublic,
+    errors,
+)
+from api.services import Services
+from ledger.apikeys import Principal
+from ledger.db import read_tx
+from ledger.errors import InputError, NotFound, PermissionDenied
+from ledger.models import Lot
+from ledger.records import LotCreate, ProductCreate
+from ledger.service import FOREIGN_STEPS
+
+router = APIRouter(tags=["write"], responses=errors(401, 403, 413, 422))
+_lot = Lot.__table__  # type: ignore[attr-defined]
+_BIZSTEP_PREFIXES = ("urn:epcglobal:cbv:bizstep:", "https://ref.gs1.org/cbv/BizStep-")
+
+
+@router.get("/api/v1/me", response_model=Me, tags=["auth"])
+def me(who: Caller, svc: Svc) -> dict[str, Any]:
+    """Who this API key is: its handle, role and organization."""
+    org = svc.ledger.get_org(who.org_id)
+    return {"key_id": who.key_id, "role": who.role, "organization": org}
+
+
+@router.post("/api/v1/products", status_code=201, response_model=ProductPublic, responses=errors(409))
+def create_product(data: ProductCreate, who: Caller, svc: Svc) -> dict[str, Any]:
+    """Register a product (GTIN, names, OCOP stars, certifications) of the caller's organization. Role: producer."""
+    require(who, "producer")
+    return _plain(svc.ledger.create_product(who.org_id, data))
+
+
+@router.post("/api/v1/lots", status_code=201, response_model=LotPublic, responses=errors(409))
+def create_lot(data: LotCreate, who: Caller, svc: Svc) -> dict[str, Any]:
+    """Create a lot of one of the caller's products; its commissioning entry is signed and logged. Role: producer."""
+    require(who, "producer")
+    try:
+        owner = int(svc.ledger.get_product(data.gtin)["org_id"])
+    except NotFound:
+        owner = who.org_id  # the ledger reports the unknown product as invalid input
+    if owner != who.org_id:
+        raise PermissionDenied(f"product {data.gtin} belongs to another organization")
+    svc.ledger.create_lot(who.org_id, data)
+    return svc.lot_json(data.lot_id)
+
+
+EventBody = Annotated[
+    dict[str, Any],
+    Body(
+        description='one EPCIS-shaped event (the server signs it), or {"entry": {…}} signed by you',
+        examples=[EVENT_EXAMPLE],
+    ),
+]
+
+
+@router.post("/api/v1/lots/{lot_id:path}/events", status_code=201, response_model=EventRecorded)
+def record_event(lot_id: str, body: EventBody, who: Caller, svc: Svc) -> dict[str, Any]:
+    """Record one event on a lot. Producers: any step on their own lots; inspectors and exporters:
+    their steps on any lot."""
+    lot = lot_or_input_error(lot_id)
+    item = {"lot": lot, "entry": body["entry"]} if set(body) == {"entry"} else {"lot": lot, "event": body}
+    return record(svc, who, [item])[0]
+
+
+@router.post("/api/v1/events:batch", status_code=201, response_model=BatchOut)
+def record_batch(body: BatchIn, who: Caller, svc: Svc) -> dict[str, Any]:
+    """Record up to 5000 events at once, all or nothing: one bad event stores none, and every
+    error is listed in ``error.details`` with its index."""
+    items = [i.model_dump(exclude_none=True) for i in body.events]
+    return {"recorded": record(svc, who, items)}
+
+
+@router.post("/api/v1/epcis/capture", status_code=201, response_model=EpcisCaptureOut, tags=["epcis"])
+def epcis_capture(
+    doc: Annotated[dict[str, Any], Body(description="an EPCIS 2.0 JSON-LD EPCISDocument", examples=[EPCIS_EXAMPLE])],
+    who: Caller,
+    svc: Svc,
+) -> dict[str, Any]:
+    """Capture an EPCIS 2.0 document (object, aggregation and transformation events), all or nothing;
+    errors are listed per event (``details[].index`` is the event's position in ``eventList``)."""
+    items = epcis.map_document(doc)
+    try:
+        recorded = record(svc, who, items)
+    except (InputError, PermissionDenied) as exc:
+        raise _renamed(exc) from exc
+    return {"captured": len(recorded), "recorded": recorded}
+
+
+def _renamed(exc: InputError | PermissionDenied) -> InputError | PermissionDenied:
+    """Ledger errors name ``events.N``; in a capture they are ``epcisBody.eventList.N``."""
+    details = [
+        {
+            k: (str(v).replace("events.", "epcisBody.eventList.") if k in ("field", "message") else v)
+            for k, v in d.items()
+        }
+        for d in getattr(exc, "details", [])
+    ]
+    message = str(exc).replace("events.", "epcisBody.eventList.")
+    if isinstance(exc, PermissionDenied):
+        return Forbidden(message, details=details)
+    return type(exc)(message, field=exc.field, details=details)
+
+
+def record(svc: Services, who: Principal, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    authorize_events(svc, who, items)
+    return svc.ledger.record(who.org_id, items)
+
+
+def authorize_events(svc: Services, who: Principal, items: Sequence[Mapping[str, Any]]) -> None:
+    """Own lots: any step (not admins). Other organizations' lots: the role's FOREIGN_STEPS only."""
+    if who.role == "admin":
+        raise PermissionDenied("admin keys manage organizations and keys; they record no events")
+    owners = _owners(svc, {str(i.get("lot")) for i in items if isinstance(i, Mapping)})
+    foreign = FOREIGN_STEPS.get(who.role, frozenset())
+    denied = []
+    for n, item in enumerate(items):
+        owner = owners.get(str(item.get("lot")))
+        if owner is None or owner == who.org_id:
+            continue  # unknown lots are reported by the ledger as invalid input
+        step = _step(item)
+        if step not in foreign:
+            denied.append(
+                {
+                    "index": n,
+                    "field": f"events.{n}.lot",
+                    "message": f"a {who.role} key may not record {step} on another organization's lot "
+                    f"{item.get('lot')}",
+                }
+            )
+    if denied:
+        raise Forbidden(f"{len(denied)} event(s) not allowed; first: {denied[0]['message']}", details=denied)
+
+
+def _owners(svc: Services, lots: set[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    ids = sorted(lots)
+    with read_tx(svc.ledger.engine) as conn:
+        for i in range(0, len(ids), 500):
+            q = select(_lot.c.lot_id, _lot.c.org_id).where(_lot.c.lot_id.in_(ids[i : i + 500]))
+            out.update({str(r.lot_id): int(r.org_id) for r in conn.execute(q)})
+    return out
+
+
+def _step(item: Mapping[str, Any]) -> str:
+    event = item.get("event")
+    if event is None and isinstance(item.get("entry"), Mapping):
+        event = item["entry"].get("event")
+    step = str(event.get("bizStep")) if isinstance(event, Mapping) else ""
+    for prefix in _BIZSTEP_PREFIXES:
+        step = step.removeprefix(prefix)
+    return step
+
+
+def _plain(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in d.items()}

@@ -1,0 +1,95 @@
+"""The CLI commands around the API: org create --role, api-key, qr (PNG, SVG, label sheet), verify-bundle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ledger import cli, cli_api
+
+MASTER_KEY_B64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.chdir(tmp_path)
+    for k, v in {
+        "LEDGER_DATA_DIR": str(tmp_path / "data"),
+        "LEDGER_MASTER_KEY": MASTER_KEY_B64,
+        "LEDGER_PUBLIC_URL": "https://ocop.example.vn",
+    }.items():
+        monkeypatch.setenv(k, v)
+    if "serve" not in {c.name for c in cli.app.registered_commands}:
+        cli_api.register(cli.app)  # main() registers them; the test runner calls the app directly
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Any:
+        return runner.invoke(cli.app, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_org_create_with_role_prints_its_first_api_key(run: Any) -> None:
+    r = run("org", "create", "HTX Dừa Bến Tre", "--role", "producer", "--json")
+    assert r.exit_code == 0, r.output
+    org = json.loads(r.output)
+    assert org["kind"] == "cooperative"
+    assert org["api_key"]["role"] == "producer" and org["api_key"]["token"].startswith("ocop_ak_")
+    r = run("org", "create", "Quatest 3", "--role", "inspector", "--json")
+    assert json.loads(r.output)["kind"] == "inspector"
+    r = run("org", "create", "Bad", "--kind", "cooperative", "--role", "inspector")
+    assert r.exit_code == 2 and "needs an organization of kind inspector" in r.output
+
+
+def test_api_key_commands(run: Any) -> None:
+    run("org", "create", "HTX Dừa Bến Tre", "--slug", "htx-dua")
+    created = json.loads(run("api-key", "create", "htx-dua", "--role", "producer", "--label", "ERP", "--json").output)
+    listed = json.loads(run("api-key", "list", "htx-dua", "--json").output)
+    assert [k["key_id"] for k in listed] == [created["key_id"]] and "token" not in listed[0]
+    r = run("api-key", "revoke", created["key_id"])
+    assert r.exit_code == 0 and "revoked" in r.output
+    assert run("api-key", "revoke", created["key_id"]).exit_code == 2  # already revoked: a conflict
+
+
+def test_qr_writes_png_svg_and_a_label_sheet(run: Any, tmp_path: Path) -> None:
+    run("org", "create", "HTX Thanh long Phú Hội", "--slug", "htx")
+    run(
+        "product",
+        "create",
+        "htx",
+        "--gtin",
+        "08930000045676",
+        "--name-vi",
+        "Thanh long ruột đỏ",
+        "--stars",
+        "4",
+        "--year",
+        "2024",
+    )
+    run("lot", "create", "htx", "--gtin", "08930000045676", "--code", "PH/2026-07")
+    out, sheet = tmp_path / "qr", tmp_path / "labels.pdf"
+    r = run("qr", "08930000045676.PH/2026-07", "--out", str(out), "--sheet", str(sheet), "--json")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.output)
+    assert res["urls"] == ["https://ocop.example.vn/01/08930000045676/10/PH%2F2026-07"]
+    assert (out / "08930000045676.PH_2026-07.png").read_bytes().startswith(b"\x89PNG")
+    assert (out / "08930000045676.PH_2026-07.svg").read_text().startswith("<svg")
+    pdf = sheet.read_bytes()
+    assert pdf.startswith(b"%PDF") and b"/MediaBox [ 0 0 595.2756 841.8898 ]" in pdf  # A4
+    assert run("qr", "08930000045676.NOPE", "--out", str(out)).exit_code == 3
+
+
+def test_verify_bundle_without_a_chain_is_exit_2(run: Any, tmp_path: Path) -> None:
+    f = tmp_path / "b.json"
+    f.write_text("{}")
+    r = run("verify-bundle", str(f), "--rpc", "http://127.0.0.1:9")
+    assert r.exit_code == 1  # a bundle without its fields fails the format check before any RPC
+    assert "FAILED format" in r.output
+    f.write_text("not json")
+    r = run("verify-bundle", str(f), "--rpc", "http://127.0.0.1:9", "--json")
+    assert r.exit_code == 1 and json.loads(r.output)["failure"]["check"] == "format"
+    assert run("verify-bundle", str(tmp_path / "missing.json"), "--rpc", "http://127.0.0.1:9").exit_code == 2
