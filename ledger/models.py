@@ -134,3 +134,64 @@ class Meta(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(max_length=500)
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key of an organization: only the SHA-256 of the token is stored (see ``ledger.apikeys``)."""
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_id: str = Field(index=True, unique=True, max_length=24)  # public handle, e.g. ak_3f9c2a1b7d4e
+    token_hash: str = Field(index=True, unique=True, min_length=64, max_length=64)  # hex SHA-256 of the token
+    org_id: int = Field(foreign_key="organization.id", index=True)
+    role: str = Field(max_length=12)  # producer | inspector | exporter | admin
+    label: str | None = Field(default=None, max_length=100)
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class Anchor(SQLModel, table=True):
+    """One anchor of the log's head on chain, from intent to confirmation (``ledger/anchoring.py``).
+
+    The intent (size, root, nonce and the signed transaction, hence its hash) is stored before the
+    transaction is sent, so a crash at any point leaves a row the worker can reconcile with the chain.
+    status: intent (stored, maybe sent) | sent | confirmed | failed | superseded (a larger anchor
+    got there first and covers it).
+    """
+
+    __tablename__ = "anchor"
+    __table_args__ = (UniqueConstraint("chain_id", "contract", "tree_size"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chain_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    contract: str = Field(max_length=42)
+    tree_size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    root: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    status: str = Field(max_length=12, index=True)
+    tx_hash: str | None = Field(default=None, max_length=66, index=True)
+    raw_tx: str | None = Field(default=None, sa_column=Column(Text))
+    nonce: int | None = Field(default=None, sa_column=Column(BigInteger))
+    sender: str | None = Field(default=None, max_length=42)
+    block_number: int | None = Field(default=None, sa_column=Column(BigInteger))
+    block_time: datetime | None = None
+    gas_used: int | None = Field(default=None, sa_column=Column(BigInteger))
+    created_at: datetime
+    updated_at: datetime
+    error: str | None = Field(default=None, max_length=1000)
+
+
+class Shipment(SQLModel, table=True):
+    """A logistic unit (pallet, container) by its SSCC (``ledger/shipments.py``).
+
+    Master data only: which lots are in it is derived from the signed AggregationEvents
+    (``parentID`` = the SSCC's Digital Link), never from this row.
+    """
+
+    __tablename__ = "shipment"
+
+    sscc: str = Field(primary_key=True, min_length=18, max_length=18)
+    org_id: int = Field(foreign_key="organization.id", index=True)
+    description: str | None = Field(default=None, max_length=200)
+    destination: str | None = Field(default=None, max_length=200)
+    created_at: datetime

@@ -1,0 +1,246 @@
+"""FDA FSMA 204 (21 CFR 1 subpart S) electronic sortable spreadsheet: CTEs and their KDEs.
+
+One row per Critical Tracking Event of the lots asked for (a lot or a shipment, with the lots
+they were made from, or every lot with an event in a date range):
+
+- Harvesting: an ``ocop:harvesting`` event, or else the signed harvest period and growing area
+  of a raw lot's commissioning event;
+- Cooling (``ocop:cooling``), Initial Packing (``packing`` of the lot itself), Shipping
+  (``shipping``/``departing``), Receiving (``receiving``/``arriving``/``accepting``),
+  Transformation (a TransformationEvent, with its input lot codes and quantities).
+
+Key Data Elements per row: the traceability lot code (GTIN + lot), its source (the producer),
+product description, quantity and unit, where (location description and id), when (date,
+time with offset), the previous source / next recipient, input lot codes, the reference
+documents (business transactions and ``ocop:documents``), and the ledger's log index and leaf
+hash so each row can be proven. Rows are sorted by date, time and lot code.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from ledger.errors import InputError
+from ledger.exports import data
+from ledger.models import LogEntry
+
+_entry = LogEntry.__table__  # type: ignore[attr-defined]
+COLUMNS = [
+    "Traceability Lot Code",
+    "Traceability Lot Code Source",
+    "Product Description",
+    "Critical Tracking Event",
+    "Event Date",
+    "Event Time",
+    "Quantity",
+    "Unit of Measure",
+    "Location Description",
+    "Location Identifier",
+    "Immediate Previous Source",
+    "Immediate Subsequent Recipient",
+    "Input Traceability Lot Codes",
+    "Growing Area / Field",
+    "Reference Document Type",
+    "Reference Document Number",
+    "Ledger Log Index",
+    "Ledger Entry Hash",
+]
+_CTE = {
+    "ocop:harvesting": "Harvesting",
+    "ocop:cooling": "Cooling",
+    "shipping": "Shipping",
+    "departing": "Shipping",
+    "receiving": "Receiving",
+    "arriving": "Receiving",
+    "accepting": "Receiving",
+}
+
+
+def _cte(lot: data.LotEvents, ev: dict[str, Any]) -> str | None:
+    if ev["type"] == "TransformationEvent":
+        return "Transformation"
+    if ev["type"] == "ObjectEvent" and ev["bizStep"] == "packing":
+        return "Initial Packing"
+    if ev["type"] == "AggregationEvent":
+        return None
+    return _CTE.get(ev["bizStep"])
+
+
+def _quantity(lot: data.LotEvents, ev: dict[str, Any]) -> tuple[Any, Any]:
+    for key in ("quantityList", "childQuantityList", "outputQuantityList"):
+        for q in ev.get(key, []):
+            if q.get("lot") in (lot.lot_id, None):
+                return q.get("quantity"), q.get("uom")
+    return lot.quantity, lot.unit
+
+
+def _where(loc: dict[str, Any] | None) -> tuple[str, str]:
+    if not loc:
+        return "", ""
+    parts = [loc.get(k) for k in ("name", "commune", "province") if loc.get(k)]
+    return ", ".join(str(p) for p in parts), str(loc.get("id", ""))
+
+
+def _refs(ev: dict[str, Any]) -> tuple[str, str]:
+    types, numbers = [], []
+    for b in ev.get("bizTransactionList", []):
+        types.append(str(b.get("type")))
+        numbers.append(str(b.get("bizTransaction")))
+    for d in ev.get("ocop:documents", []):
+        types.append(str(d.get("type")))
+        numbers.append(str(d.get("name") or d.get("uri") or f"sha256:{d.get('sha256')}"))
+    return "; ".join(types), "; ".join(numbers)
+
+
+def _parties(ev: dict[str, Any], key: str, item: str) -> str:
+    return "; ".join(str(s.get(item)) for s in ev.get(key, []))
+
+
+def _origin(lot: data.LotEvents) -> str:
+    o = lot.origin
+    return ", ".join(str(o[k]) for k in ("origin_commune", "origin_province") if o.get(k))
+
+
+def _row(lot: data.LotEvents, r: Any, ev: dict[str, Any], cte: str) -> dict[str, Any]:
+    when = str(ev["eventTime"])
+    qty, uom = _quantity(lot, ev)
+    where, where_id = _where(ev.get("readPoint") or ev.get("bizLocation"))
+    if cte == "Harvesting" and not where:
+        where = _origin(lot)
+    ref_type, ref_no = _refs(ev)
+    inputs = [f"{q['lot']} ({q['quantity']:g} {q.get('uom', '')})".strip() for q in ev.get("inputQuantityList", [])]
+    return {
+        "Traceability Lot Code": lot.lot_id,
+        "Traceability Lot Code Source": f"{lot.producer}"
+        + (f", {lot.producer_province}" if lot.producer_province else ""),
+        "Product Description": lot.product if lot.product_vi == lot.product else f"{lot.product} ({lot.product_vi})",
+        "Critical Tracking Event": cte,
+        "Event Date": when[:10],
+        "Event Time": when[11:],
+        "Quantity": qty,
+        "Unit of Measure": uom,
+        "Location Description": where,
+        "Location Identifier": where_id,
+        "Immediate Previous Source": _parties(ev, "sourceList", "source"),
+        "Immediate Subsequent Recipient": _parties(ev, "destinationList", "destination"),
+        "Input Traceability Lot Codes": "; ".join(inputs),
+        "Growing Area / Field": lot.origin.get("growing_area_code") or "" if cte == "Harvesting" else "",
+        "Reference Document Type": ref_type,
+        "Reference Document Number": ref_no,
+        "Ledger Log Index": int(r.idx),
+        "Ledger Entry Hash": bytes(r.leaf_hash).hex(),
+    }
+
+
+def _harvest_from_commissioning(lot: data.LotEvents, r: Any, ev: dict[str, Any]) -> dict[str, Any] | None:
+    o = lot.origin
+    start, end = o.get("harvest_start"), o.get("harvest_end")
+    if start is None and end is None:
+        return None
+    row = _row(lot, r, ev, "Harvesting")
+    period = f"{start}" if end in (None, start) else f"{start}..{end}"
+    row["Event Date"] = str(end or start)
+    row["Event Time"] = ""
+    row["Location Description"] = _origin(lot)
+    row["Location Identifier"] = ""
+    row["Reference Document Type"] = "harvest period" + (
+        f"; {row['Reference Document Type']}" if row["Reference Document Type"] else ""
+    )
+    row["Reference Document Number"] = period + (
+        f"; {row['Reference Document Number']}" if row["Reference Document Number"] else ""
+    )
+    return row
+
+
+def lot_rows(lot: data.LotEvents) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    harvested = any(ev["bizStep"] == "ocop:harvesting" for _, ev in lot.entries)
+    transformed = any(ev["type"] == "TransformationEvent" for _, ev in lot.entries)
+    for r, ev in lot.entries:
+        if ev["bizStep"] == "commissioning" and not harvested and not transformed:
+            h = _harvest_from_commissioning(lot, r, ev)
+            if h:
+                rows.append(h)
+            continue
+        cte = _cte(lot, ev)
+        if cte:
+            rows.append(_row(lot, r, ev, cte))
+    return rows
+
+
+def _sort(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(
+        rows, key=lambda x: (x["Event Date"], x["Event Time"], x["Traceability Lot Code"], x["Ledger Log Index"])
+    )
+
+
+def rows_for(
+    conn: Connection,
+    *,
+    lot: str | None = None,
+    sscc: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> list[dict[str, Any]]:
+    """The CTE rows for a lot or a shipment (with upstream lots), or for a date range."""
+    if lot is None and sscc is None:
+        if start is None or end is None:
+            raise InputError("give a lot, a shipment (SSCC) or a date range (start and end)")
+        if end < start:
+            raise InputError(f"date range is reversed: expected start <= end, got {start} > {end}", field="end")
+        lots = _lots_in_range(conn, start, end)
+    else:
+        lots = data.lots_for(conn, lot=lot, sscc=sscc)
+    rows = [row for le in data.load_lots(conn, lots) for row in lot_rows(le)]
+    if start is not None:
+        rows = [r for r in rows if str(start) <= r["Event Date"]]
+    if end is not None:
+        rows = [r for r in rows if r["Event Date"] <= str(end)]
+    return _sort(rows)
+
+
+def _lots_in_range(conn: Connection, start: date, end: date) -> list[str]:
+    lo = date.fromordinal(start.toordinal() - 1).isoformat()
+    hi = date.fromordinal(end.toordinal() + 2).isoformat()
+    q = select(_entry.c.lot_id).where(_entry.c.event_time >= lo, _entry.c.event_time < hi).distinct()
+    return sorted(r[0] for r in conn.execute(q))
+
+
+def to_csv(rows: Iterable[dict[str, Any]]) -> bytes:
+    """UTF-8 CSV with a byte-order mark (so spreadsheet programs read Vietnamese correctly)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\r\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def to_xlsx(rows: Iterable[dict[str, Any]], title: str = "FSMA 204 traceability") -> bytes:
+    """An XLSX workbook: one sheet, bold frozen header, auto-filter (sortable), sized columns."""
+    from openpyxl import Workbook  # type: ignore[import-untyped]
+    from openpyxl.styles import Font  # type: ignore[import-untyped]
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "CTEs"
+    ws.append(COLUMNS)
+    for c in ws[1]:
+        c.font = Font(bold=True)
+    n = 1
+    for row in rows:
+        ws.append([row.get(k) for k in COLUMNS])
+        n += 1
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = f"A1:{ws.cell(row=1, column=len(COLUMNS)).column_letter}{n}"
+    for i, name in enumerate(COLUMNS, start=1):
+        ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = max(14, min(48, len(name) + 4))
+    wb.properties.title = title
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
