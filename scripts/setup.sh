@@ -40,12 +40,18 @@ if [ ! -f node_modules/.installed ] || [ "$(cat node_modules/.installed)" != "$l
   echo "$lockhash" > node_modules/.installed
 fi
 
-if [ "$DEV" = 1 ] && [ ! -x /usr/bin/chromium ]; then
-  echo "setup: installing Debian's chromium for the browser tests"
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  fi
+# Debian packages: a font with Vietnamese glyphs for PDFs and QR captions; for the tests also
+# chromium (browser tests) and poppler-utils (pdftotext reads the certificates back).
+apt_missing=()
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || apt_missing+=(fonts-dejavu-core)
+if [ "$DEV" = 1 ]; then
+  [ -x /usr/bin/chromium ] || apt_missing+=(chromium)
+  command -v pdftotext >/dev/null 2>&1 || apt_missing+=(poppler-utils)
+fi
+if [ "${#apt_missing[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${apt_missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_missing[@]}" >/dev/null
 fi
 echo "setup: ready"
