@@ -93,6 +93,38 @@ def statement_bytes(stmt: Mapping[str, Any]) -> bytes:
     return canonicalize(dict(stmt))
 
 
+class CanonicalStatement:
+    """A statement's canonical bytes, and its entry's, with the event canonicalized once.
+
+    RFC 8785 serializes an object as its members sorted by key, each member's value in its
+    own canonical form, so the entry bytes can be assembled from the statement's members plus
+    ``"sig"``. The bytes are identical to ``statement_bytes`` / ``entry_bytes`` (tested); this
+    only saves re-walking the event on the append path.
+    """
+
+    __slots__ = ("event_bytes", "bytes", "_members")
+
+    def __init__(self, stmt: Mapping[str, Any]) -> None:
+        keys = set(stmt)
+        if keys != STATEMENT_KEYS:
+            raise InputError(f"statement has wrong fields: expected {sorted(STATEMENT_KEYS)}, got {sorted(keys)}")
+        if stmt["v"] != STATEMENT_VERSION:
+            raise InputError(f"unsupported statement version: expected {STATEMENT_VERSION}, got {stmt['v']!r}")
+        self.event_bytes = canonicalize(stmt["event"])
+        self._members = {k: canonicalize(v) for k, v in stmt.items() if k != "event"}
+        self._members["event"] = self.event_bytes
+        self.bytes = _join(self._members)
+
+    def entry_bytes(self, sig_b64: str) -> bytes:
+        """Canonical bytes of the entry this statement makes with signature ``sig_b64``."""
+        return _join({**self._members, "sig": canonicalize(sig_b64)})
+
+
+def _join(members: Mapping[str, bytes]) -> bytes:
+    # every member name is ASCII, so code-point order is RFC 8785's UTF-16 order
+    return b"{" + b",".join(b'"' + k.encode() + b'":' + v for k, v in sorted(members.items())) + b"}"
+
+
 def entry(stmt: Mapping[str, Any], sig_b64: str) -> dict[str, Any]:
     """The log entry: the statement plus its signature."""
     return {**stmt, "sig": sig_b64}

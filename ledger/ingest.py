@@ -95,10 +95,11 @@ def append(conn: Connection, subs: Sequence[Submission], keyring: KeyRing, now: 
     _create_lots(conn, subs, lots, now)
     frontier = store.load_frontier(conn, head.size)
     kinds: dict[int, str] = {}
+    signers = _Signers(keyring, now)
     entries: list[store.NewEntry] = []
     for sub in subs:
         try:
-            entries.append(_build(conn, sub, lots, kinds, keyring, now, head.size + len(entries)))
+            entries.append(_build(conn, sub, lots, kinds, signers, now, head.size + len(entries)))
         except LedgerError as exc:
             raise _at(exc, sub) from exc
     store.write_entries(conn, head, frontier, entries)
@@ -261,7 +262,7 @@ def _build(
     sub: Submission,
     lots: dict[str, _LotState],
     kinds: dict[int, str],
-    keyring: KeyRing,
+    signers: _Signers,
     now: datetime,
     idx: int,
 ) -> store.NewEntry:
@@ -272,31 +273,26 @@ def _build(
     _authorize(conn, sub, state, kinds, str(event["bizStep"]))
     inputs = _link_inputs(sub, event, lots)
     if sub.entry is None:
-        signer = keyring.active_signer(conn, sub.actor_org_id)
-        if signer is None:
-            raise InputError(
-                "wrong signer: the organization has no server-held active key; sign entries yourself "
-                "and send them as 'entry'",
-                field="entry",
-            )
-        event["recordTime"] = format_record_time(now)
+        signer = signers.active(conn, sub.actor_org_id)
+        event["recordTime"] = signers.record_time
         if inputs:
             event["ocop:inputs"] = inputs
         stmt = canonical.statement(
             lot=sub.lot, seq=state.last_seq + 1, prev=state.head, event=event, signer=signer.key_id
         )
-        sig = signer.sign(canonical.statement_bytes(stmt))
+        cs = canonical.CanonicalStatement(stmt)
+        sig = signer.sign(cs.bytes)
     else:
         stmt, sig = _check_client_entry(conn, sub, state, inputs)
-    data = canonical.entry_bytes(canonical.entry(stmt, sig))
-    leaf = merkle.leaf_hash(data)
+        cs = canonical.CanonicalStatement(stmt)
+    leaf = merkle.leaf_hash(cs.entry_bytes(sig))
     state.last_seq, state.head = stmt["seq"], leaf.hex()
     return store.NewEntry(
         idx=idx,
         lot_id=sub.lot,
         seq=stmt["seq"],
         prev=stmt["prev"],
-        event_json=canonical.canonicalize(stmt["event"]).decode(),
+        event_json=cs.event_bytes.decode(),
         event=stmt["event"],
         signer=stmt["signer"],
         sig=sig,
@@ -304,6 +300,28 @@ def _build(
         recorded_at=now,
         inputs=tuple(i["lot"] for i in inputs),
     )
+
+
+class _Signers:
+    """The organizations' active server-held keys, looked up once per batch."""
+
+    def __init__(self, keyring: KeyRing, now: datetime) -> None:
+        self._keyring = keyring
+        self._by_org: dict[int, signing.Signer] = {}
+        self.record_time = format_record_time(now)
+
+    def active(self, conn: Connection, org_id: int) -> signing.Signer:
+        signer = self._by_org.get(org_id)
+        if signer is None:
+            found = self._keyring.active_signer(conn, org_id)
+            if found is None:
+                raise InputError(
+                    "wrong signer: the organization has no server-held active key; sign entries yourself "
+                    "and send them as 'entry'",
+                    field="entry",
+                )
+            signer = self._by_org[org_id] = found
+        return signer
 
 
 def _authorize(conn: Connection, sub: Submission, state: _LotState, kinds: dict[int, str], step: str) -> None:

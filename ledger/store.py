@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import Connection, TextClause, bindparam, func, insert, select, text, update
 
 from ledger import merkle, proofs
 from ledger.errors import NotFound, VerificationError
@@ -22,7 +23,7 @@ _entry = LogEntry.__table__  # type: ignore[attr-defined]
 _node = TreeNode.__table__  # type: ignore[attr-defined]
 _head = LogHead.__table__  # type: ignore[attr-defined]
 _lot = Lot.__table__  # type: ignore[attr-defined]
-_CHUNK = 400  # parameters per IN clause, well under SQLite's limit
+_CHUNK = 200  # nodes per query: 400 parameters, well under SQLite's limit
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,22 @@ def read_nodes(conn: Connection, coords: Iterable[proofs.Coord]) -> dict[proofs.
         q = select(_entry.c.idx, _entry.c.leaf_hash).where(_entry.c.idx.in_(chunk))
         out.update({(0, int(r.idx)): bytes(r.leaf_hash) for r in conn.execute(q)})
     for chunk in _chunks(inner):
-        q = select(_node.c.level, _node.c.idx, _node.c.hash).where(tuple_(_node.c.level, _node.c.idx).in_(chunk))
-        out.update({(int(r.level), int(r.idx)): bytes(r.hash) for r in conn.execute(q)})
+        params = {f"l{i}": lvl for i, (lvl, _) in enumerate(chunk)} | {f"i{i}": ix for i, (_, ix) in enumerate(chunk)}
+        rows = conn.execute(_node_query(len(chunk)), params)
+        out.update({(int(r.level), int(r.idx)): bytes(r.hash) for r in rows})
     return out
+
+
+@lru_cache(maxsize=64)
+def _node_query(n: int) -> TextClause:
+    """Nodes by primary key as an OR of (level, idx) pairs.
+
+    A row-value ``IN`` is not answered from the primary key by SQLite (it scans the table,
+    so a proof at 10^6 entries took ~75 ms); an OR of equalities uses the index on both
+    SQLite and PostgreSQL, keeping a proof at O(log n) index reads.
+    """
+    where = " OR ".join(f"(level = :l{i} AND idx = :i{i})" for i in range(n))
+    return text(f"SELECT level, idx, hash FROM tree_node WHERE {where}")  # noqa: S608 - no user text
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:

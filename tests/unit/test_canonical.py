@@ -154,3 +154,31 @@ def test_entry_bytes_and_split() -> None:
         canonical.split_entry(stmt)
     with pytest.raises(InputError, match="entry has no signature"):
         canonical.split_entry({**stmt, "sig": None})
+
+
+@PROPS
+@given(
+    event=st.dictionaries(any_text, json_values, max_size=6),
+    lot=any_text,
+    seq=st.integers(min_value=0, max_value=2**53 - 1),
+    prev=st.none() | st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+    signer=any_text,
+    sig=any_text,
+)
+def test_canonical_statement_assembles_the_same_bytes(
+    event: dict[str, Any], lot: str, seq: int, prev: str | None, signer: str, sig: str
+) -> None:
+    """The append path's one-pass assembly equals canonicalizing the whole statement and entry."""
+    stmt = canonical.statement(lot=lot, seq=seq, prev=prev, event=event, signer=signer)
+    cs = canonical.CanonicalStatement(stmt)
+    assert cs.bytes == canonical.statement_bytes(stmt) == rfc8785.dumps(stmt)
+    assert cs.entry_bytes(sig) == canonical.entry_bytes(canonical.entry(stmt, sig))
+    assert cs.event_bytes == rfc8785.dumps(event)
+
+
+def test_canonical_statement_checks_fields_and_version() -> None:
+    stmt = canonical.statement(lot="x", seq=0, prev=None, event={}, signer="k")
+    with pytest.raises(InputError, match="wrong fields"):
+        canonical.CanonicalStatement({**stmt, "extra": 1})
+    with pytest.raises(InputError, match="unsupported statement version"):
+        canonical.CanonicalStatement({**stmt, "v": 2})
