@@ -22,11 +22,16 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 
-extras=""
-[ "$DEV" = 1 ] && extras="[dev]"
-stamp=".venv/.installed$( [ "$DEV" = 1 ] && echo -dev )"
-want="$(cat pyproject.toml | sha256sum | cut -c1-16)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+# A stamp per flavour holds the hash of pyproject.toml it was installed from; a dev install
+# also satisfies the runtime one.
+want="$(sha256sum pyproject.toml | cut -c1-16)"
+if [ "$DEV" = 1 ]; then
+  extras="[dev]"; stamp=.venv/.installed-dev; also=.venv/.installed-dev
+else
+  extras=""; stamp=.venv/.installed; also=.venv/.installed-dev
+fi
+current() { [ -f "$1" ] && [ "$(cat "$1")" = "$want" ]; }
+if ! current "$stamp" && ! current "$also"; then
   echo "setup: installing Python packages${extras}"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip==25.3"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
