@@ -27,6 +27,7 @@ STATEMENT_VERSION = 1
 STATEMENT_KEYS = frozenset({"v", "lot", "seq", "prev", "event", "signer"})
 ENTRY_KEYS = STATEMENT_KEYS | {"sig"}
 _MAX_SAFE_INT = 2**53 - 1
+_encode_string = json.encoder.encode_basestring  # the escapes json.dumps(ensure_ascii=False) uses
 _dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode
 
 
@@ -111,13 +112,28 @@ class CanonicalStatement:
         if stmt["v"] != STATEMENT_VERSION:
             raise InputError(f"unsupported statement version: expected {STATEMENT_VERSION}, got {stmt['v']!r}")
         self.event_bytes = canonicalize(stmt["event"])
-        self._members = {k: canonicalize(v) for k, v in stmt.items() if k != "event"}
+        self._members = {k: _scalar(v) for k, v in stmt.items() if k != "event"}
         self._members["event"] = self.event_bytes
         self.bytes = _join(self._members)
 
     def entry_bytes(self, sig_b64: str) -> bytes:
         """Canonical bytes of the entry this statement makes with signature ``sig_b64``."""
-        return _join({**self._members, "sig": canonicalize(sig_b64)})
+        return _join({**self._members, "sig": _scalar(sig_b64)})
+
+
+def _scalar(value: Any) -> bytes:
+    """Canonical bytes of a statement's top-level member: usually a plain string, int or null."""
+    kind = type(value)
+    if kind is str:
+        try:
+            return _encode_string(value).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputError(f"value cannot be canonicalized as RFC 8785 JSON: {exc}") from exc
+    if kind is int and -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT:
+        return str(value).encode()
+    if value is None:
+        return b"null"
+    return canonicalize(value)
 
 
 def _join(members: Mapping[str, bytes]) -> bytes:

@@ -228,8 +228,14 @@ def normalize_event(raw: Any, *, now: datetime, where: str = "event") -> dict[st
     _check_shape(ev, where)
     out = ev.model_dump(by_alias=True, exclude_none=True)
     out["eventTimeZoneOffset"] = _offset(t)
-    normalized: dict[str, Any] = _integral_floats(out)
-    return normalized
+    # Whole-number floats become ints, so 1200.0 and 1200 sign the same bytes. Floats can only
+    # come from the quantities (typed float) and the free-form ilmd.
+    for key in _QUANTITY_LISTS:
+        for q in out.get(key, ()):
+            q["quantity"] = _integral_floats(q["quantity"])
+    if "ilmd" in out:
+        out["ilmd"] = _integral_floats(out["ilmd"])
+    return out
 
 
 def _check_shape(ev: EventIn, where: str) -> None:
@@ -251,6 +257,9 @@ def _check_shape(ev: EventIn, where: str) -> None:
         raise InputError(f"{where}.action: expected ADD, OBSERVE or DELETE", field=f"{where}.action")
     if ev.type == "AggregationEvent" and ev.parentID is None and ev.action != "OBSERVE":
         raise InputError(f"{where}.parentID: an AggregationEvent needs its parent (SSCC)", field=f"{where}.parentID")
+
+
+_QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList")
 
 
 def _integral_floats(value: Any) -> Any:
