@@ -37,12 +37,13 @@ from ledger.audit_tree import TreeChecker
 from ledger.db import read_tx
 from ledger.errors import LedgerError, VerificationError
 from ledger.exports.data import anchors as stored_anchors
-from ledger.models import Lot, Organization, SigningKey
+from ledger.models import Lot, Organization, Product, SigningKey
 from ledger.records import lot_fields_from_ilmd
 
 _key = SigningKey.__table__  # type: ignore[attr-defined]
 _org = Organization.__table__  # type: ignore[attr-defined]
 _lot = Lot.__table__  # type: ignore[attr-defined]
+_product = Product.__table__  # type: ignore[attr-defined]
 Progress = Callable[[int, int], None]
 
 
@@ -196,16 +197,26 @@ class _Auditor:
             )
             ok = False
         if row.seq == 0 and event.get("bizStep") == "commissioning":
-            st.fields = lot_fields_from_ilmd(event.get("ilmd") or {})
+            qty = (event.get("quantityList") or [{}])[0]  # where ingest takes the lot's quantity from
+            st.fields = lot_fields_from_ilmd(event.get("ilmd") or {}) | {
+                "quantity": qty.get("quantity"),
+                "unit": qty.get("uom"),
+            }
         for inp in event.get("ocop:inputs", []):
             self.input_refs.append((idx, str(inp.get("lot")), str(inp.get("head"))))
         st.seq, st.head, st.stored_head = int(row.seq), leaf.hex(), bytes(row.leaf_hash).hex()
         return ok
 
     def lot_heads(self) -> None:
-        cols = [_lot.c.lot_id, _lot.c.last_seq, _lot.c.head_hash, *(getattr(_lot.c, f) for f in _LOT_FIELDS)]
+        cols = [
+            _lot.c.lot_id,
+            _lot.c.last_seq,
+            _lot.c.head_hash,
+            *(getattr(_lot.c, f) for f in _LOT_FIELDS if f != "gtin"),
+        ]
         seen = set()
-        for r in self.conn.execute(select(*cols)):
+        q = select(*cols, _product.c.gtin).outerjoin(_product, _product.c.id == _lot.c.product_id)
+        for r in self.conn.execute(q):
             seen.add(r.lot_id)
             st = self.lots.get(r.lot_id, _LotState())
             if (r.last_seq, r.head_hash) != (st.seq, st.head):
@@ -246,6 +257,10 @@ class _Auditor:
 
 
 _LOT_FIELDS = (
+    "gtin",  # the lot's product
+    "code",
+    "quantity",
+    "unit",
     "origin_province",
     "origin_commune",
     "growing_area_code",
@@ -356,6 +371,7 @@ def _check_anchors(
                 f"expected {roots.get(n, b'').hex()}, got {stored.hex()}",
             )
         on_chain = stored
+        _check_anchor_target(a, x, where, chain)
         if chain is not None:
             on_chain = bytes(chain.root_at(n))
             if on_chain != stored:
@@ -375,3 +391,12 @@ def _check_anchors(
         a.find(
             "anchor_chain", f"the chain anchors a larger log than stored: expected tree size <= {size}, got {latest()}"
         )
+
+
+def _check_anchor_target(a: _Auditor, x: Mapping[str, Any], where: str, chain: AnchorSource | None) -> None:
+    """The anchor row names the chain and contract being audited (when the chain says which it is)."""
+    chain_id, address = getattr(chain, "chain_id", None), getattr(chain, "address", None)
+    if chain_id is not None and int(x["chain_id"]) != int(chain_id):
+        a.find("anchor_chain", f"{where}: recorded on another chain: expected chain id {chain_id}, got {x['chain_id']}")
+    if address is not None and str(x["contract"]).lower() != str(address).lower():
+        a.find("anchor_chain", f"{where}: recorded for another contract: expected {address}, got {x['contract']}")

@@ -213,7 +213,12 @@ class Ledger:
         head = store.read_head(conn)
         size = head.size if size is None else size
         root = head.root if size == head.size else store.root_at(conn, size)
-        lot_row = conn.execute(select(_lot).where(_lot.c.lot_id == lot_id)).first()
+        # the product's GTIN comes along: the lot's product must be the one its signed id names
+        lot_row = conn.execute(
+            select(_lot, _product.c.gtin.label("product_gtin"))
+            .outerjoin(_product, _product.c.id == _lot.c.product_id)
+            .where(_lot.c.lot_id == lot_id)
+        ).first()
         rows = [dict(r._mapping) for r in store.lot_entries(conn, lot_id) if r.idx < size]
         coords: set[proofs.Coord] = set(proofs.root_coords(size))
         plans = {}

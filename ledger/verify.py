@@ -262,7 +262,8 @@ def _check_lot_row(data: LotData, last_leaf: bytes | None) -> tuple[int | None, 
     """
     row = data.lot_row
     if row is None:
-        return (None, None, "record", f"lot {data.lot_id} has entries but no lot record")
+        first = data.entries[0]
+        return (int(first["seq"]), int(first["idx"]), "record", f"lot {data.lot_id} has entries but no lot record")
     if not data.entries:
         return (0, None, "chain", f"lot {data.lot_id} has no entries: expected its commissioning entry at seq 0")
     last = data.entries[-1]
@@ -281,7 +282,7 @@ def _check_lot_row(data: LotData, last_leaf: bytes | None) -> tuple[int | None, 
     qty = (first.get("quantityList") or [{}])[0]  # where ingest takes the lot's quantity from
     signed |= {"quantity": qty.get("quantity"), "unit": qty.get("uom")}
     for name, value in signed.items():
-        stored = row.get(name) if name not in ("gtin",) else data.lot_id[:14]
+        stored = row.get(name) if name != "gtin" else row.get("product_gtin", data.lot_id[:14])
         if _norm(stored) != _norm(value):
             return (
                 int(first_row["seq"]),

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, inspect, select
 
 from ledger import canonical, gs1, lineage, shipments, store
-from ledger.errors import NotFound
+from ledger.errors import InputError, NotFound
 from ledger.models import Lot, Organization, Product
 from ledger.records import lot_fields_from_ilmd
 
@@ -82,7 +82,8 @@ def load_lot(conn: Connection, lot_id: str) -> LotEvents:
 def lots_for(conn: Connection, lot: str | None = None, sscc: str | None = None, upstream: bool = True) -> list[str]:
     """The lots an export covers: one lot or a shipment's lots, with their upstream lineage."""
     if (lot is None) == (sscc is None):
-        raise ValueError("give exactly one of lot or sscc")
+        # an InputError (a ValueError too): a request giving both or neither is a 422, not a 500
+        raise InputError(f"give exactly one of lot or sscc: got lot={lot!r}, sscc={sscc!r}")
     roots = [lot] if lot is not None else [m.lot_id for m in shipments.members(conn, str(sscc))]
     if sscc is not None and not roots:
         raise NotFound(f"shipment {sscc} holds no lots")
