@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.middleware import BodyTooLarge
@@ -53,6 +54,7 @@ _HTTP_CODES = {
     422: "invalid_input",
     429: "rate_limited",
     503: "unavailable",
+    507: "storage_full",
 }
 
 
@@ -127,6 +129,31 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
 
+def _storage_full(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    if getattr(orig, "sqlite_errorcode", None) == 13:  # SQLITE_FULL: disk or max_page_count reached
+        return True
+    return getattr(orig, "sqlstate", None) == "53100" or "disk is full" in str(orig)  # PostgreSQL disk_full
+
+
+async def database_error(request: Request, exc: Exception) -> JSONResponse:
+    """The database is unreachable, dropped the connection, or is full: the transaction was rolled
+    back, nothing of the request is stored, and the client may retry (503) or must wait for space (507)."""
+    assert isinstance(exc, DBAPIError)
+    if not isinstance(exc, (OperationalError, InterfaceError)) and not exc.connection_invalidated:
+        return await unexpected_error(request, exc)
+    if _storage_full(exc):
+        log.error("storage full on %s %s: %s", request.method, request.url.path, exc.orig)
+        return error_response(507, "storage_full", "the ledger's storage is full; nothing of this request was stored")
+    log.error("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
+    return error_response(
+        503,
+        "unavailable",
+        "the database is unavailable; nothing of this request was stored, retry later",
+        headers={"Retry-After": "1"},
+    )
+
+
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "internal error")
@@ -136,4 +163,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LedgerError, ledger_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(DBAPIError, database_error)
     app.add_exception_handler(Exception, unexpected_error)

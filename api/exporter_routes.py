@@ -39,7 +39,11 @@ def make_router(
     get_anchor_check: Callable[..., Any] | None = None,
 ) -> APIRouter:  # noqa: C901
     """``get_anchor_check`` (optional dependency) gives the ``AnchorCheck`` verdicts use; default none."""
-    router = APIRouter(tags=["exporter"])
+    from api.schemas import errors
+
+    # documented so that clients (and the fuzzer) know every status these routes give
+    router = APIRouter(tags=["exporter"], responses=errors(400, 404, 422, 429))
+    writes = errors(401, 403, 409, 413)
     LedgerDep = Annotated[Any, Depends(get_ledger)]
     Check = Annotated[Any, Depends(get_anchor_check or _no_chain)]
     Writer = Annotated[Any, Depends(require_role("exporter", "producer", "admin"))]
@@ -63,12 +67,12 @@ def make_router(
         data["lot_verdicts"] = dict(zip([m["lot"] for m in data["lots"]], verdicts, strict=True))
         return dict(data)
 
-    @router.get("/00/{sscc}")
+    @router.get("/00/{sscc}", include_in_schema=False)  # the app serves api.routes.shipment first
     def sscc_link(sscc: str, ledger: LedgerDep, check: Check) -> dict[str, Any]:
         """GS1 Digital Link of a logistic unit: the shipment as JSON."""
         return get_shipment(sscc, ledger, check)
 
-    @router.post("/api/v1/shipments/{sscc}/pack")
+    @router.post("/api/v1/shipments/{sscc}/pack", responses=writes)
     def pack(
         sscc: str,
         ledger: LedgerDep,
@@ -84,7 +88,7 @@ def make_router(
             raise InputError("expected {'lots': [lot id, ...], 'event_time': ISO 8601}", field="lots")
         return shipments.pack(ledger, _org(who), sscc, lots, event_time=when, read_point=body.get("read_point"))
 
-    @router.post("/api/v1/shipments/{sscc}/unpack")
+    @router.post("/api/v1/shipments/{sscc}/unpack", responses=writes)
     def unpack(
         sscc: str, ledger: LedgerDep, who: Writer, body: Annotated[dict[str, Any], Body()]
     ) -> list[dict[str, Any]]:
@@ -142,7 +146,7 @@ def make_router(
         """Provenance certificate PDF of a shipment and every lot behind it."""
         return _pdf(request, ledger, check, sscc=sscc)
 
-    @router.post("/api/v1/import")
+    @router.post("/api/v1/import", responses=writes)
     async def import_rows(request: Request, ledger: LedgerDep, who: Writer) -> dict[str, Any]:
         """CSV import (body ``text/csv``, docs/import.md): every row checked, then all stored or none."""
         raw = await request.body()

@@ -12,12 +12,14 @@ import hashlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
 from api.i18n import CHAINS, TEXT, check_label, step_label
 from api.services import Services
+from ledger import lineage, shipments
 from ledger.db import read_tx
 from ledger.keys import keys_by_id
 from ledger.models import Organization
@@ -94,6 +96,98 @@ def lot_view(svc: Services, lot_id: str, report: LotReport, lang: str) -> dict[s
         "harvest": _dates(lot.get("harvest_start"), lot.get("harvest_end")),
         "quantity": _num(lot["quantity"], lot["unit"]) if lot.get("quantity") else None,
         "timeline": list(reversed(timeline)),
+        **lineage_view(svc, lot_id, lang),
+    }
+
+
+def lot_path(lot_id: str) -> str:
+    """The lot's Digital Link path on this server (``/`` in a lot code sent as ``%2F``)."""
+    return f"/01/{lot_id[:14]}/10/{quote(lot_id[15:], safe='')}"
+
+
+def lineage_view(svc: Services, lot_id: str, lang: str) -> dict[str, Any]:
+    """What the lot was made from (``made_from``) and what was made from it (``made_into``), one
+    step each way, with the signed quantities; each item links to its own page."""
+    with read_tx(svc.ledger.engine) as conn:
+        up = [e for _, e in lineage.edges(conn, lot_id, "up", max_depth=1)]
+        down = [e for _, e in lineage.edges(conn, lot_id, "down", max_depth=1)]
+        info = lineage.lot_summaries(conn, [e.input_lot for e in up] + [e.output_lot for e in down])
+
+    def item(other: str, qty: Any, uom: Any, used: str | None = None) -> dict[str, Any]:
+        s = info.get(other, {})
+        name = s.get("product_vi") if lang == "vi" else s.get("product")
+        return {
+            "lot_id": other,
+            "code": other[15:],
+            "product": name or other[:14],
+            "quantity": _num(qty, uom) if qty is not None else None,
+            "used": used,
+            "url": lot_path(other),
+        }
+
+    made_from = [item(e.input_lot, e.input_quantity, e.input_uom) for e in up]
+    made_into = [
+        item(
+            e.output_lot,
+            e.output_quantity,
+            e.output_uom,
+            _num(e.input_quantity, e.input_uom) if e.input_quantity is not None else None,
+        )
+        for e in down
+    ]
+    return {"made_from": made_from, "made_into": made_into}
+
+
+_BADGE = {"verified": "ok", "pending": "pending", "tampered": "failed", "not_found": "unchecked"}
+
+
+def shipment_view(svc: Services, data: dict[str, Any], reports: dict[str, LotReport], lang: str) -> dict[str, Any]:
+    """Everything the shipment page shows: the shipment and each lot in it with its verdict."""
+    t = TEXT[lang]
+    lots = []
+    destination = data.get("destination")
+    uri = shipments.sscc_uri(str(data["sscc"]))
+    for m in data["lots"]:
+        lot_id = str(m["lot"])
+        report = reports.get(lot_id)
+        verdict = report.verdict if report is not None else "not_found"
+        lot = svc.lot_json(lot_id) if verdict != "not_found" else None
+        item: dict[str, Any] = {
+            "lot_id": lot_id,
+            "code": lot_id[15:],
+            "url": lot_path(lot_id),
+            "verdict": verdict,
+            "badge": _BADGE.get(verdict, "unchecked"),
+            "verdict_text": t[verdict],
+            "quantity": _num(m["quantity"], m.get("uom")) if m.get("quantity") is not None else None,
+        }
+        if report is not None and report.failure is not None:
+            f = report.failure
+            item["failure"] = (
+                f"{t['failed_at']} #{f.seq if f.seq is not None else '–'} · {t['check']}: {check_label(f.check, lang)}"
+            )
+        if lot is not None:
+            product, producer = lot["product"], lot["producer"]
+            item |= {
+                "product": product["name_vi"] if lang == "vi" or not product.get("name_en") else product["name_en"],
+                "stars": product.get("ocop_stars"),
+                "producer": producer["name"],
+                "province": lot.get("origin_province") or producer.get("province"),
+            }
+            if not destination:
+                for e in reversed(lot["entries"]):
+                    ev = e["entry"]["event"]
+                    if ev.get("bizStep") == "shipping" and uri in ev.get("epcList", []):
+                        dests = [d.get("destination") for d in ev.get("destinationList", []) if isinstance(d, dict)]
+                        destination = ", ".join(str(d) for d in dests if d) or None
+                        break
+        lots.append(item)
+    return {
+        "sscc": data["sscc"],
+        "kind": data.get("description") or t["ship_kind_default"],
+        "owner": (data.get("owner") or {}).get("name"),
+        "destination": destination,
+        "lots": lots,
     }
 
 

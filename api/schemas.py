@@ -79,6 +79,14 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: {"model": ErrorBody, "description": text[c]} for c in codes}
 
 
+def page_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Like ``errors``, for routes that answer browsers with an HTML page (the JSON body otherwise)."""
+    out = errors(*codes)
+    for entry in out.values():
+        entry["content"] = {"application/json": {}, "text/html": {}}
+    return out
+
+
 # --- master data ----------------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, func, select
 
 from api.config import ApiSettings
 from ledger import bundle as bundle_mod
-from ledger import canonical, gs1, store
+from ledger import canonical, gs1, lineage, shipments, store
 from ledger.db import read_tx
 from ledger.errors import ConflictError, NotFound
 from ledger.keys import keys_by_id
@@ -252,28 +252,62 @@ class Services:
         }
 
     def bundle(self, lot_id: str) -> dict[str, Any]:
-        """The lot's proof bundle against the newest confirmed anchor that covers all its entries."""
+        """The lot's proof bundle against the newest confirmed anchor that covers all its entries:
+        version 1 for a lot made from nothing else, version 2 (kind lot) with its upstream lots' chains."""
+        return self._bundle([lot_id], None)
+
+    def shipment_bundle(self, sscc: str) -> dict[str, Any]:
+        """One version-2 bundle (kind shipment) of every lot in the shipment and every lot upstream of them."""
         with read_tx(self.ledger.engine) as conn:
-            rows = store.lot_entries(conn, lot_id)
-            if not rows:
-                raise NotFound(f"no lot {lot_id!r}")
+            shipments.get_shipment(conn, sscc)  # 400 for a bad SSCC, 404 for an unknown one
+            lots = [m.lot_id for m in shipments.members(conn, sscc)]
+            agg = shipments.aggregation_entries(conn, sscc)
+        if not lots:
+            raise ConflictError(f"shipment {sscc} holds no lots: nothing to bundle")
+        return self._bundle(lots, sscc, newest_aggregation=max(int(r.idx) for r, _ in agg))
+
+    def _bundle(self, subjects: list[str], sscc: str | None, newest_aggregation: int = -1) -> dict[str, Any]:
+        with read_tx(self.ledger.engine) as conn:
             anchor = self.latest_anchor(conn)
-            newest = int(rows[-1].idx)
-            if anchor is None or anchor["tree_size"] <= newest:
-                covered = anchor["tree_size"] if anchor else 0
-                raise ConflictError(
-                    f"lot {lot_id} is not fully anchored yet: its newest entry has log index {newest}, "
-                    f"the newest anchor covers {covered} entries; retry after the next anchor"
-                )
-            size = int(anchor["tree_size"])
+            size = int(anchor["tree_size"]) if anchor else 0
+            chains: dict[str, list[Any]] = {}
+            for lot_id in subjects:
+                rows = store.lot_entries(conn, lot_id)
+                if not rows:
+                    raise NotFound(f"no lot {lot_id!r}")
+                newest = max(int(rows[-1].idx), newest_aggregation)
+                if anchor is None or size <= newest:
+                    raise ConflictError(
+                        f"lot {lot_id} is not fully anchored yet: its newest entry has log index {newest}, "
+                        f"the newest anchor covers {size} entries; retry after the next anchor"
+                    )
+                chains[lot_id] = rows
+            assert anchor is not None
+            frontier = list(subjects)
+            while frontier:  # upstream lots, through transformations inside the anchored tree
+                nxt = []
+                for lot_id in frontier:
+                    for _, edge in lineage.edges(conn, lot_id, "up", max_depth=1):
+                        if edge.entry_idx < size and edge.input_lot not in chains:
+                            rows = [r for r in store.lot_entries(conn, edge.input_lot) if int(r.idx) < size]
+                            chains[edge.input_lot] = rows
+                            nxt.append(edge.input_lot)
+                frontier = nxt
+            all_rows = [r for rows in chains.values() for r in rows]
             root = store.root_at(conn, size)
-            proofs = {int(r.idx): store.inclusion_proof(conn, int(r.idx), size) for r in rows}
-            keys = keys_by_id(conn, {str(r.signer) for r in rows})
+            proofs = {int(r.idx): store.inclusion_proof(conn, int(r.idx), size) for r in all_rows}
+            keys = keys_by_id(conn, {str(r.signer) for r in all_rows})
         if root.hex() != anchor["root"]:
             raise ConflictError(f"the stored log disagrees with its anchor at size {size}: refusing to bundle")
-        entries = [(int(r.idx), _entry_json(r)["entry"]) for r in rows]
         pubs = {kid: bytes(k.public_key) for kid, k in keys.items()}
-        return bundle_mod.build_bundle(lot_id, entries, pubs, size, root, proofs, anchor)
+        entries = {lot: [(int(r.idx), _entry_json(r)["entry"]) for r in rows] for lot, rows in chains.items()}
+        if sscc is None and len(chains) == 1:
+            lot_id = subjects[0]
+            return bundle_mod.build_bundle(lot_id, entries[lot_id], pubs, size, root, proofs, anchor)
+        kind, subject = ("lot", subjects[0]) if sscc is None else ("shipment", sscc)
+        return bundle_mod.build_multi_bundle(
+            kind, subject, list(entries.items()), pubs, size, root, proofs, anchor, members=subjects if sscc else ()
+        )
 
 
 def _entry_json(row: Any) -> dict[str, Any]:

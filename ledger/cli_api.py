@@ -209,9 +209,14 @@ def verify_bundle_cmd(
 
 
 def describe_bundle(report: Any) -> str:
-    lines = [f"lot {report.lot}: {report.verdict.upper()}"]
+    if getattr(report, "kind", "lot") == "shipment":
+        lines = [f"shipment {report.sscc}: {report.verdict.upper()}"]
+    else:
+        lines = [f"lot {report.lot}: {report.verdict.upper()}"]
     if report.tree_size is not None:
         lines.append(f"  {report.entries} entries, tree size {report.tree_size}, root {report.root}")
+    if len(getattr(report, "lots", [])) > 1 or getattr(report, "kind", "lot") == "shipment":
+        lines.append(f"  lots (with upstream inputs): {', '.join(report.lots)}")
     if report.anchor:
         a = report.anchor
         lines.append(
@@ -222,5 +227,7 @@ def describe_bundle(report: Any) -> str:
     if report.failure:
         f = report.failure
         where = f" at seq {f['seq']} (index {f['index']})" if f.get("seq") is not None else ""
+        if f.get("lot"):
+            where = f" in lot {f['lot']}{where}"
         lines.append(f"  FAILED {f['check']}{where}: {f['message']}")
     return "\n".join(lines)

@@ -44,7 +44,10 @@ async def verify_lot(lot_id: str, svc: Svc) -> Response:
     "/api/v1/lots/{lot_id:path}/bundle",
     tags=["lots"],
     responses={
-        200: {"description": "proof bundle, format ocop-ledger-bundle version 1 (docs/bundle.md)"},
+        200: {
+            "description": "proof bundle, ocop-ledger-bundle version 1, or version 2 (kind lot) "
+            "with the lots it was made from (docs/bundle.md)"
+        },
         **errors(409),
     },
 )

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Svc
 from api.i18n import TEXT, pick_lang
 from api.page import Pages, lot_view, verdict_view
-from api.schemas import errors
+from api.schemas import page_errors
 from ledger import gs1
 from ledger.errors import InputError, NotFound
 
@@ -55,7 +55,7 @@ def wants_json(accept: str | None) -> bool:
             "content": {"text/html": {}, "application/json": {"example": {"lot_id": "08930000045676.PH-2026-07"}}},
             "description": "HTML page for browsers; the lot with its verdict for Accept: application/json",
         },
-        **errors(404, 422, 429),
+        **page_errors(400, 404, 422, 429),
     },
 )
 async def resolve(

@@ -21,6 +21,7 @@ from sqlalchemy import update
 from ledger.db import write_tx
 from ledger.models import LogEntry
 from tests.api.anvil_support import MASTER_KEY_B64, ChainWorld, free_port, start_chain_world
+from tests.exports.scenario import build as build_scene
 
 pytestmark = [pytest.mark.browser, pytest.mark.chain]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -55,6 +56,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     try:
         world.new_lot("PH-2026-07", events=4)
         tampered = world.new_lot("PH-2026-08", events=2)
+        scene = build_scene(world.ledger)  # raw durian -> frozen durian -> a pallet (SSCC)
         world.anchor()
         world.new_lot("PH/2026-09", events=1)
         with write_tx(world.ledger.engine) as conn:  # edit a signed event behind the ledger's back
@@ -101,6 +103,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 "pending": f"{base}/01/08930000045676/10/PH%2F2026-09",
                 "tampered": f"{base}/01/08930000045676/10/PH-2026-08",
                 "unknown": f"{base}/01/08930000045676/10/NO-SUCH-LOT",
+                "shipment": f"{base}/00/{scene.sscc}",
+                "frozen": f"{base}/01/{scene.frozen[:14]}/10/DL-FROZEN-1",
+                "scene": scene,
                 "world": world,
             }
         finally:
@@ -237,3 +242,66 @@ def test_json_for_machines(site: dict[str, Any]) -> None:
 
         body = json.loads(r.read())
     assert body["verification"]["verdict"] == "verified"
+
+
+def test_shipment_page(site: dict[str, Any], phone: Any) -> None:
+    scene = site["scene"]
+    resp = phone.goto(site["shipment"])
+    assert resp.status == 200
+    assert verdict_of(phone) == "verified"
+    assert phone.locator("section.verdict h2").inner_text() == "Đã xác minh"
+    assert "Mọi lô trong kiện hàng" in phone.locator("section.verdict").inner_text()
+    assert scene.sscc in phone.locator("h1").inner_text()
+    body = phone.locator("body").inner_text()
+    for text in ("Vina Export", "Importer warehouse, Los Angeles CA", "Các lô trong kiện hàng (1)"):
+        assert text in body, text
+    lots = phone.locator("ul.lots li")
+    assert lots.count() == 1 and phone.locator("ul.lots li.ok").count() == 1
+    item = lots.first.inner_text()
+    for text in (
+        "Sầu riêng đông lạnh",
+        "Đã xác minh",
+        "OCOP 5 sao",
+        "Công ty Đông lạnh Mekong",
+        "Tiền Giang",
+        "1 500 kg",
+    ):
+        assert text in item, text
+    assert "Anvil (local) (31337)" in phone.locator("section.anchor").inner_text()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert phone.external == []
+    shot(phone, "shipment-vi")
+    phone.click("ul.lots li a")  # to the lot's own page
+    assert phone.url == site["frozen"]
+    assert phone.locator("h1").inner_text() == "Sầu riêng đông lạnh"
+
+
+def test_shipment_page_in_english_and_unknown(site: dict[str, Any], phone: Any) -> None:
+    phone.goto(site["shipment"])
+    phone.click("a.lang")
+    assert phone.url.endswith("?lang=en")
+    assert phone.locator("section.verdict h2").inner_text() == "Verified"
+    assert "Lots in this shipment (1)" in phone.locator("body").inner_text()
+    assert "Frozen durian" in phone.locator("ul.lots").inner_text()
+    resp = phone.goto(site["base"] + "/00/089300000000000996")
+    assert resp.status == 404 and verdict_of(phone) == "not_found"
+    assert "Không có kiện hàng nào" in phone.locator("section.verdict").inner_text()
+
+
+def test_lineage_on_the_lot_page(site: dict[str, Any], phone: Any) -> None:
+    scene = site["scene"]
+    assert phone.goto(site["frozen"]).status == 200
+    assert verdict_of(phone) == "verified"
+    up = phone.locator("ul.lineage.up li")
+    assert up.count() == 2
+    text = phone.locator("ul.lineage.up").inner_text()
+    assert "Sầu riêng Ri6 tươi" in text and "CM-RAW-1" in text and "800 kg" in text and "1 200 kg" in text
+    assert "Được làm từ" in phone.locator("body").inner_text()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(phone, "lineage-vi")
+    phone.click("ul.lineage.up li:nth-child(2) a")  # to the raw lot it was made from
+    assert phone.url.endswith(f"/01/{scene.raw2[:14]}/10/CM-RAW-2")
+    assert verdict_of(phone) == "verified"
+    down = phone.locator("ul.lineage.down").inner_text()
+    assert "Đã chế biến thành" in phone.locator("body").inner_text()
+    assert "Sầu riêng đông lạnh" in down and "1 500 kg" in down and "dùng 1 200 kg" in down
