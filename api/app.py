@@ -73,6 +73,26 @@ def _include_exporter_routes(app: FastAPI) -> None:
     app.include_router(exporter_routes.make_router(ledger_dep, role_dependency, anchor_check_dep))
 
 
+def _install_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/docs`` from the assets of the ``swagger-ui-bundle-v2`` package, not a CDN."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
+
+    app.mount("/static/swagger-ui", StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="OCOP Ledger API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+        )
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Connect to the chain in the background at start, so the first verification does not wait."""
@@ -98,6 +118,8 @@ def create_app(
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=_lifespan,
+        docs_url=None,  # served from local assets by _install_docs: this machine may be offline
+        redoc_url=None,
         openapi_tags=[
             {"name": "digital link", "description": "GS1 Digital Link resolver and consumer page"},
             {"name": "lots", "description": "lots, verdicts and proof bundles"},
@@ -117,6 +139,7 @@ def create_app(
     _include_exporter_routes(app)  # before the lot routes, whose {lot_id:path} would shadow /lineage
     for router in (public.router, write.router, admin.router):
         app.include_router(router)
+    _install_docs(app)
     app.add_middleware(
         LimitMiddleware,
         max_body=api_settings.max_body_bytes,

@@ -47,6 +47,21 @@ def test_openapi_has_every_contract_path_with_schemas(world: World) -> None:
     assert "examples" in schemas["VerifyReport"]
 
 
+def test_docs_are_served_from_local_assets(world: World) -> None:
+    """/docs must work on an offline machine: every script and stylesheet comes from this server."""
+    import re
+
+    page = world.client.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert {"/static/swagger-ui/swagger-ui-bundle.js", "/static/swagger-ui/swagger-ui.css"} <= set(assets)
+    for url in assets:
+        assert url.startswith("/"), f"/docs loads {url} from outside the server"
+        r = world.client.get(url)
+        assert r.status_code == 200 and len(r.content) > 100, url
+    assert "'/openapi.json'" in page.text or '"/openapi.json"' in page.text
+
+
 def test_healthz(world: World) -> None:
     assert world.client.get("/healthz").json() == {"status": "ok", "tree_size": 1}
 
