@@ -74,6 +74,13 @@ def read_json(path: Path) -> Any:
         fail(f"cannot read JSON from {path}: {exc}")
 
 
+def given(file: Path | None, **options: Any) -> Any:
+    """The JSON in ``file`` if one is named, else the options that were given."""
+    if file is not None:
+        return read_json(file)
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def parse_model(model: type[T], data: Any, where: str) -> T:
     from pydantic import ValidationError
 
@@ -208,22 +215,7 @@ def product_create(
     """Register a product of ORG."""
     from ledger.records import ProductCreate
 
-    data = (
-        read_json(file)
-        if file
-        else {
-            k: v
-            for k, v in {
-                "gtin": gtin,
-                "name_vi": name_vi,
-                "name_en": name_en,
-                "category": category,
-                "ocop_stars": stars,
-                "ocop_year": year,
-            }.items()
-            if v is not None
-        }
-    )
+    data = given(file, gtin=gtin, name_vi=name_vi, name_en=name_en, category=category, ocop_stars=stars, ocop_year=year)
     p = run(lambda: open_ledger().create_product(org, parse_model(ProductCreate, data, "product")))
     emit(p, as_json, f"product {p['gtin']} {p['name_vi']}")
 
@@ -241,21 +233,8 @@ def lot_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a lot of one of ORG's products; its commissioning entry is signed and logged."""
-    data = (
-        read_json(file)
-        if file
-        else {
-            k: v
-            for k, v in {
-                "gtin": gtin,
-                "code": code,
-                "origin_province": province,
-                "origin_commune": commune,
-                "quantity": quantity,
-                "unit": unit,
-            }.items()
-            if v is not None
-        }
+    data = given(
+        file, gtin=gtin, code=code, origin_province=province, origin_commune=commune, quantity=quantity, unit=unit
     )
     lot = run(lambda: open_ledger().create_lot(org, data))
     emit(lot, as_json, f"lot {lot['lot_id']} created (seq 0 logged)")

@@ -93,3 +93,64 @@ def test_verify_bundle_without_a_chain_is_exit_2(run: Any, tmp_path: Path) -> No
     r = run("verify-bundle", str(f), "--rpc", "http://127.0.0.1:9", "--json")
     assert r.exit_code == 1 and json.loads(r.output)["failure"]["check"] == "format"
     assert run("verify-bundle", str(tmp_path / "missing.json"), "--rpc", "http://127.0.0.1:9").exit_code == 2
+
+
+def test_core_commands_from_options_and_files(run: Any, tmp_path: Path) -> None:
+    """product/lot create from options or a JSON file, event add from stdin-like file, local verify."""
+    assert run("org", "create", "HTX Công Bằng Thuận An", "--slug", "htx-thuan-an").exit_code == 0
+    r = run(
+        "product",
+        "create",
+        "htx-thuan-an",
+        "--gtin",
+        "08930000000026",
+        "--name-vi",
+        "Cà phê bột",
+        "--stars",
+        "4",
+        "--year",
+        "2024",
+        "--json",
+    )
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["ocop_stars"] == 4
+    bad = run("product", "create", "htx-thuan-an", "--gtin", "08930000000027", "--name-vi", "x")
+    assert bad.exit_code == 2 and "check digit is wrong: expected 6, got 7" in bad.output
+    lot_file = tmp_path / "lot.json"
+    lot_file.write_text(json.dumps({"gtin": "08930000000026", "code": "CF-2026-02", "quantity": 500, "unit": "KGM"}))
+    assert run("lot", "create", "htx-thuan-an", "--file", str(lot_file)).exit_code == 0
+    r = run(
+        "lot",
+        "create",
+        "htx-thuan-an",
+        "--gtin",
+        "08930000000026",
+        "--code",
+        "CF-2026-01",
+        "--province",
+        "Lâm Đồng",
+        "--quantity",
+        "500",
+        "--unit",
+        "KGM",
+        "--json",
+    )
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["origin_province"] == "Lâm Đồng"
+    ev = tmp_path / "ev.json"
+    ev.write_text(
+        json.dumps(
+            {
+                "type": "ObjectEvent",
+                "action": "OBSERVE",
+                "bizStep": "ocop:roasting",
+                "eventTime": "2026-08-01T08:00:00+07:00",
+            }
+        )
+    )
+    r = run("event", "add", "htx-thuan-an", "08930000000026.CF-2026-01", "--file", str(ev), "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["seq"] == 1, r.output
+    report = run("verify", "08930000000026.CF-2026-01", "--json")
+    assert report.exit_code == 0
+    assert [e["bizStep"] for e in json.loads(report.output)["entries"]] == ["commissioning", "ocop:roasting"]
+    assert run("verify", "08930000000026.NOPE").exit_code == 3
