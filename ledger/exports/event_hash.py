@@ -32,6 +32,7 @@ from typing import Any
 
 from ledger.errors import InputError
 from ledger.events import CBV_BIZ_STEPS, CBV_DISPOSITIONS
+from ledger.exports.sanitize import utc_iso
 from ledger.gs1 import check_digit
 
 CBV = "https://ref.gs1.org/cbv/"
@@ -53,10 +54,14 @@ def fix_time(value: str) -> str:
         return value.strip()
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
-    ms = Decimal(t.microsecond) / 1000
-    rounded = int(ms.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    t = t.replace(microsecond=0) + timedelta(milliseconds=rounded)
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    ms = int((Decimal(t.microsecond) / 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    t = t.replace(microsecond=0)
+    if ms == 1000:
+        try:
+            t, ms = t + timedelta(seconds=1), 0
+        except OverflowError:  # 9999-12-31T23:59:59.9995 local: the last representable millisecond
+            ms = 999
+    return f"{utc_iso(t)}.{ms:03d}Z"
 
 
 def _num(value: Any) -> str:
