@@ -11,7 +11,8 @@ An export must neither fail on them nor pass them on as something live, so:
 - ``sheet_cell``: the one value written into a CSV or XLSX cell (OWASP "CSV Injection"): numbers
   stay numbers; text is cleaned and, when a spreadsheet would read it as a formula (it starts
   with ``=``, ``+``, ``-``, ``@``, tab, CR or LF, also after leading spaces or in full-width
-  form), prefixed with a single quote;
+  form), prefixed with a single quote; text beyond a cell's 32,767 characters (Excel's limit,
+  past which it calls the file corrupt) is cut and ends with "…";
 - ``pdf_text``: text for ReportLab paragraph markup: cleaned and fully XML-escaped, so any string
   renders literally;
 - ``utc_iso``: an aware time in UTC as ISO 8601 text, also when UTC falls in year 0 or 10000.
@@ -31,6 +32,7 @@ REPLACEMENT = "\ufffd"
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 FORMULA_START = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
 """First characters that make a spreadsheet evaluate a cell (ASCII and full-width forms)."""
+MAX_CELL = 32767
 _ATTR_QUOTES = {'"': "&quot;", "'": "&#39;"}
 _CYCLE = timedelta(days=146097)  # 400 Gregorian years: same calendar, so the shift is exact
 
@@ -51,8 +53,8 @@ def sheet_cell(value: Any) -> str | int | float | None:
         return value  # type: ignore[no-any-return]
     text = clean_text(str(value))
     if text.lstrip(" ")[:1] in FORMULA_START:
-        return "'" + text
-    return text
+        text = "'" + text
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 
 def pdf_text(value: Any) -> str:

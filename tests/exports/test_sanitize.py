@@ -15,7 +15,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from ledger.exports import fsma204
 from ledger.exports.event_hash import fix_time
-from ledger.exports.sanitize import FORMULA_START, REPLACEMENT, clean_text, pdf_text, sheet_cell, utc_iso
+from ledger.exports.sanitize import FORMULA_START, MAX_CELL, REPLACEMENT, clean_text, pdf_text, sheet_cell, utc_iso
 
 
 @pytest.mark.parametrize(
@@ -43,6 +43,12 @@ from ledger.exports.sanitize import FORMULA_START, REPLACEMENT, clean_text, pdf_
 )
 def test_sheet_cell(value: Any, cell: Any) -> None:
     assert sheet_cell(value) == cell and type(sheet_cell(value)) is type(cell)
+
+
+def test_long_text_fits_a_cell() -> None:
+    cell = sheet_cell("=" + "x" * 40000)
+    assert isinstance(cell, str) and len(cell) == MAX_CELL and cell.startswith("'=x") and cell.endswith("x…")
+    assert sheet_cell("y" * MAX_CELL) == "y" * MAX_CELL
 
 
 @given(st.text())
