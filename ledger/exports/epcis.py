@@ -17,6 +17,7 @@ from urllib.parse import quote
 from sqlalchemy import Connection
 
 from ledger import gs1
+from ledger.errors import InputError
 from ledger.exports import data
 from ledger.exports.event_hash import event_hash_id
 
@@ -43,8 +44,17 @@ def as_uri(value: str, kind: str) -> str:
     return f"urn:ocop-ledger:{kind}:{quote(value, safe='')}"
 
 
+def _epc_class(q: dict[str, Any]) -> str:
+    if "lot" not in q:
+        return as_uri(str(q.get("epcClass", "")), "class")
+    try:
+        return lot_class(q["lot"])
+    except InputError:  # a legacy entry's malformed lot id: still an identifier, not a failed export
+        return as_uri(str(q["lot"]), "lot")
+
+
 def _quantity(q: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"epcClass": lot_class(q["lot"]) if "lot" in q else as_uri(q["epcClass"], "class")}
+    out: dict[str, Any] = {"epcClass": _epc_class(q)}
     out["quantity"] = q["quantity"]
     if "uom" in q:
         out["uom"] = q["uom"]

@@ -164,3 +164,36 @@ def test_no_formula_reaches_a_spreadsheet(client: TestClient, ledger: Ledger, sc
             kept = {c[1:].strip() for c in cells if isinstance(c, str) and c.startswith("'")}
             assert {a.strip() for a in ATTACKS} <= kept  # the text itself is kept, behind a quote
             assert all(isinstance(r[16], int) for r in rows[1:])  # numbers stay numbers
+
+
+NASTY = ["\x00", "</b>", "=1", "\ufffe\uffff", "x" * 100_000, "", " ", "\u202e", "\x7f\x80\x9f", "&amp;"]
+TIMES = ["garbage", "", "2026-13-45T00:00:00Z", "9999-12-31T23:59:59.9999999-14:00", "2026-07-05T10:00:00"]
+
+
+def test_every_export_survives_a_legacy_ledger(client: TestClient, ledger: Ledger, scene: Scene) -> None:
+    """Whatever a stored row holds (shape aside), every export answers 200 with a readable file."""
+    evs = [
+        poison.event(
+            scene.raw1,
+            step="shipping",
+            bizLocation={"id": n, "name": n, "province": n},
+            readPoint={"id": n},
+            sourceList=[{"type": n, "source": n}],
+            destinationList=[{"type": n, "destination": n}],
+            bizTransactionList=[{"type": n, "bizTransaction": n}],
+            **{"ocop:documents": [{"type": n, "name": n, "sha256": n}], "ocop:note": n},
+        )
+        for n in NASTY
+    ]
+    evs += [poison.event(scene.raw2, time=t) for t in TIMES]
+    evs.append(poison.event(scene.raw1, inputQuantityList=[{"lot": 5, "quantity": None}, {"quantity": "x"}]))
+    for ev in evs:
+        poison.store(ledger, "legacy", "htx-cai-mon", ev["quantityList"][0]["lot"], ev)
+    for path in (f"/api/v1/lots/{scene.raw1}/epcis", f"/api/v1/shipments/{scene.sscc}/epcis"):
+        assert len(ok(client.get(path), "application/ld+json")) > 100_000
+    for path in (f"/api/v1/lots/{scene.raw2}/certificate.pdf", f"/api/v1/shipments/{scene.sscc}/certificate.pdf"):
+        assert scene.raw2 in pdf_text(ok(client.get(path), "application/pdf"))
+    for params in ({"sscc": scene.sscc}, {"from": "0001-01-01", "to": "9999-12-31"}):
+        assert len(sheet(ok(client.get("/api/v1/exports/fsma204", params={**params, **XLSX}), "app"))) > 10
+        assert len(table(ok(client.get("/api/v1/exports/fsma204", params=params), "text/csv"))) > 10
+    assert ok(client.get("/api/v1/exports/eudr", params={"sscc": scene.sscc}), "application/geo+json")
