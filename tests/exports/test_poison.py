@@ -197,3 +197,34 @@ def test_every_export_survives_a_legacy_ledger(client: TestClient, ledger: Ledge
         assert len(sheet(ok(client.get("/api/v1/exports/fsma204", params={**params, **XLSX}), "app"))) > 10
         assert len(table(ok(client.get("/api/v1/exports/fsma204", params=params), "text/csv"))) > 10
     assert ok(client.get("/api/v1/exports/eudr", params={"sscc": scene.sscc}), "application/geo+json")
+
+
+def test_csv_import_columns_come_out_neutralized(client: TestClient, ledger: Ledger, scene: Scene) -> None:
+    """A partner's CSV import (the realistic path for spreadsheet text) cannot plant a formula either."""
+    from ledger.importer import COLUMNS, import_csv
+
+    attack = '=HYPERLINK("http://attacker.example","x")'
+    row = dict.fromkeys(COLUMNS, "") | {
+        "lot": scene.raw1,
+        "biz_step": "shipping",
+        "event_time": "2026-07-05T12:00:00+07:00",
+        "quantity": "800",
+        "location_id": "@urn:x",
+        "location_name": attack,
+        "ship_to": "+Los Angeles",
+        "ship_from": "-Cái Mơn",
+        "document_type": "lab_report",
+        "document_sha256": "ab" * 32,
+        "document_name": "=cmd|' /C calc'!A0",
+        "biz_transaction": "@SUM(1)",
+    }
+    buf = io.StringIO()
+    csv.DictWriter(buf, fieldnames=COLUMNS).writerows([dict(zip(COLUMNS, COLUMNS, strict=True)), row])
+    import_csv(ledger, "htx-cai-mon", buf.getvalue())
+    rows = sheet(ok(client.get("/api/v1/exports/fsma204", params={"lot": scene.raw1, **XLSX}), "app"))
+    lines = table(ok(client.get("/api/v1/exports/fsma204", params={"lot": scene.raw1}), "text/csv"))
+    for got in (rows, lines):
+        shipped = next(r for r in got if r[3] == "Shipping" and r[5] == "12:00:00+07:00")
+        assert shipped[8:12] == ["'" + attack, "'@urn:x", "'-Cái Mơn", "'+Los Angeles"]
+        assert shipped[14:16] == ["po; lab_report", "'@SUM(1); =cmd|' /C calc'!A0"]
+        assert all(_neutralized(c) for r in got for c in r)
