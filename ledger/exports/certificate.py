@@ -114,8 +114,11 @@ def render(cert: Certificate, font_path: Path | None = None) -> bytes:
     head = ParagraphStyle("h", fontName=bold, fontSize=16, leading=20, spaceAfter=4)
     sub = ParagraphStyle("s", fontName=bold, fontSize=11, leading=14, spaceBefore=8, spaceAfter=3)
 
+    def m(text: Any) -> str:  # any text as paragraph markup that shows it literally
+        return pdf_text(shown(_bounded(text), font))
+
     def p(text: str, st: Any = body) -> Any:
-        return Paragraph(pdf_text(shown(_bounded(text), font)), st)
+        return Paragraph(m(text), st)
 
     story: list[Any] = [
         p("GIẤY CHỨNG NHẬN NGUỒN GỐC / CERTIFICATE OF PROVENANCE", head),
@@ -146,9 +149,7 @@ def render(cert: Certificate, font_path: Path | None = None) -> bytes:
         )
         story += [
             Paragraph(
-                f"<b>{pdf_text(shown(_bounded(prod['name_vi']), font))}</b> / "
-                + pdf_text(shown(_bounded(f"{prod.get('name_en') or ''} — lô / lot {prod['lot']}"), font)),
-                body,
+                f"<b>{m(prod['name_vi'])}</b> / {m(prod.get('name_en') or '')} — lô / lot {m(prod['lot'])}", body
             ),
             p(f"Nhà sản xuất / Producer: {prod['producer']}  ·  {stars}"),
             p(f"Xuất xứ / Origin: {prod.get('origin') or '—'}"),
