@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -130,3 +130,17 @@ def test_event_hash_time_at_the_ends_of_the_calendar() -> None:
     assert fix_time("0001-01-01T00:00:00.0004+14:00") == "0000-12-31T10:00:00.000Z"
     assert fix_time("9999-12-31T23:59:59.9996+00:00") == "9999-12-31T23:59:59.999Z"
     assert fix_time("2026-07-03T07:00:00.0005+07:00") == "2026-07-03T00:00:00.001Z"
+
+
+ANY_CHAR = st.characters(exclude_categories=())  # surrogates too: a legacy ledger may hold anything
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.text(ANY_CHAR, max_size=30), min_size=len(fsma204.COLUMNS), max_size=len(fsma204.COLUMNS)))
+def test_any_row_gives_files_a_partner_can_open(values: list[str]) -> None:
+    row = dict(zip(fsma204.COLUMNS, values, strict=True))
+    ws = load_workbook(io.BytesIO(fsma204.to_xlsx([row]))).active
+    cells = [c for r in ws.iter_rows(min_row=2) for c in r]
+    assert all(c.data_type != "f" and (c.value is None or isinstance(c.value, str)) for c in cells)
+    header, line = list(csv.reader(io.StringIO(fsma204.to_csv([row]).decode("utf-8-sig"), newline="")))
+    assert len(line) == len(header) and all(v[:1] == "'" or v.lstrip(" ")[:1] not in FORMULA_START for v in line)
