@@ -212,18 +212,23 @@ def rows_for(
     return _sort(rows)
 
 
-def _day(d: date, days: int) -> str:
-    """``d`` moved by ``days`` as ISO text; past either end of the calendar, a bound beyond every date."""
+def _day(d: date, days: int) -> str | None:
+    """``d`` moved by ``days`` as ISO text; None past either end of the calendar (no bound there)."""
     try:
         return (d + timedelta(days=days)).isoformat()
     except OverflowError:
-        return "" if days < 0 else "~"  # "" sorts before and "~" after every "YYYY-…" text
+        return None
 
 
 def _lots_in_range(conn: Connection, start: date, end: date) -> list[str]:
-    # event_time is the time as recorded, with its own offset: look one day wider on each side
+    # event_time is the time as recorded, with its own offset: look one day wider on each side.
+    # At the calendar's ends there is no bound (a sentinel text would sort by the database's collation)
     lo, hi = _day(start, -1), _day(end, 2)
-    q = select(_entry.c.lot_id).where(_entry.c.event_time >= lo, _entry.c.event_time < hi).distinct()
+    q = select(_entry.c.lot_id).distinct()
+    if lo is not None:
+        q = q.where(_entry.c.event_time >= lo)
+    if hi is not None:
+        q = q.where(_entry.c.event_time < hi)
     return sorted(r[0] for r in conn.execute(q))
 
 
