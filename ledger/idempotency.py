@@ -15,8 +15,8 @@ body) is refused (``IdempotencyMismatch``, 422); a duplicate still in flight get
 transaction-scoped advisory lock on the key. On SQLite writers are serialized by ``BEGIN
 IMMEDIATE``, so a duplicate from another process waits for the first and then gets its answer.
 
-A group committer (several requests' entries in one transaction) stays compatible: each
-request's ``claim`` and ``complete`` statements run on whatever connection stores its entries.
+A group committer (several requests' entries in one transaction) stays compatible: it runs each
+request's ``claim_on`` and ``Claim.complete`` on the connection that stores that request's entries.
 """
 
 from __future__ import annotations
@@ -110,26 +110,35 @@ def claim(engine: Engine, org_id: int, key: str, fp: str, now: datetime, retenti
     with _local_flight(org_id, key), write_tx(engine) as conn:
         if not is_sqlite(engine):
             _advisory_lock(conn, org_id, key)
-        conn.execute(delete(_record).where(_record.c.expires_at < now))
-        found = conn.execute(select(_record).where(_record.c.org_id == org_id, _record.c.key == key)).first()
-        if found is not None:
-            yield Claim(org_id, key, _replay(found, fp, key))
+        found = claim_on(conn, org_id, key, fp, now, retention)
+        if found.replay is not None:
+            yield found
             return
-        rid = conn.execute(
-            insert(_record)
-            .values(
-                org_id=org_id,
-                key=key,
-                fingerprint=fp,
-                status_code=0,
-                body=b"",
-                created_at=now,
-                expires_at=now + retention,
-            )
-            .returning(_record.c.id)
-        ).scalar_one()
         with bound(engine, conn):
-            yield Claim(org_id, key, None, conn, int(rid))
+            yield found
+
+
+def claim_on(conn: Connection, org_id: int, key: str, fp: str, now: datetime, retention: timedelta) -> Claim:
+    """The statements of a claim on any write connection (e.g. a group committer's): the stored
+    answer to replay, or a new record that ``Claim.complete`` fills in the same transaction."""
+    conn.execute(delete(_record).where(_record.c.expires_at < now))
+    found = conn.execute(select(_record).where(_record.c.org_id == org_id, _record.c.key == key)).first()
+    if found is not None:
+        return Claim(org_id, key, _replay(found, fp, key))
+    rid = conn.execute(
+        insert(_record)
+        .values(
+            org_id=org_id,
+            key=key,
+            fingerprint=fp,
+            status_code=0,
+            body=b"",
+            created_at=now,
+            expires_at=now + retention,
+        )
+        .returning(_record.c.id)
+    ).scalar_one()
+    return Claim(org_id, key, None, conn, int(rid))
 
 
 def _replay(row: Any, fp: str, key: str) -> Answer:
