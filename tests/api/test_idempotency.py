@@ -182,3 +182,20 @@ def test_ledger_claim_rolls_back_with_the_write(world: World) -> None:
         assert claim.replay is not None and claim.replay.body == b'{"ok":1}'
     with pytest.raises(IdempotencyMismatch, match="different request"), led.idempotent(org_id, "k-roll", "0" * 64):
         pass
+
+
+def test_pack_and_csv_import_are_idempotent(world: World) -> None:
+    pack = {"lots": [LOT_A], "event_time": "2026-07-08T09:00:00+07:00"}
+    path = "/api/v1/shipments/089300000000000019/pack"
+    first = post(world, "a", path, pack, "pack-1")
+    before = world.counts()
+    again = post(world, "a", path, pack, "pack-1")
+    assert (first.status_code, again.status_code) == (200, 200), (first.text, again.text)
+    assert again.json() == first.json() and world.counts() == before
+    csv = f"lot,event_type,action,biz_step,event_time\n{LOT_A},ObjectEvent,OBSERVE,storing,2026-07-09T06:30:00+07:00\n"
+    headers = world.auth("a") | {"Idempotency-Key": "csv-1", "Content-Type": "text/csv"}
+    r1 = world.client.post("/api/v1/import", content=csv.encode(), headers=headers)
+    r2 = world.client.post("/api/v1/import", content=csv.encode(), headers=headers)
+    assert (r1.status_code, r2.status_code) == (200, 200), (r1.text, r2.text)
+    assert r2.headers["idempotent-replayed"] == "true" and r2.json() == r1.json()
+    assert world.counts()[0] == before[0] + 1
