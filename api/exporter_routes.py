@@ -39,10 +39,11 @@ def make_router(
     get_anchor_check: Callable[..., Any] | None = None,
 ) -> APIRouter:  # noqa: C901
     """``get_anchor_check`` (optional dependency) gives the ``AnchorCheck`` verdicts use; default none."""
+    from api.idempotency import IdempotentRoute
     from api.schemas import errors
 
     # documented so that clients (and the fuzzer) know every status these routes give
-    router = APIRouter(tags=["exporter"], responses=errors(400, 404, 422, 429))
+    router = APIRouter(tags=["exporter"], responses=errors(400, 404, 422, 429), route_class=IdempotentRoute)
     writes = errors(401, 403, 409, 413)
     LedgerDep = Annotated[Any, Depends(get_ledger)]
     Check = Annotated[Any, Depends(get_anchor_check or _no_chain)]

@@ -181,7 +181,7 @@ def up(*, no_demo: bool, host: str, port: int, anchored_timeout: float = 90.0) -
     from ledger import demo
     from ledger.anchor_lock import WorkerLock
     from ledger.anchoring import AnchorWorker, WorkerConfig
-    from ledger.devchain import Devchain, connect, deploy, rpc_url
+    from ledger.devchain import Devchain, DevchainSupervisor, connect, deploy, rpc_url
     from ledger.service import Ledger
     from ledger.settings import Settings
 
@@ -210,10 +210,10 @@ def up(*, no_demo: bool, host: str, port: int, anchored_timeout: float = 90.0) -
             _wait_anchored(ledger, reader, stop, anchored_timeout)
             _summary(settings, ledger, reader, seeded.featured if seeded else None, base, api is not None)
             say("running; Ctrl-C stops everything")
+            supervisor = DevchainSupervisor(anvil, say) if anvil is not None else None
             while not stop.wait(0.5):
-                if anvil is not None and not anvil.running():
-                    say(f"anvil exited unexpectedly; see {anvil.log_file}")
-                    break
+                if supervisor is not None:
+                    supervisor.check()  # anvil down: restarted with its state; the API keeps serving
         finally:
             stop.set()
             if api is not None:

@@ -3,12 +3,17 @@
 SQLite runs in WAL mode with a busy timeout; write transactions start with ``BEGIN IMMEDIATE``
 so that a writer takes the database's write lock before it reads the log head (no stale
 snapshot can be upgraded). On PostgreSQL the writer locks the ``log_head`` row instead.
+
+``bound(engine, conn)`` makes one open write transaction the ambient one: inside it, ``write_tx``
+and ``read_tx`` on that engine reuse it (a nested write is a savepoint) instead of opening their
+own, so several writes and the idempotency record that guards them commit together or not at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +22,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from ledger.errors import ConflictError
+
+_ambient: ContextVar[tuple[Engine, Connection] | None] = ContextVar("ledger_ambient_tx", default=None)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -64,7 +71,12 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
     A unique-constraint race that a caller's own existence check could not see (two writers
     creating the same slug or GTIN at once) surfaces as ``ConflictError``, not a server error.
     """
+    outer = _bound_to(engine)
     try:
+        if outer is not None:
+            with outer.begin_nested():
+                yield outer
+            return
         with engine.connect().execution_options(ledger_write=True) as conn, conn.begin():
             yield conn
     except IntegrityError as exc:
@@ -78,8 +90,28 @@ def read_tx(engine: Engine) -> Iterator[Connection]:
     SQLite's deferred transactions already read from one snapshot; PostgreSQL needs
     REPEATABLE READ, or a verification could see entries and tree nodes of different commits.
     """
+    outer = _bound_to(engine)
+    if outer is not None:
+        yield outer
+        return
     conn = engine.connect()
     if not is_sqlite(engine):
         conn = conn.execution_options(isolation_level="REPEATABLE READ")
     with conn, conn.begin():
         yield conn
+
+
+@contextmanager
+def bound(engine: Engine, conn: Connection) -> Iterator[None]:
+    """Make ``conn`` (an open write transaction) the one that ``write_tx`` and ``read_tx`` reuse."""
+    previous = _ambient.get()
+    _ambient.set((engine, conn))
+    try:
+        yield
+    finally:  # set, not reset: a caller may enter and leave this in different threads' contexts
+        _ambient.set(previous)
+
+
+def _bound_to(engine: Engine) -> Connection | None:
+    ambient = _ambient.get()
+    return ambient[1] if ambient is not None and ambient[0] is engine else None

@@ -22,6 +22,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -138,6 +139,60 @@ class Devchain:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class DevchainSupervisor:
+    """Keeps ``up``'s devchain running: when anvil exits (crash or kill) it is restarted with the
+    same ``--state`` file, so anchors survive, after a pause that doubles on each quick exit
+    (1 s up to ``backoff_max``). Meanwhile the API keeps serving (verdicts ``pending``) and the
+    anchor worker backs off as it does against any unreachable chain, then catches up.
+    ``check`` is called from ``up``'s main loop; ``say`` reports exits and restarts."""
+
+    STABLE = 60.0  # seconds up after which the next exit starts again from the shortest pause
+
+    def __init__(
+        self,
+        chain: Devchain,
+        say: Callable[[str], None],
+        backoff_max: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.chain, self.say, self.backoff_max, self.clock = chain, say, backoff_max, clock
+        self.backoff, self.restarts = 1.0, 0
+        self.next_try: float | None = None
+        self.up_since = clock()
+
+    def check(self) -> None:
+        """Notice an exit, restart when the pause is over; cheap when anvil is running."""
+        now = self.clock()
+        if self.chain.running():
+            if now - self.up_since > self.STABLE:
+                self.backoff = 1.0
+            return
+        if self.next_try is None:
+            code = self.chain.proc.returncode if self.chain.proc is not None else None
+            self.say(
+                f"anvil exited (code {code}); the API keeps serving and verdicts stay pending; "
+                f"restarting it in {self.backoff:.0f} s (see {self.chain.log_file})"
+            )
+            self.next_try = now + self.backoff
+        elif now >= self.next_try:
+            self._restart()
+
+    def _restart(self) -> None:
+        self.backoff = min(self.backoff * 2, self.backoff_max)
+        try:
+            self.chain.start(timeout=10.0)
+        except ConfigError as exc:
+            self.next_try = self.clock() + self.backoff
+            self.say(f"anvil restart failed: {exc}; next try in {self.backoff:.0f} s")
+            return
+        self.restarts += 1
+        self.next_try, self.up_since = None, self.clock()
+        self.say(
+            f"anvil restarted at {self.chain.url} with state {self.chain.state_file} "
+            f"(restart {self.restarts}); anchoring resumes"
+        )
 
 
 # --- deployments ------------------------------------------------------------------------

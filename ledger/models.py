@@ -195,3 +195,24 @@ class Shipment(SQLModel, table=True):
     description: str | None = Field(default=None, max_length=200)
     destination: str | None = Field(default=None, max_length=200)
     created_at: datetime
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first answer to a write sent with an ``Idempotency-Key`` (``ledger/idempotency.py``).
+
+    Written in the same transaction as the write it guards, so a write is stored if and only if
+    its record is: a retry after a crash finds the record and gets the first answer back.
+    """
+
+    __tablename__ = "idempotency_record"
+    __table_args__ = (UniqueConstraint("org_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id")
+    key: str = Field(max_length=255)
+    fingerprint: str = Field(max_length=64)  # hex SHA-256 of method, path, query and body
+    status_code: int
+    content_type: str | None = Field(default=None, max_length=100)
+    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime
+    expires_at: datetime = Field(index=True)

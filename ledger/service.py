@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, insert, select
 
+from ledger import idempotency, migrate, proofs, store
 from ledger import keys as keys_mod
-from ledger import migrate, proofs, store
 from ledger.db import make_engine, read_tx, write_tx
 from ledger.errors import ConflictError, InputError, NotFound, VerificationError
 from ledger.ingest import Submission, append, parse_batch
@@ -90,6 +91,21 @@ class Ledger:
             engine.dispose()  # refusing to start must not leave pooled connections behind
             raise
         return cls(engine, ring)
+
+    # --- idempotent writes ---------------------------------------------------------------
+
+    @contextmanager
+    def idempotent(
+        self, org_id: int, key: str, fingerprint: str, retention: timedelta = timedelta(hours=24)
+    ) -> Iterator[idempotency.Claim]:
+        """Run the writes inside this block in one transaction with the key's record (``ledger.idempotency``).
+
+        If the key was used before, ``claim.replay`` is the first answer and nothing may be written;
+        otherwise every ``Ledger`` write inside joins the transaction and ``claim.complete(answer)``
+        stores the answer with it.
+        """
+        with idempotency.claim(self.engine, org_id, key, fingerprint, self.clock(), retention) as claim:
+            yield claim
 
     # --- organizations and keys -----------------------------------------------------------
 

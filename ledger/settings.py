@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     )
     master_key_file: Path | None = None
     public_url: str = "http://127.0.0.1:8000"
+    idempotency_retention_hours: float = Field(
+        default=24.0, gt=0, le=24 * 365, description="how long a write's Idempotency-Key and first answer are kept"
+    )
 
     # --- chain and anchoring (ledger/chain.py, ledger/anchoring.py, ledger/devchain.py) ---
     rpc_url: str | None = Field(default=None, description="EVM JSON-RPC URL; default: the local devchain (anvil)")

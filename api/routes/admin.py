@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.deps import Admin, Svc
+from api.idempotency import IdempotentRoute
 from api.schemas import (
     AnchoringStatus,
     ApiKeyCreate,
@@ -21,7 +22,9 @@ from ledger import apikeys, store
 from ledger.db import read_tx, write_tx
 from ledger.records import OrganizationCreate
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=errors(401, 403, 404, 422))
+router = APIRouter(
+    prefix="/api/v1/admin", tags=["admin"], responses=errors(401, 403, 404, 422), route_class=IdempotentRoute
+)
 
 
 @router.get("/organizations", response_model=list[OrgDetail])

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from api import epcis
 from api.deps import Caller, Svc, lot_or_input_error, require
 from api.errors import Forbidden
+from api.idempotency import IdempotentRoute
 from api.schemas import (
     EPCIS_EXAMPLE,
     EVENT_EXAMPLE,
@@ -31,7 +32,7 @@ from ledger.models import Lot
 from ledger.records import LotCreate, ProductCreate
 from ledger.service import FOREIGN_STEPS
 
-router = APIRouter(tags=["write"], responses=errors(401, 403, 413, 422))
+router = APIRouter(tags=["write"], responses=errors(401, 403, 413, 422), route_class=IdempotentRoute)
 _lot = Lot.__table__  # type: ignore[attr-defined]
 _BIZSTEP_PREFIXES = ("urn:epcglobal:cbv:bizstep:", "https://ref.gs1.org/cbv/BizStep-")
 
