@@ -17,16 +17,24 @@ from urllib.parse import quote
 from sqlalchemy import Connection
 
 from ledger import gs1
-from ledger.exports import data
+from ledger.exports import data, gs1_voc
 from ledger.exports.event_hash import event_hash_id
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 OCOP_NS = "urn:ocop-ledger:voc:"
 CONTEXT: list[Any] = [EPCIS_CONTEXT, {"ocop": OCOP_NS}]
-_COPY = ("type", "eventTime", "eventTimeZoneOffset", "recordTime", "action", "bizStep", "disposition")
+_COPY = (
+    "type", "eventTime", "eventTimeZoneOffset", "recordTime", "action", "bizStep", "disposition",
+    "persistentDisposition", "errorDeclaration",
+)  # fmt: skip
 _EPCS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")
 _QTYS = ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList")
 _EXTRA = ("ocop:documents", "ocop:inputs", "ocop:note")
+_SENSOR_URIS = frozenset(
+    "deviceID deviceMetadata rawData dataProcessingMethod bizRules microorganism chemicalSubstance uriValue "
+    "coordinateReferenceSystem".split()
+)
+_SENSOR_WORDS = {"type": gs1_voc.MEASUREMENT_TYPES, "exception": gs1_voc.EXCEPTIONS, "component": gs1_voc.COMPONENTS}
 
 
 def lot_class(lot_id: str) -> str:
@@ -50,6 +58,23 @@ def _quantity(q: dict[str, Any], lot_id: str) -> dict[str, Any]:
     out["quantity"] = q["quantity"]
     if "uom" in q:
         out["uom"] = q["uom"]
+    return out
+
+
+def _sensor_value(key: str, value: Any) -> Any:
+    """Sensor fields the schema types as URIs or GS1 words: anything else becomes an ``urn:ocop-ledger`` URI."""
+    if not isinstance(value, str):
+        return value
+    if key in _SENSOR_WORDS and value not in _SENSOR_WORDS[key]:
+        return as_uri(value, "voc")
+    return as_uri(value, "sensor") if key in _SENSOR_URIS else value
+
+
+def _sensor_element(element: dict[str, Any]) -> dict[str, Any]:
+    out = dict(element)
+    if "sensorMetadata" in out:
+        out["sensorMetadata"] = {k: _sensor_value(k, v) for k, v in out["sensorMetadata"].items()}
+    out["sensorReport"] = [{k: _sensor_value(k, v) for k, v in r.items()} for r in out.get("sensorReport", [])]
     return out
 
 
@@ -107,6 +132,10 @@ def epcis_event(row: Any, ev: dict[str, Any], amount: tuple[Any, Any] | None = N
     for k, item in (("sourceList", "source"), ("destinationList", "destination")):
         if k in ev:
             out[k] = [{"type": s["type"], item: as_uri(str(s.get(item, "")), "party")} for s in ev[k]]
+    if "sensorElementList" in ev:
+        out["sensorElementList"] = [_sensor_element(e) for e in ev["sensorElementList"]]
+    if "certificationInfo" in ev:  # the EPCIS 2.0 context's term; this schema revision lists it under no name
+        out["epcis:certificationInfo"] = ev["certificationInfo"]
     if "ilmd" in ev:  # the schema allows ilmd only on ADD (commissioning); elsewhere it stays an extension
         out["ilmd" if ev.get("action", "ADD") == "ADD" else "ocop:ilmd"] = dict(ev["ilmd"])
     if ev["type"] == "TransformationEvent" and not ev.get("outputQuantityList") and not ev.get("outputEPCList"):

@@ -66,7 +66,9 @@ PROPERTY_ORDER: list[tuple[str, Any]] = [
     ("sensorElement", [("sensorMetadata", [(k, None) for k in _META]), ("sensorReport", [(k, None) for k in _REPORT])]),
 ]
 """CBV 2.0's order of the event's properties ("typed": type and value pairs of the three lists)."""
-_IGNORED = frozenset({"eventID", "recordTime", "type", "errorDeclaration", "certificationInfo", "@context"})
+_IGNORED = frozenset(
+    {"eventID", "recordTime", "type", "errorDeclaration", "certificationInfo", "epcis:certificationInfo", "@context"}
+)
 _COMMENTS = frozenset({"rdfs:comment", "comment", "#text"})
 _TYPED_ITEM = {"bizTransactionList": "bizTransaction", "sourceList": "source", "destinationList": "destination"}
 _LIST_ITEM = {"epcList": "epc", "inputEPCList": "epc", "outputEPCList": "epc", "childEPCs": "epc"}

@@ -27,6 +27,22 @@ _qty = st.fixed_dictionaries(
 _loc = st.fixed_dictionaries(
     {"id": st.sampled_from(["urn:ocop:loc:A", "VN-LD 1", "https://id.gs1.org/414/8930000000017"])}
 )
+_report = st.fixed_dictionaries(
+    {"type": st.sampled_from(["Temperature", "gs1:Mass", "nhiệt độ"])},
+    optional={
+        "exception": st.sampled_from(["ALARM_CONDITION", "bad"]),
+        "deviceID": st.sampled_from(["urn:epc:id:giai:4000001.111", "probe 1"]),
+        "value": st.floats(-50, 50),
+        "uom": st.just("CEL"),
+        "component": st.sampled_from(["x", "axis"]),
+        "booleanValue": st.booleans(),
+        "ocop:probe": st.just("P1"),
+    },
+)
+_sensor = st.fixed_dictionaries(
+    {"sensorReport": st.lists(_report, min_size=1, max_size=2)},
+    optional={"sensorMetadata": st.just({"time": "2026-07-03T08:59:00+07:00", "bizRules": "rule 7"})},
+)
 _common = {
     "bizStep": st.sampled_from(sorted(CBV_BIZ_STEPS | OCOP_BIZ_STEPS)),
     "eventTime": st.sampled_from(["2026-07-03T09:00:00+07:00", "2026-07-01T00:00:00Z"]),
@@ -41,6 +57,10 @@ _optional = {
     "bizTransactionList": st.just([{"type": "po", "bizTransaction": "PO 42"}]),
     "sourceList": st.just([{"type": "owning_party", "source": "HTX A"}]),
     "ocop:note": st.just("ghi chú"),
+    "persistentDisposition": st.just({"set": ["completeness_verified"], "unset": ["active"]}),
+    "certificationInfo": st.sampled_from(["https://cert.example.vn/VG-0042", "VG-0042"]),
+    "errorDeclaration": st.just({"declarationTime": "2026-07-04T10:00:00+07:00", "reason": "incorrect_data"}),
+    "sensorElementList": st.lists(_sensor, min_size=1, max_size=2),
 }
 _object = st.fixed_dictionaries(
     {"type": st.just("ObjectEvent"), "action": st.sampled_from(["ADD", "OBSERVE", "DELETE"]), **_common},
