@@ -99,3 +99,24 @@ def test_cli_export_eudr_dds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     dds = json.loads((tmp_path / "dds.json").read_text())
     assert dds["commodity"]["hsHeading"] == "0901" and dds["commodity"]["netMassKg"] == 1500.0
     check_as_partner(dds["geolocation"])
+
+
+def test_demo_plots_export_with_their_true_areas(ledger: Ledger) -> None:
+    """Every demo lot with a plot exports: declared areas agree with the polygons (the durian plots were 6.5 ha)."""
+    from ledger import demo
+    from ledger.db import read_tx
+    from ledger.exports import data, eudr, eudr_dds
+
+    seeded = demo.seed(ledger)
+    with read_tx(ledger.engine) as conn:
+        lots = data.load_lots(conn, [lot for lot in seeded.lots if data.load_lot(conn, lot).origin.get("plot")])
+        assert len(lots) >= 4
+        for lot in lots:
+            fc = eudr.collection_of([lot])
+            check_as_partner(fc)
+            declared = lot.origin.get("plot_area_ha")
+            if declared is not None:
+                ring = fc["features"][0]["geometry"]["coordinates"][0]
+                assert declared == pytest.approx(sphere_area_ha(ring), rel=0.01)
+        coffee = next(le for le in lots if le.category == "coffee")
+        assert eudr_dds.statement(conn, lot=coffee.lot_id)["commodity"]["hsHeading"] == "0901"
