@@ -78,9 +78,11 @@ def _check_position(name: str, p: Any) -> None:
 
 def check_area(name: str, plot: dict[str, Any], area_ha: float | None) -> None:
     """Raise when the declared area and the polygon's geodesic area differ by more than the tolerance."""
+    true_ha = polygon_area_ha(plot)
+    if true_ha <= 0:
+        raise InputError(f"EUDR: {name} polygon encloses no area: expected at least 3 distinct corners", field="plot")
     if area_ha is None:
         return
-    true_ha = polygon_area_ha(plot)
     if abs(area_ha - true_ha) > AREA_TOLERANCE * true_ha:
         raise InputError(
             f"EUDR: {name} is declared {area_ha:g} ha but its polygon covers {true_ha:.2f} ha "

@@ -86,17 +86,20 @@ Node = tuple[str, str, list[Any]]  # (name, value, children)
 
 
 def fix_time(value: str) -> str:
-    """An ISO 8601 timestamp in UTC at millisecond precision (rounded to nearest), with ``Z``."""
+    """An ISO 8601 timestamp in UTC at millisecond precision (rounded to nearest), with ``Z``.
+
+    A time without offset counts as UTC (the ledger never stores one); text that is not a time stays as is.
+    """
     text = value.strip()
     try:
         t = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        t = (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC)
+        t = t.replace(microsecond=0) + timedelta(
+            microseconds=round(t.microsecond, -3)
+        )  # ties to even, as the reference
+    except (ValueError, OverflowError):
         return text
-    if t.tzinfo is None:
-        t = t.astimezone()  # a local time, as the reference reads it
-    t = t.astimezone(UTC)
-    t = t.replace(microsecond=0) + timedelta(microseconds=round(t.microsecond, -3))  # ties to even, as the reference
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    return t.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def epc_to_dl(uri: str) -> str:

@@ -103,6 +103,11 @@ def test_geodesic_area_matches_an_independent_formula() -> None:
         (POLYGON, 6.7, False),
         (POLYGON, 0.5, False),
         ({"type": "Polygon", "coordinates": [[[106.1, 10.2], [106.2, 10.2], [106.2, 10.3]]]}, None, False),
+        (
+            {"type": "Polygon", "coordinates": [[[106.1, 10.2], [106.2, 10.2], [106.1, 10.2], [106.1, 10.2]]]},
+            None,
+            False,
+        ),
         (None, 1.0, False),
     ],
     ids=[
@@ -113,10 +118,11 @@ def test_geodesic_area_matches_an_independent_formula() -> None:
         "point-lat-lon-swapped",
         "polygon-6ha-exact",
         "polygon-within-10pc",
-        "polygon-no-area",
+        "polygon-no-declared-area",
         "polygon-beyond-10pc",
         "polygon-declared-small",
         "polygon-open-ring",
+        "polygon-zero-area",
         "no-plot",
     ],
 )

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.exports.dl_normalise import normalise
 from ledger.exports.event_hash import (
@@ -152,3 +154,21 @@ def test_comment_and_gs1_code_list_values() -> None:
         "{https://ref.gs1.org/voc/}masterDataAvailableForid=https://id.gs1.org/414/0614141007776"
         "locationRoleType=https://ref.gs1.org/voc/LocationRoleType-BACKROOM"
     )
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+_keys = st.sampled_from(
+    ["eventTime", "epcList", "quantityList", "bizTransactionList", "sensorElementList", "readPoint", "ilmd",
+     "persistentDisposition", "ext:x", "gs1:masterDataAvailableFor", "bizStep", "time"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(event=st.dictionaries(_keys, _json, max_size=6))
+def test_any_json_event_hashes_without_error(event: dict[str, Any]) -> None:
+    """Whatever a document holds, hashing gives an id and never raises (exports must not fail on it)."""
+    assert event_hash_id({"type": "ObjectEvent", **event}).startswith("ni:///sha-256;")
