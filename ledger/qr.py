@@ -232,9 +232,12 @@ def _pdf_fonts() -> tuple[str, str]:
     from reportlab.pdfbase import pdfmetrics  # type: ignore[import-untyped]
     from reportlab.pdfbase.ttfonts import TTFont  # type: ignore[import-untyped]
 
+    from ledger.exports.pdf_fonts import fix_to_unicode
+
     regular, bold = _font_path("regular"), _font_path("bold")
     if not (regular and bold):
         return "Helvetica", "Helvetica-Bold"
+    fix_to_unicode()  # emoji in a product name read back right
     pdfmetrics.registerFont(TTFont("OcopSans", regular))
     pdfmetrics.registerFont(TTFont("OcopSans-Bold", bold))
     return "OcopSans", "OcopSans-Bold"

@@ -11,13 +11,16 @@ TTF passed as ``font_path``. Rendering is ReportLab; nothing else is needed.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ledger.errors import ConfigError
+from ledger.exports.pdf_fonts import fix_to_unicode, shown
+from ledger.exports.sanitize import pdf_text
 
 FONT_CANDIDATES = (
     Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
@@ -43,6 +46,8 @@ STEPS = {
     "receiving": ("Nhận hàng", "Receiving"),
     "transporting": ("Vận chuyển", "Transport"),
 }
+MAX_TEXT = 300
+"""Longest text (characters) a certificate shows in one paragraph; longer text ends with "…"."""
 VERDICTS = {
     "verified": ("ĐÃ XÁC MINH", "VERIFIED"),
     "pending": ("HỢP LỆ, CHỜ NEO", "VALID, ANCHOR PENDING"),
@@ -80,6 +85,7 @@ def _register(font_path: Path | None) -> tuple[str, str]:
     from reportlab.pdfbase import pdfmetrics  # type: ignore[import-untyped]
     from reportlab.pdfbase.ttfonts import TTFont  # type: ignore[import-untyped]
 
+    fix_to_unicode()
     regular = find_font(font_path)
     bold = regular.with_name(regular.stem + "-Bold" + regular.suffix)
     if "OcopSans" not in pdfmetrics.getRegisteredFontNames():
@@ -108,8 +114,11 @@ def render(cert: Certificate, font_path: Path | None = None) -> bytes:
     head = ParagraphStyle("h", fontName=bold, fontSize=16, leading=20, spaceAfter=4)
     sub = ParagraphStyle("s", fontName=bold, fontSize=11, leading=14, spaceBefore=8, spaceAfter=3)
 
+    def m(text: Any) -> str:  # any text as paragraph markup that shows it literally
+        return pdf_text(shown(_bounded(text), font))
+
     def p(text: str, st: Any = body) -> Any:
-        return Paragraph(_esc(text), st)
+        return Paragraph(m(text), st)
 
     story: list[Any] = [
         p("GIẤY CHỨNG NHẬN NGUỒN GỐC / CERTIFICATE OF PROVENANCE", head),
@@ -139,7 +148,9 @@ def render(cert: Certificate, font_path: Path | None = None) -> bytes:
             else "OCOP: —"
         )
         story += [
-            p(f"<b>{prod['name_vi']}</b> / {prod.get('name_en') or ''} — lô / lot {prod['lot']}"),
+            Paragraph(
+                f"<b>{m(prod['name_vi'])}</b> / {m(prod.get('name_en') or '')} — lô / lot {m(prod['lot'])}", body
+            ),
             p(f"Nhà sản xuất / Producer: {prod['producer']}  ·  {stars}"),
             p(f"Xuất xứ / Origin: {prod.get('origin') or '—'}"),
         ]
@@ -180,12 +191,10 @@ def render(cert: Certificate, font_path: Path | None = None) -> bytes:
     return buf.getvalue()
 
 
-def _esc(text: str) -> str:
-    keep = {"<b>": "\x00", "</b>": "\x01"}
-    for k, v in keep.items():
-        text = text.replace(k, v)
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("\x00", "<b>").replace("\x01", "</b>")
+def _bounded(text: Any) -> str:
+    """At most ``MAX_TEXT`` characters: a table row must fit on one page (ReportLab cannot split it)."""
+    s = str(text)
+    return s if len(s) <= MAX_TEXT else s[: MAX_TEXT - 1] + "…"
 
 
 def _anchor_text(anchor: dict[str, Any] | None) -> str:
@@ -207,7 +216,7 @@ def timeline(lots: Sequence[Any]) -> list[dict[str, Any]]:
             out.append(
                 {
                     "time": str(ev["eventTime"])[:16].replace("T", " "),
-                    "sort": datetime.fromisoformat(str(ev["eventTime"]).replace("Z", "+00:00")),
+                    "sort": _instant(ev["eventTime"]),
                     "step": ev["bizStep"],
                     "lot": lot.lot_id,
                     "location": ", ".join(str(loc[k]) for k in ("name", "province") if loc.get(k)),
@@ -215,6 +224,16 @@ def timeline(lots: Sequence[Any]) -> list[dict[str, Any]]:
                 }
             )
     return sorted(out, key=lambda t: (t["sort"], t["index"]))
+
+
+def _instant(value: Any) -> float:
+    """Seconds from 0001-01-01 UTC (negative before it), to order events; unreadable times sort first."""
+    try:
+        t = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return -math.inf
+    offset = t.utcoffset() or timedelta(0)
+    return (t.replace(tzinfo=None) - datetime.min).total_seconds() - offset.total_seconds()
 
 
 # --- building a certificate from the ledger ----------------------------------------------

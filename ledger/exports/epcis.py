@@ -17,6 +17,7 @@ from urllib.parse import quote
 from sqlalchemy import Connection
 
 from ledger import gs1
+from ledger.errors import InputError
 from ledger.exports import data, gs1_voc
 from ledger.exports.event_hash import event_hash_id
 
@@ -51,10 +52,22 @@ def as_uri(value: str, kind: str) -> str:
     return f"urn:ocop-ledger:{kind}:{quote(value, safe='')}"
 
 
+def _lot_or_urn(lot_id: str) -> str:
+    try:
+        return lot_class(lot_id)
+    except InputError:  # a legacy entry's malformed lot id: still an identifier, not a failed export
+        return as_uri(str(lot_id), "lot")
+
+
+def _epc_class(q: dict[str, Any], lot_id: str) -> str:
+    """A quantity's class; one naming neither a lot nor a class counts the event's own lot."""
+    if "epcClass" in q and "lot" not in q:
+        return as_uri(str(q["epcClass"]), "class")
+    return _lot_or_urn(q.get("lot") or lot_id)
+
+
 def _quantity(q: dict[str, Any], lot_id: str) -> dict[str, Any]:
-    """A quantity element; one naming neither a lot nor a class counts the event's own lot."""
-    cls = as_uri(q["epcClass"], "class") if "epcClass" in q and "lot" not in q else lot_class(q.get("lot") or lot_id)
-    out: dict[str, Any] = {"epcClass": cls}
+    out: dict[str, Any] = {"epcClass": _epc_class(q, lot_id)}
     out["quantity"] = q["quantity"]
     if "uom" in q:
         out["uom"] = q["uom"]
@@ -99,11 +112,12 @@ def _what(ev: dict[str, Any], out: dict[str, Any], lot_id: str, amount: tuple[An
     if ev["type"] == "TransformationEvent" and out.get("transformationID"):
         return
     if amount is not None and amount[0] is not None:
-        out[key] = [{"epcClass": lot_class(lot_id), "quantity": amount[0]} | ({"uom": amount[1]} if amount[1] else {})]
+        unit = {"uom": amount[1]} if amount[1] else {}
+        out[key] = [{"epcClass": _lot_or_urn(lot_id), "quantity": amount[0]} | unit]
     elif ev["type"] == "ObjectEvent":
         out["epcList"] = []
     elif ev["type"] == "AggregationEvent":
-        out["childEPCs"] = [lot_class(lot_id)]
+        out["childEPCs"] = [_lot_or_urn(lot_id)]
 
 
 def epcis_event(row: Any, ev: dict[str, Any], amount: tuple[Any, Any] | None = None) -> dict[str, Any]:

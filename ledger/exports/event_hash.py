@@ -33,6 +33,7 @@ from typing import Any
 
 from ledger.exports import gs1_voc
 from ledger.exports.dl_normalise import normalise
+from ledger.exports.sanitize import utc_iso
 
 _QTY = [("quantityElement", [("epcClass", None), ("quantity", None), ("uom", None)])]
 _META = "time startTime endTime deviceID deviceMetadata rawData dataProcessingMethod bizRules".split()
@@ -86,20 +87,24 @@ Node = tuple[str, str, list[Any]]  # (name, value, children)
 
 
 def fix_time(value: str) -> str:
-    """An ISO 8601 timestamp in UTC at millisecond precision (rounded to nearest), with ``Z``.
+    """An ISO 8601 timestamp in UTC at millisecond precision (rounded half up), with ``Z``.
 
     A time without offset counts as UTC (the ledger never stores one); text that is not a time stays as is.
     """
     text = value.strip()
     try:
         t = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-        t = (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC)
-        t = t.replace(microsecond=0) + timedelta(
-            microseconds=round(t.microsecond, -3)
-        )  # ties to even, as the reference
-    except (ValueError, OverflowError):
+    except ValueError:
         return text
-    return t.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    t = t if t.tzinfo else t.replace(tzinfo=UTC)
+    ms = (t.microsecond + 500) // 1000  # half up (the examples' .1415 → .142 agree with either tie rule)
+    t = t.replace(microsecond=0)
+    if ms == 1000:
+        try:
+            t, ms = t + timedelta(seconds=1), 0
+        except OverflowError:  # 9999-12-31T23:59:59.9995 local: the last representable millisecond
+            ms = 999
+    return f"{utc_iso(t)}.{ms:03d}Z"
 
 
 def epc_to_dl(uri: str) -> str:

@@ -21,13 +21,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from ledger.errors import InputError
 from ledger.exports import data
+from ledger.exports.sanitize import is_number, sheet_cell
 from ledger.models import LogEntry
 
 _entry = LogEntry.__table__  # type: ignore[attr-defined]
@@ -102,6 +103,12 @@ def _parties(ev: dict[str, Any], key: str, item: str) -> str:
     return "; ".join(str(s.get(item)) for s in ev.get(key, []))
 
 
+def _input(q: dict[str, Any]) -> str:
+    qty = q.get("quantity")
+    amount = f"{qty:g}" if is_number(qty) else str(qty)
+    return f"{q.get('lot')} ({amount} {q.get('uom', '')})".strip()
+
+
 def _origin(lot: data.LotEvents) -> str:
     o = lot.origin
     return ", ".join(str(o[k]) for k in ("origin_commune", "origin_province") if o.get(k))
@@ -114,7 +121,7 @@ def _row(lot: data.LotEvents, r: Any, ev: dict[str, Any], cte: str) -> dict[str,
     if cte == "Harvesting" and not where:
         where = _origin(lot)
     ref_type, ref_no = _refs(ev)
-    inputs = [f"{q['lot']} ({q['quantity']:g} {q.get('uom', '')})".strip() for q in ev.get("inputQuantityList", [])]
+    inputs = [_input(q) for q in ev.get("inputQuantityList", [])]
     return {
         "Traceability Lot Code": lot.lot_id,
         "Traceability Lot Code Source": f"{lot.producer}"
@@ -205,19 +212,37 @@ def rows_for(
     return _sort(rows)
 
 
+def _day(d: date, days: int) -> str | None:
+    """``d`` moved by ``days`` as ISO text; None past either end of the calendar (no bound there)."""
+    try:
+        return (d + timedelta(days=days)).isoformat()
+    except OverflowError:
+        return None
+
+
 def _lots_in_range(conn: Connection, start: date, end: date) -> list[str]:
-    lo = date.fromordinal(start.toordinal() - 1).isoformat()
-    hi = date.fromordinal(end.toordinal() + 2).isoformat()
-    q = select(_entry.c.lot_id).where(_entry.c.event_time >= lo, _entry.c.event_time < hi).distinct()
+    # event_time is the time as recorded, with its own offset: look one day wider on each side.
+    # At the calendar's ends there is no bound (a sentinel text would sort by the database's collation)
+    lo, hi = _day(start, -1), _day(end, 2)
+    q = select(_entry.c.lot_id).distinct()
+    if lo is not None:
+        q = q.where(_entry.c.event_time >= lo)
+    if hi is not None:
+        q = q.where(_entry.c.event_time < hi)
     return sorted(r[0] for r in conn.execute(q))
+
+
+def _cells(row: dict[str, Any]) -> list[Any]:
+    """The row's values in column order, each made safe for a spreadsheet (``sanitize.sheet_cell``)."""
+    return [sheet_cell(row.get(k)) for k in COLUMNS]
 
 
 def to_csv(rows: Iterable[dict[str, Any]]) -> bytes:
     """UTF-8 CSV with a byte-order mark (so spreadsheet programs read Vietnamese correctly)."""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\r\n")
-    w.writeheader()
-    w.writerows(rows)
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(COLUMNS)
+    w.writerows(_cells(row) for row in rows)
     return buf.getvalue().encode("utf-8-sig")
 
 
@@ -234,8 +259,11 @@ def to_xlsx(rows: Iterable[dict[str, Any]], title: str = "FSMA 204 traceability"
         c.font = Font(bold=True)
     n = 1
     for row in rows:
-        ws.append([row.get(k) for k in COLUMNS])
         n += 1
+        for col, value in enumerate(_cells(row), start=1):
+            cell = ws.cell(row=n, column=col, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"  # text is never a formula, whatever it starts with
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:{ws.cell(row=1, column=len(COLUMNS)).column_letter}{n}"
     for i, name in enumerate(COLUMNS, start=1):
