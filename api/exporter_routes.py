@@ -72,6 +72,16 @@ def make_router(
         """GS1 Digital Link of a logistic unit: the shipment as JSON."""
         return get_shipment(sscc, ledger, check)
 
+    @router.get("/api/v1/lots/{lot_id}/eudr-dds")
+    def lot_eudr_dds(lot_id: str, ledger: LedgerDep) -> dict[str, Any]:
+        """EUDR due diligence statement data for a lot: HS heading, quantity, country, plots, producers."""
+        return dict(read(ledger, lambda c: eudr_dds.statement(c, lot=lot_id)))
+
+    @router.get("/api/v1/shipments/{sscc}/eudr-dds")
+    def shipment_eudr_dds(sscc: str, ledger: LedgerDep) -> dict[str, Any]:
+        """EUDR due diligence statement data for the lots in a shipment."""
+        return dict(read(ledger, lambda c: eudr_dds.statement(c, sscc=sscc)))
+
     @router.post("/api/v1/shipments/{sscc}/pack", responses=writes)
     def pack(
         sscc: str,
@@ -119,16 +129,6 @@ def make_router(
         """EUDR GeoJSON FeatureCollection of the production plots behind a shipment."""
         fc = read(ledger, lambda c: eudr.feature_collection(c, sscc=sscc, lot=lot))
         return Response(json.dumps(fc, ensure_ascii=False), media_type=GEOJSON, headers=_attach("eudr.geojson"))
-
-    @router.get("/api/v1/lots/{lot_id}/eudr-dds")
-    def lot_eudr_dds(lot_id: str, ledger: LedgerDep) -> dict[str, Any]:
-        """EUDR due diligence statement data for a lot: HS heading, quantity, country, plots, producers."""
-        return dict(read(ledger, lambda c: eudr_dds.statement(c, lot=lot_id)))
-
-    @router.get("/api/v1/shipments/{sscc}/eudr-dds")
-    def shipment_eudr_dds(sscc: str, ledger: LedgerDep) -> dict[str, Any]:
-        """EUDR due diligence statement data for the lots in a shipment."""
-        return dict(read(ledger, lambda c: eudr_dds.statement(c, sscc=sscc)))
 
     @router.get("/api/v1/lots/{lot_id}/epcis")
     def lot_epcis(lot_id: str, ledger: LedgerDep, upstream: bool = False) -> Response:
