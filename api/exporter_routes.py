@@ -19,7 +19,7 @@ from ledger import lineage as lineage_mod
 from ledger import shipments
 from ledger.db import read_tx
 from ledger.errors import InputError
-from ledger.exports import certificate, epcis, eudr, fsma204
+from ledger.exports import certificate, epcis, eudr, eudr_dds, fsma204
 from ledger.importer import import_csv
 
 PDF, GEOJSON, LD = "application/pdf", "application/geo+json", "application/ld+json"
@@ -72,6 +72,16 @@ def make_router(
     def sscc_link(sscc: str, ledger: LedgerDep, check: Check) -> dict[str, Any]:
         """GS1 Digital Link of a logistic unit: the shipment as JSON."""
         return get_shipment(sscc, ledger, check)
+
+    @router.get("/api/v1/lots/{lot_id}/eudr-dds")
+    def lot_eudr_dds(lot_id: str, ledger: LedgerDep) -> dict[str, Any]:
+        """EUDR due diligence statement data for a lot: HS heading, quantity, country, plots, producers."""
+        return dict(read(ledger, lambda c: eudr_dds.statement(c, lot=lot_id)))
+
+    @router.get("/api/v1/shipments/{sscc}/eudr-dds")
+    def shipment_eudr_dds(sscc: str, ledger: LedgerDep) -> dict[str, Any]:
+        """EUDR due diligence statement data for the lots in a shipment."""
+        return dict(read(ledger, lambda c: eudr_dds.statement(c, sscc=sscc)))
 
     @router.post("/api/v1/shipments/{sscc}/pack", responses=writes)
     def pack(

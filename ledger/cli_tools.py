@@ -97,6 +97,18 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one place that wires the
         fc = run(lambda: _read(lambda c: eudr.feature_collection(c, sscc=sscc, lot=lot)))
         _write(json.dumps(fc, ensure_ascii=False, indent=2).encode() + b"\n", out)
 
+    @export_app.command("eudr-dds")
+    def export_eudr_dds(
+        sscc: Annotated[str | None, typer.Option(help="the shipment")] = None,
+        lot: Annotated[str | None, typer.Option(help="or one lot")] = None,
+        out: Out = None,
+    ) -> None:
+        """EUDR due diligence statement data (HS heading, quantity, country, plots, producers) as JSON."""
+        from ledger.exports import eudr_dds
+
+        dds = run(lambda: _read(lambda c: eudr_dds.statement(c, sscc=sscc, lot=lot)))
+        _write(json.dumps(dds, ensure_ascii=False, indent=2).encode() + b"\n", out)
+
     @export_app.command("epcis")
     def export_epcis(
         lot: Annotated[str | None, typer.Argument(help="lot id")] = None,

@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.exports import eudr
 from ledger.gs1 import make_gtin
 from ledger.records import Certification, OrganizationCreate, ProductCreate
 from ledger.service import Ledger
@@ -93,6 +94,11 @@ def _plot(lon: float, lat: float, d: float = 0.002) -> dict[str, Any]:
     return {"type": "Polygon", "coordinates": [[[round(x, 6), round(y, 6)] for x, y in ring]]}
 
 
+def _area(plot: dict[str, Any]) -> float:
+    """The plot's declared area: its polygon's geodesic area (EUDR export checks the two agree)."""
+    return round(eudr.polygon_area_ha(plot), 2)
+
+
 def _loc(gln: str, name: str, province: str) -> dict[str, str]:
     return {"id": f"urn:epc:id:sgln:{gln}.0", "name": name, "province": province}
 
@@ -156,7 +162,7 @@ def _dragon_fruit(ledger: Ledger, data: DemoData) -> None:
             origin_commune="phường Bình Thuận",
             growing_area_code=f"VN-LDPH-00{42 + i}",
             plot=_plot(108.104 + i * 0.004, 10.93),
-            plot_area_ha=4.2,
+            plot_area_ha=_area(_plot(108.104 + i * 0.004, 10.93)),
             harvest_start=day,
             harvest_end=day,
             quantity=kg,
@@ -209,7 +215,7 @@ def _durian(ledger: Ledger, data: DemoData) -> None:
             origin_commune="xã Đạ Huoai",
             growing_area_code=f"VN-LDDH-03{10 + i}",
             plot=_plot(107.64 + i * 0.003, 11.43),
-            plot_area_ha=6.5,
+            plot_area_ha=_area(_plot(107.64 + i * 0.003, 11.43)),
             harvest_start="2025-06-20",
             harvest_end="2025-06-21",
             quantity=kg,

@@ -18,7 +18,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ledger.errors import InputError
 
@@ -106,6 +106,103 @@ class Document(_Strict):
         return v
 
 
+class _Extensible(BaseModel):
+    """EPCIS structures that may carry user extensions: extra keys must be prefixed (``ext:name``)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, str_strip_whitespace=True)
+
+    @model_validator(mode="after")
+    def _prefixed_extensions(self) -> _Extensible:
+        for key in self.model_extra or {}:
+            if ":" not in key.strip(":"):
+                raise ValueError(f"unknown field {key!r}: user extensions are named with a prefix, like ext:{key}")
+        return self
+
+
+class PersistentDisposition(_Strict):
+    set: list[str] | None = Field(default=None, max_length=50)
+    unset: list[str] | None = Field(default=None, max_length=50)
+
+    @field_validator("set", "unset")
+    @classmethod
+    def _dispositions(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [_check_disposition(d) for d in v]
+
+
+def _sensor_time(v: str | None) -> str | None:
+    if v is not None:
+        parse_time(v, "time")
+    return v
+
+
+class SensorMetadata(_Extensible):
+    @field_validator("time", "startTime", "endTime")
+    @classmethod
+    def _times(cls, v: str | None) -> str | None:
+        return _sensor_time(v)
+
+    time: str | None = None
+    startTime: str | None = None
+    endTime: str | None = None
+    deviceID: Text | None = None
+    deviceMetadata: Text | None = None
+    rawData: Text | None = None
+    dataProcessingMethod: Text | None = None
+    bizRules: Text | None = None
+
+
+class SensorReport(_Extensible):
+    type: Text = Field(description="measurement type, e.g. Temperature (GS1 schema: required)")
+    exception: Text | None = None
+    deviceID: Text | None = None
+    deviceMetadata: Text | None = None
+    rawData: Text | None = None
+    dataProcessingMethod: Text | None = None
+    time: str | None = None
+    microorganism: Text | None = None
+    chemicalSubstance: Text | None = None
+    value: float | None = None
+    component: Text | None = None
+    stringValue: Text | None = None
+    booleanValue: bool | None = None
+    hexBinaryValue: Annotated[str, Field(pattern=r"^[0-9A-Fa-f]*$", max_length=2000)] | None = None
+    uriValue: Text | None = None
+    minValue: float | None = None
+    maxValue: float | None = None
+    meanValue: float | None = None
+    sDev: float | None = None
+    percRank: float | None = None
+    percValue: float | None = None
+    uom: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}$")] | None = None
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, v: str | None) -> str | None:
+        return _sensor_time(v)
+
+    coordinateReferenceSystem: Text | None = None
+
+
+class SensorElement(_Extensible):
+    """One sensor element: its metadata and its reports (EPCIS 2.0 sensor data)."""
+
+    sensorMetadata: SensorMetadata | None = None
+    sensorReport: list[SensorReport] = Field(min_length=1, max_length=1000)
+
+
+class ErrorDeclaration(_Extensible):
+    """An error declaration: this event was wrong, and which events correct it."""
+
+    declarationTime: str
+    reason: Text | None = None
+    correctiveEventIDs: list[Text] | None = Field(default=None, max_length=100)
+
+    @field_validator("declarationTime")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        return parse_time(v, "declarationTime").isoformat()
+
+
 class EventIn(_Strict):
     """One supply-chain event as submitted (EPCIS 2.0 JSON-LD names)."""
 
@@ -129,6 +226,10 @@ class EventIn(_Strict):
     sourceList: list[SourceDest] | None = Field(default=None, max_length=100)
     destinationList: list[SourceDest] | None = Field(default=None, max_length=100)
     ilmd: dict[str, Any] | None = None
+    persistentDisposition: PersistentDisposition | None = None
+    sensorElementList: list[SensorElement] | None = Field(default=None, max_length=100)
+    certificationInfo: Text | list[Text] | None = None
+    errorDeclaration: ErrorDeclaration | None = None
     recordTime: str | None = None
     documents: list[Document] | None = Field(default=None, alias="ocop:documents", max_length=50)
     inputs: list[dict[str, Any]] | None = Field(default=None, alias="ocop:inputs", max_length=1000)
@@ -156,6 +257,13 @@ class EventIn(_Strict):
     @classmethod
     def _event_time(cls, v: str) -> str:
         return parse_time(v, "eventTime").isoformat()
+
+
+def _check_disposition(value: str) -> str:
+    v = _strip_cbv(value, "disposition")
+    if v not in CBV_DISPOSITIONS:
+        raise ValueError(f"expected a CBV 2.0 disposition, got {v!r}")
+    return v
 
 
 def _strip_cbv(value: str, field: str) -> str:
@@ -233,8 +341,9 @@ def normalize_event(raw: Any, *, now: datetime, where: str = "event") -> dict[st
     for key in _QUANTITY_LISTS:
         for q in out.get(key, ()):
             q["quantity"] = _integral_floats(q["quantity"])
-    if "ilmd" in out:
-        out["ilmd"] = _integral_floats(out["ilmd"])
+    for key in ("ilmd", "sensorElementList"):
+        if key in out:
+            out[key] = _integral_floats(out[key])
     return out
 
 

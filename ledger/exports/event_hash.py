@@ -4,57 +4,100 @@ The algorithm (CBV 2.0, "Event hash ID"; reference implementation and examples:
 github.com/RalphTro/epcis-event-hash-generator, MIT): build a *pre-hash string* from the event
 in a fixed property order, each value canonicalized, and hash its UTF-8 bytes with SHA-256.
 
-- order: ``eventType``, ``eventTime``, ``eventTimeZoneOffset``, ``epcList``, ``parentID``,
-  ``inputEPCList``, ``childEPCs``, ``quantityList``, ``childQuantityList``, ``inputQuantityList``,
-  ``outputEPCList``, ``outputQuantityList``, ``action``, ``transformationID``, ``bizStep``,
-  ``disposition``, ``persistentDisposition``, ``readPoint``, ``bizLocation``,
-  ``bizTransactionList``, ``sourceList``, ``destinationList``; then ``ilmd``, what is left of
-  ``readPoint`` / ``bizLocation`` (their extensions), and the user extensions, sorted;
-- each field is ``name=value``; list items are sorted lexically and written after the list's
-  name; nothing is written for absent fields; no separators;
-- times: UTC, millisecond precision, ``Z``; numbers without trailing zeros; bare CBV words as
-  ``https://ref.gs1.org/cbv/{BizStep,Disp,BTT,SDT,ER}-…``; EPC URNs as canonical GS1 Digital
-  Link URIs (``https://id.gs1.org/…``); JSON-LD CURIEs expanded with the ``@context``, user
-  extension names written ``{namespace}localName``;
-- ``eventID``, ``recordTime``, ``@context`` and ``type`` (written first) are not hashed.
+- the event becomes a tree of (name, value, children); JSON lists become repeated elements, the
+  ``…List`` properties the XML shape (``epcList`` → ``epc``, ``quantityList`` → ``quantityElement``,
+  ``sensorElementList`` → ``sensorElement`` elements, whose list name CBV 2.0 leaves out);
+- ``PROPERTY_ORDER`` is walked: each element found is written ``name=value`` followed by its
+  children in their own order; elements of one name are sorted lexically; nothing is written for
+  absent or empty ones; an element is consumed once written;
+- what is left (``ilmd``, extensions of readPoint, bizLocation, sensor elements, user extensions)
+  follows, each written with its path (``readPoint{ns}ext=…``), sorted at every level;
+- values: times in UTC at millisecond precision with ``Z``; numbers without trailing zeros; bare
+  vocabulary values as URIs (``shipping`` → ``https://ref.gs1.org/cbv/BizStep-shipping``,
+  ``Temperature`` → ``https://ref.gs1.org/voc/Temperature``, GS1 Web Vocabulary code lists in master
+  data); old CBV URNs as the new URIs; every GS1 key (EPC URN, Digital Link on any domain) as its
+  canonical Digital Link (``ledger.exports.dl_normalise``); CURIEs of the document's ``@context``
+  expanded, extension names written ``{namespace}localName``;
+- not hashed: ``eventID``, ``recordTime``, ``type`` (written first as ``eventType``),
+  ``errorDeclaration``, ``certificationInfo`` and comments (``rdfs:comment``).
 
-Not covered (refused with ``InputError``): sensor data and error declarations; lists of
-values inside user extensions are written as repeated elements of the same name.
+The reference examples (``../shared/vectors/epcis-event-hash/``) pin down every step.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from ledger.errors import InputError
-from ledger.events import CBV_BIZ_STEPS, CBV_DISPOSITIONS
+from ledger.exports import gs1_voc
+from ledger.exports.dl_normalise import normalise
 from ledger.exports.sanitize import utc_iso
-from ledger.gs1 import check_digit
 
-CBV = "https://ref.gs1.org/cbv/"
-DL = "https://id.gs1.org/"
-_EPC_LISTS = ("epcList", "parentID", "inputEPCList", "childEPCs")
-_QTY = ("quantityList", "childQuantityList", "inputQuantityList")
-_TYPED = (("bizTransactionList", "bizTransaction", "BTT-"), ("sourceList", "source", "SDT-"))
-_BTT = frozenset("bol cert desadv inv pedigree po poc prodorder recadv rma testprd testres".split())
-_SDT = frozenset("owning_party possessing_party location".split())
-_IGNORED = frozenset({"eventID", "recordTime", "@context", "type"})
-_UNSUPPORTED = ("sensorElementList", "errorDeclaration", "certificationInfo")
+_QTY = [("quantityElement", [("epcClass", None), ("quantity", None), ("uom", None)])]
+_META = "time startTime endTime deviceID deviceMetadata rawData dataProcessingMethod bizRules".split()
+_REPORT = (
+    "type exception deviceID deviceMetadata rawData dataProcessingMethod time microorganism chemicalSubstance "
+    "value component stringValue booleanValue hexBinaryValue uriValue minValue maxValue meanValue sDev percRank "
+    "percValue uom coordinateReferenceSystem"
+).split()
+PROPERTY_ORDER: list[tuple[str, Any]] = [
+    ("eventTime", None),
+    ("eventTimeZoneOffset", None),
+    ("epcList", [("epc", None)]),
+    ("parentID", None),
+    ("inputEPCList", [("epc", None)]),
+    ("childEPCs", [("epc", None)]),
+    ("quantityList", _QTY),
+    ("childQuantityList", _QTY),
+    ("inputQuantityList", _QTY),
+    ("outputEPCList", [("epc", None)]),
+    ("outputQuantityList", _QTY),
+    ("action", None),
+    ("transformationID", None),
+    ("bizStep", None),
+    ("disposition", None),
+    ("persistentDisposition", [("set", None), ("unset", None)]),
+    ("readPoint", [("id", None)]),
+    ("bizLocation", [("id", None)]),
+    ("bizTransactionList", "typed"),
+    ("sourceList", "typed"),
+    ("destinationList", "typed"),
+    ("sensorElement", [("sensorMetadata", [(k, None) for k in _META]), ("sensorReport", [(k, None) for k in _REPORT])]),
+]
+"""CBV 2.0's order of the event's properties ("typed": type and value pairs of the three lists)."""
+_IGNORED = frozenset(
+    {"eventID", "recordTime", "type", "errorDeclaration", "certificationInfo", "epcis:certificationInfo", "@context"}
+)
+_COMMENTS = frozenset({"rdfs:comment", "comment", "#text"})
+_TYPED_ITEM = {"bizTransactionList": "bizTransaction", "sourceList": "source", "destinationList": "destination"}
+_LIST_ITEM = {"epcList": "epc", "inputEPCList": "epc", "outputEPCList": "epc", "childEPCs": "epc"}
+_DEFAULT_NS = {"cbvmda": "urn:epcglobal:cbv:mda", "cbv": gs1_voc.CBV}
+_GS1_TERMS = (gs1_voc.CBV, gs1_voc.VOC)
+_OLD_CBV = (
+    ("urn:epcglobal:cbv:bizstep:", "BizStep-"),
+    ("urn:epcglobal:cbv:disp:", "Disp-"),
+    ("urn:epcglobal:cbv:btt:", "BTT-"),
+    ("urn:epcglobal:cbv:sdt:", "SDT-"),
+    ("urn:epcglobal:cbv:er:", "ER-"),
+)
+
+Node = tuple[str, str, list[Any]]  # (name, value, children)
 
 
 def fix_time(value: str) -> str:
-    """An ISO 8601 timestamp in UTC at millisecond precision (rounded half up), with ``Z``."""
+    """An ISO 8601 timestamp in UTC at millisecond precision (rounded half up), with ``Z``.
+
+    A time without offset counts as UTC (the ledger never stores one); text that is not a time stays as is.
+    """
+    text = value.strip()
     try:
-        t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        t = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        return value.strip()
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    ms = int((Decimal(t.microsecond) / 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        return text
+    t = t if t.tzinfo else t.replace(tzinfo=UTC)
+    ms = (t.microsecond + 500) // 1000  # half up (the examples' .1415 → .142 agree with either tie rule)
     t = t.replace(microsecond=0)
     if ms == 1000:
         try:
@@ -64,172 +107,181 @@ def fix_time(value: str) -> str:
     return f"{utc_iso(t)}.{ms:03d}Z"
 
 
-def _num(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        f = float(value)
-        return str(int(f)) if f == int(f) else str(f)
-    try:
-        f = float(str(value))
-    except ValueError:
-        return str(value).strip()
-    return str(int(f)) if f == int(f) else str(f)
-
-
-def _digits_check(body: str) -> str:
-    return body + str(check_digit(body))
-
-
 def epc_to_dl(uri: str) -> str:
-    """EPC URNs (sgtin, sscc, sgln, pgln, gdti, giai, lgtin, sgtin pattern) as GS1 Digital Links."""
-    kinds: dict[str, Callable[[list[str]], str]] = {
-        "urn:epc:id:sgtin:": lambda p: f"{DL}01/{_digits_check(p[1][0] + p[0] + p[1][1:])}/21/{p[2]}",
-        "urn:epc:class:lgtin:": lambda p: f"{DL}01/{_digits_check(p[1][0] + p[0] + p[1][1:])}/10/{p[2]}",
-        "urn:epc:idpat:sgtin:": lambda p: f"{DL}01/{_digits_check(p[1][0] + p[0] + p[1][1:])}",
-        "urn:epc:id:sscc:": lambda p: f"{DL}00/{_digits_check(p[1][0] + p[0] + p[1][1:])}",
-        "urn:epc:id:sgln:": lambda p: f"{DL}414/{_digits_check(p[0] + p[1])}" + ("" if p[2] == "0" else f"/254/{p[2]}"),
-        "urn:epc:id:pgln:": lambda p: f"{DL}417/{_digits_check(p[0] + p[1])}",
-        "urn:epc:id:gdti:": lambda p: f"{DL}253/{_digits_check(p[0] + p[1])}{p[2]}",
-        "urn:epc:id:giai:": lambda p: f"{DL}8004/{p[0]}{p[1]}",
-    }
-    for prefix, build in kinds.items():
-        if uri.startswith(prefix):
-            try:
-                return build(uri[len(prefix) :].split("."))
-            except (IndexError, ValueError):
-                return uri
-    return uri
+    """A GS1 key URI (EPC URN, class, id pattern, any-domain Digital Link) as its canonical Digital Link."""
+    return normalise(uri) or uri
 
 
-class _Ctx:
-    """JSON-LD prefixes of the document's ``@context`` (objects in it; remote contexts are GS1's)."""
+def _number(text: str) -> str:
+    try:
+        f = float(text)
+        return str(int(f)) if int(f) == f else str(f)
+    except (ValueError, OverflowError):
+        return text
+
+
+def canonical_value(text: str) -> str:
+    """A value as hashed: old CBV URNs renamed, numbers trimmed, GS1 keys as canonical Digital Links."""
+    for old, new in _OLD_CBV:
+        text = text.replace(old, gs1_voc.CBV + new)
+    text = _number(text)
+    return normalise(text) or text
+
+
+class _Context:
+    """The namespaces of a document's ``@context`` (its inline objects; ``gs1`` is always GS1's)."""
 
     def __init__(self, context: Any) -> None:
-        self.prefixes: dict[str, str] = {}
+        self.ns: dict[str, str] = dict(_DEFAULT_NS)
         for item in context if isinstance(context, list) else [context]:
             if isinstance(item, Mapping):
-                self.prefixes.update({k: v for k, v in item.items() if isinstance(v, str)})
-
-    def expand(self, value: str) -> str:
-        prefix, sep, local = value.partition(":")
-        if sep and prefix in self.prefixes and not local.startswith("//"):
-            return self.prefixes[prefix] + local
-        return value
+                self.ns.update({k: v for k, v in item.items() if isinstance(v, str)})
+        self.ns["gs1"] = gs1_voc.VOC
 
     def name(self, key: str) -> str:
         prefix, sep, local = key.partition(":")
-        if sep and prefix in self.prefixes:
-            return "{" + self.prefixes[prefix] + "}" + local
-        return key
+        return "{" + self.ns[prefix] + "}" + local if sep and prefix in self.ns else key
 
-    def value(self, v: Any, vocab: str = "", words: frozenset[str] = frozenset()) -> str:
-        if not isinstance(v, str):
-            return _num(v)
-        text = v.strip()
-        if vocab and text in words:
-            return CBV + vocab + text
-        for old, new in (
-            ("urn:epcglobal:cbv:bizstep:", "BizStep-"),
-            ("urn:epcglobal:cbv:disp:", "Disp-"),
-            ("urn:epcglobal:cbv:btt:", "BTT-"),
-            ("urn:epcglobal:cbv:sdt:", "SDT-"),
-            ("urn:epcglobal:cbv:er:", "ER-"),
-        ):
-            if text.startswith(old):
-                return CBV + new + text[len(old) :]
-        if text.startswith("urn:epc:"):
-            return epc_to_dl(text)
-        if text.startswith(("http://", "https://", "urn:", "geo:")):
-            return text
-        try:
-            return _num(float(text)) if text.lstrip("+-").replace(".", "", 1).isdigit() else self.expand(text)
-        except ValueError:
-            return self.expand(text)
+    def value(self, text: str) -> str:
+        """A CURIE naming a CBV or GS1 Web Vocabulary term as its URI; any other value as written."""
+        prefix, sep, local = text.partition(":")
+        uri = self.ns.get(prefix, "") + local if sep else ""
+        return uri if uri.startswith(_GS1_TERMS) else text
 
 
-def _generic(ctx: _Ctx, key: str, value: Any) -> list[str]:
-    """A user extension element (and its children), as the strings to sort and join."""
-    name = ctx.name(key)
+# --- bare vocabulary values ------------------------------------------------------------------------
+
+
+def _vocabulary(key: str, parent: str) -> tuple[str, frozenset[str]] | None:
+    if key == "type":
+        return gs1_voc.TYPE_OF.get(parent)
+    return gs1_voc.VOCABULARIES.get(key)
+
+
+def _expand(key: str, parent: str, value: str) -> str:
+    vocab = _vocabulary(key, parent)
+    if vocab and value in vocab[1]:
+        return vocab[0] + value
+    local = key.removeprefix("gs1:")
+    if local in gs1_voc.CODE_LISTS and value and not any(c in value for c in ":/"):
+        return f"{gs1_voc.VOC}{gs1_voc.CODE_LISTS[local]}-{value}"
+    return value
+
+
+def _expand_all(value: Any, key: str, parent: str) -> Any:
+    """Bare vocabulary values (of enumerated properties, of GS1 code lists) as URIs."""
+    if isinstance(value, str):
+        return _expand(key, parent, value)
     if isinstance(value, list):
-        return [s for item in value for s in _generic(ctx, key, item)]
+        return [_expand_all(v, key, parent) for v in value]
     if isinstance(value, Mapping):
-        inner = sorted(s for k, v in value.items() for s in _generic(ctx, k, v))
-        return [name + "".join(inner)]
-    if key.lower().find("time") > 0 and "offset" not in key.lower() and isinstance(value, str):
-        return [name + "=" + fix_time(value)]
-    return [name + "=" + ctx.value(value)]
+        return {k: _expand_all(v, k, key) for k, v in value.items()}
+    return value
 
 
-def _quantity(ctx: _Ctx, q: Mapping[str, Any]) -> str:
-    out = "quantityElement"
-    for k in ("epcClass", "quantity", "uom"):
-        if k in q:
-            out += f"{k}={ctx.value(q[k])}"
+# --- JSON to tree ----------------------------------------------------------------------------------
+
+
+def _scalar(ctx: _Context, value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return ctx.value(value) if isinstance(value, str) else str(value)
+
+
+def _nodes(ctx: _Context, name: str, value: Any) -> list[Node]:
+    if isinstance(value, list):
+        return [n for item in value for n in _nodes(ctx, name, item)]
+    if isinstance(value, Mapping):
+        return [(name, "", _children(ctx, value))]
+    return [(name, _scalar(ctx, value), [])]
+
+
+def _children(ctx: _Context, obj: Mapping[str, Any]) -> list[Node]:
+    return [n for k, v in obj.items() if k not in _COMMENTS for n in _nodes(ctx, ctx.name(k), v)]
+
+
+def _typed(ctx: _Context, key: str, items: Any) -> Node:
+    """bizTransactionList / sourceList / destinationList: ``type=…`` then the value, per item."""
+    item_key = _TYPED_ITEM[key]
+    out: list[Node] = []
+    for item in items if isinstance(items, list) else [items]:
+        if isinstance(item, Mapping):
+            text = ("type=" + canonical_value(_scalar(ctx, item["type"])) if item.get("type") else "") + (
+                f"{item_key}=" + canonical_value(_scalar(ctx, item.get(item_key, "")))
+            )
+            out.append((text, "", []))
+    return (key, "", out)
+
+
+def _event_tree(ctx: _Context, event: Mapping[str, Any]) -> list[Node]:
+    out: list[Node] = []
+    for key, value in event.items():
+        if key in _IGNORED or key in _COMMENTS:
+            continue
+        if key in _TYPED_ITEM:
+            out.append(_typed(ctx, key, value))
+        elif key in _LIST_ITEM:
+            out.append((key, "", _nodes(ctx, _LIST_ITEM[key], value)))
+        elif key.endswith("QuantityList") or key == "quantityList":
+            out.append((key, "", _nodes(ctx, "quantityElement", value)))
+        elif key == "sensorElementList":
+            out += _nodes(ctx, "sensorElement", value)
+        else:
+            out += _nodes(ctx, ctx.name(key), value)
     return out
 
 
-def _typed(ctx: _Ctx, item: Mapping[str, Any], key: str, vocab: str, words: frozenset[str]) -> str:
-    out = f"type={ctx.value(item['type'], vocab, words)}" if "type" in item else ""
-    return out + f"{key}={ctx.value(item.get(key, ''))}"
+# --- tree to pre-hash string -----------------------------------------------------------------------
+
+
+def _text(name: str, text: str) -> str:
+    if not text.strip():
+        return ""
+    is_time = "time" in name.lower() and "offset" not in name.lower()
+    return "=" + (fix_time(text) if is_time else canonical_value(text.strip()))
+
+
+def _ordered(children: list[Node], order: Any) -> str:
+    """Write (and consume) the children named in ``order``, in that order."""
+    out = ""
+    for name, sub in order:
+        values: list[str] = []
+        for child in [c for c in children if c[0] == name]:
+            if sub == "typed":
+                values.append("".join(sorted(n for n, _, _ in child[2])))
+                child[2].clear()
+            else:
+                inner = _ordered(child[2], sub) if sub else ""
+                text = _text(name, child[1])
+                if text or inner:
+                    values.append(name + text + inner)
+            if not child[2]:
+                children.remove(child)
+        if sub == "typed":
+            values = [name + v for v in values if v]
+        out += "".join(sorted(values))
+    return out
+
+
+def _generic(nodes: Iterable[Node]) -> str:
+    return "".join(sorted(name + _text("", text) + _generic(children) for name, text, children in nodes))
 
 
 def prehash(event: Mapping[str, Any], context: Any = None) -> str:
-    """The CBV 2.0 pre-hash string of one EPCIS 2.0 JSON-LD event."""
-    for key in _UNSUPPORTED:
-        if key in event:
-            raise InputError(f"event hash: {key} is not supported by this implementation", field=key)
-    ctx = _Ctx(context if context is not None else event.get("@context"))
-    out = [f"eventType={event['type']}"]
-    done = set(_IGNORED)
+    """The CBV 2.0 pre-hash string of one EPCIS 2.0 JSON(-LD) event (``context``: its document's)."""
+    ctx = _Context(context if context is not None else event.get("@context"))
+    tree = _event_tree(ctx, _expand_all(dict(event), "", ""))
+    head = "eventType=" + str(event.get("type", ""))
+    return head + _ordered(tree, PROPERTY_ORDER) + _rest(tree)
 
-    def put(key: str, text: str) -> None:
-        out.append(text)
-        done.add(key)
 
-    if "eventTime" in event:
-        put("eventTime", f"eventTime={fix_time(event['eventTime'])}")
-    if "eventTimeZoneOffset" in event:
-        put("eventTimeZoneOffset", f"eventTimeZoneOffset={event['eventTimeZoneOffset']}")
-    order = [*_EPC_LISTS, *_QTY, "outputEPCList", "outputQuantityList"]
-    for key in order:
-        if key not in event:
-            continue
-        v = event[key]
-        if key == "parentID":
-            put(key, f"parentID={ctx.value(v)}")
-        elif key.endswith("QuantityList") or key == "quantityList":
-            put(key, key + "".join(sorted(_quantity(ctx, q) for q in v)))
-        else:
-            put(key, key + "".join(sorted(f"epc={ctx.value(e)}" for e in v)))
-    for key, vocab, words in (
-        ("action", "", frozenset()),
-        ("transformationID", "", frozenset()),
-        ("bizStep", "BizStep-", CBV_BIZ_STEPS),
-        ("disposition", "Disp-", CBV_DISPOSITIONS),
-    ):
-        if key in event:
-            put(key, f"{key}={ctx.value(event[key], vocab, words)}")
-    if "persistentDisposition" in event:
-        pd = event["persistentDisposition"]
-        parts = [f"{k}={ctx.value(x, 'Disp-', CBV_DISPOSITIONS)}" for k in ("set", "unset") for x in pd.get(k, [])]
-        put("persistentDisposition", "persistentDisposition" + "".join(parts))
-    for key in ("readPoint", "bizLocation"):
-        if key in event and "id" in event[key]:
-            out.append(f"{key}id={ctx.value(event[key]['id'])}")
-    for key, item_key, vocab in (*_TYPED, ("destinationList", "destination", "SDT-")):
-        if key in event:
-            words = _BTT if vocab == "BTT-" else _SDT
-            put(key, key + "".join(sorted(_typed(ctx, i, item_key, vocab, words) for i in event[key])))
-    if "ilmd" in event:
-        put("ilmd", "ilmd" + "".join(sorted(s for k, v in event["ilmd"].items() for s in _generic(ctx, k, v))))
-    for key in ("readPoint", "bizLocation"):
-        rest = {k: v for k, v in event.get(key, {}).items() if k != "id"}
-        if rest:
-            out.append(key + "".join(sorted(s for k, v in rest.items() for s in _generic(ctx, k, v))))
-        done.add(key)
-    out += sorted(s for k, v in event.items() if k not in done for s in _generic(ctx, k, v))
-    return "".join(out)
+def _rest(tree: list[Node]) -> str:
+    """What the ordered walk left: ilmd, then extensions of ordered properties in order, then the rest sorted."""
+    names = ["ilmd", *(name for name, _ in PROPERTY_ORDER)]
+    known = [_generic([n for n in tree if n[0] == name]) for name in names]
+    return "".join(known) + _generic(n for n in tree if n[0] not in names)
 
 
 def event_hash_id(event: Mapping[str, Any], context: Any = None) -> str:
@@ -238,8 +290,16 @@ def event_hash_id(event: Mapping[str, Any], context: Any = None) -> str:
     return f"ni:///sha-256;{digest}?ver=CBV2.0"
 
 
+def document_events(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The events of an EPCISDocument or EPCISQueryDocument, in document order."""
+    body = document.get("epcisBody", {})
+    if "queryResults" in body:
+        body = body["queryResults"].get("resultsBody", {})
+    events = body.get("eventList")
+    return list(events) if events is not None else ([body["event"]] if "event" in body else [])
+
+
 def document_hash_ids(document: Mapping[str, Any]) -> list[str]:
-    """The hash ids of every event of an EPCISDocument, in document order."""
+    """The hash ids of every event of an EPCIS document, in document order."""
     ctx = document.get("@context")
-    events = document.get("epcisBody", {}).get("eventList", [])
-    return [event_hash_id(e, e.get("@context", ctx)) for e in events]
+    return [event_hash_id(e, e.get("@context", ctx)) for e in document_events(document)]
