@@ -163,7 +163,8 @@ def org_prefixes(
 
     def body() -> dict[str, Any]:
         data = parse_model(OrganizationPrefixes, {"gs1_prefixes": gs1_prefix or []}, "org")
-        return open_ledger().set_gs1_prefixes(org, data.gs1_prefixes)
+        out: dict[str, Any] = open_ledger().set_gs1_prefixes(org, data.gs1_prefixes)
+        return out
 
     res = run(body)
     emit(res, as_json, f"{res['slug']}: GS1 company prefixes {', '.join(res['gs1_prefixes']) or '(none)'}")
