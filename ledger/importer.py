@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ledger import policy
 from ledger.db import write_tx
 from ledger.errors import InputError
 from ledger.events import normalize_event
@@ -231,6 +232,12 @@ def import_csv(ledger: Any, org: str | int, text: str, *, role: str | None = Non
             s.actor_org_id, s.role = org_id, role
         try:
             return list(append(conn, subs, ledger.keyring, now))
+        except policy.Denied as exc:
+            row = rows.get(int(str(exc.details[0]["index"])), 0) if exc.details else 0
+            denied = str(exc.details[0]["message"]) if exc.details else str(exc)
+            raise policy.Denied(
+                f"row {row}: {denied}; nothing stored", actor=exc.actor, lot=exc.lot, step=exc.step, reason=exc.reason
+            ) from exc
         except InputError as exc:
             details = [
                 {

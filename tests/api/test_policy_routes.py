@@ -164,7 +164,7 @@ def test_exporter_org_with_a_producer_key_packs_no_foreign_lot(world: World) -> 
     assert r.json()["error"]["message"] == r2.json()["error"]["message"]  # one decision, one answer
     csv = f"lot,event_time,biz_step\n{LOT_A},{T},packing\n"
     r3 = world.client.post("/api/v1/import", content=csv.encode(), headers={**producer_key, "content-type": "text/csv"})
-    _forbidden(r3, "a producer key may not record packing")
+    _forbidden(r3, "row 2: a producer key may not record packing", "nothing stored")
     assert world.counts() == before
     r = world.client.post(f"/api/v1/shipments/{SSCC}/pack", json=body, headers=world.auth("exporter"))
     assert r.status_code == 200, r.text
