@@ -188,3 +188,29 @@ def test_the_exporter_that_packed_a_shipment_unpacks_it(world: World) -> None:
     assert r.status_code == 200, r.text
     assert world.client.get(f"/api/v1/shipments/{SSCC}").json()["lots"] == []
     assert world.ledger.verify_lot(LOT_A).verdict == "pending"  # verification accepts the packer's unpacking
+
+
+def test_epcis_capture_of_the_same_transformation_gets_the_same_answer(world: World, lots: tuple[str, str]) -> None:
+    victim, out = lots
+    gtin, code = victim.split(".", 1)
+    tr = {
+        "type": "TransformationEvent",
+        "bizStep": "ocop:roasting",
+        "eventTime": "2026-07-06T08:00:00+07:00",
+        "inputQuantityList": [
+            {"epcClass": f"https://id.gs1.org/01/{gtin}/10/{code}", "quantity": 999_999, "uom": "KGM"}
+        ],
+        "outputQuantityList": [{"epcClass": f"https://id.gs1.org/01/{GTIN_A}/10/OUT-1", "quantity": 80, "uom": "KGM"}],
+    }
+    doc = {
+        "@context": ["https://ref.gs1.org/standards/epcis/epcis-context.jsonld"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-07-06T08:00:00+07:00",
+        "epcisBody": {"eventList": [tr]},
+    }
+    before = world.counts()
+    r = world.client.post("/api/v1/epcis/capture", json=doc, headers=world.auth("a"))
+    _forbidden(r, f"input lot {victim} belongs to another organization")
+    assert r.json()["error"]["details"][0]["field"] == "epcisBody.eventList.0.lot"
+    assert world.counts() == before
