@@ -15,11 +15,12 @@ from sqlalchemy import Connection, select, update
 
 from ledger import canonical, policy
 from ledger.errors import ConflictError, InputError
-from ledger.models import LogEntry, Lot, Organization, SigningKey
+from ledger.models import LogEntry, Lot, LotLink, Organization, SigningKey
 
 _entry = LogEntry.__table__  # type: ignore[attr-defined]
 _key = SigningKey.__table__  # type: ignore[attr-defined]
 _lot = Lot.__table__  # type: ignore[attr-defined]
+_link = LotLink.__table__  # type: ignore[attr-defined]
 _org = Organization.__table__  # type: ignore[attr-defined]
 
 
@@ -112,12 +113,28 @@ def check_input_quantities(conn: Connection, event: Mapping[str, Any]) -> None:
             wanted[k] = wanted.get(k, 0.0) + float(q["quantity"])
     for (lot, uom), qty in wanted.items():
         row = conn.execute(select(_lot.c.quantity, _lot.c.unit).where(_lot.c.lot_id == lot)).first()
-        if row is None or row.quantity is None or row.unit != uom or qty <= float(row.quantity):
+        if row is None or row.quantity is None or row.unit != uom:
+            continue
+        used = _consumed(conn, lot, uom)
+        if used + qty <= float(row.quantity):
             continue
         raise InputError(
-            f"input lot {lot} holds {row.quantity:g} {uom}: expected a quantity of at most that, got {qty:g}",
+            f"input lot {lot} holds {row.quantity:g} {uom}, {used:g} of it consumed already: "
+            f"expected a quantity of at most {float(row.quantity) - used:g}, got {qty:g}",
             field="event.inputQuantityList",
         )
+
+
+def _consumed(conn: Connection, lot: str, uom: str) -> float:
+    """How much of ``lot`` (in ``uom``) stored transformations consumed already."""
+    q = select(_entry.c.event).join(_link, _link.c.entry_idx == _entry.c.idx).where(_link.c.input_lot == lot)
+    total = 0.0
+    for row in conn.execute(q):
+        ev = canonical.from_canonical(str(row.event).encode())
+        for item in ev.get("inputQuantityList", []):
+            if item.get("lot") == lot and item.get("uom") == uom and isinstance(item.get("quantity"), int | float):
+                total += float(item["quantity"])
+    return total
 
 
 def org_prefixes(conn: Connection) -> dict[int, list[str]]:

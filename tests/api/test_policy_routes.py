@@ -121,8 +121,12 @@ def test_transformation_needs_the_input_owners_release(world: World, lots: tuple
     assert r.status_code == 201, r.text
     r = world.client.post(f"/api/v1/lots/{out}/events", json=transform(victim, out, 999_999), headers=world.auth("a"))
     assert r.status_code == 422, r.text
-    assert "holds 100 KGM: expected a quantity of at most that, got 999999" in r.json()["error"]["message"]
-    r = world.client.post(f"/api/v1/lots/{out}/events", json=transform(victim, out, 100), headers=world.auth("a"))
+    assert "holds 100 KGM, 0 of it consumed already: expected a quantity of at most 100, got 999999" in r.text
+    r = world.client.post(f"/api/v1/lots/{out}/events", json=transform(victim, out, 60), headers=world.auth("a"))
+    assert r.status_code == 201, r.text
+    r = world.client.post(f"/api/v1/lots/{out}/events", json=transform(victim, out, 60), headers=world.auth("a"))
+    assert r.status_code == 422 and "60 of it consumed already: expected a quantity of at most 40" in r.text
+    r = world.client.post(f"/api/v1/lots/{out}/events", json=transform(victim, out, 40), headers=world.auth("a"))
     assert r.status_code == 201, r.text
 
 
