@@ -29,6 +29,12 @@ def _org(who: Any) -> Any:
     return getattr(who, "org_id", None) or (who.get("org_id") if isinstance(who, dict) else who)
 
 
+def _role(who: Any) -> str | None:
+    """The caller's API-key role, handed to the append path where ``ledger.policy`` decides."""
+    role = getattr(who, "role", None) or (who.get("role") if isinstance(who, dict) else None)
+    return None if role is None else str(role)
+
+
 def _no_chain() -> None:
     return None
 
@@ -47,6 +53,7 @@ def make_router(
     writes = errors(401, 403, 409, 413)
     LedgerDep = Annotated[Any, Depends(get_ledger)]
     Check = Annotated[Any, Depends(get_anchor_check or _no_chain)]
+    # which events the caller may record is decided by ledger.policy in the append path, as for /events
     Writer = Annotated[Any, Depends(require_role("exporter", "producer", "admin"))]
 
     def read(ledger: Any, fn: Callable[[Any], Any]) -> Any:
@@ -97,7 +104,9 @@ def make_router(
         lots, when = body.get("lots"), body.get("event_time")
         if not isinstance(lots, list) or not isinstance(when, str):
             raise InputError("expected {'lots': [lot id, ...], 'event_time': ISO 8601}", field="lots")
-        return shipments.pack(ledger, _org(who), sscc, lots, event_time=when, read_point=body.get("read_point"))
+        return shipments.pack(
+            ledger, _org(who), sscc, lots, event_time=when, read_point=body.get("read_point"), role=_role(who)
+        )
 
     @router.post("/api/v1/shipments/{sscc}/unpack", responses=writes)
     def unpack(
@@ -107,7 +116,7 @@ def make_router(
         when = body.get("event_time")
         if not isinstance(when, str):
             raise InputError("expected {'event_time': ISO 8601, 'lots'?: [...]}", field="event_time")
-        return shipments.unpack(ledger, _org(who), sscc, body.get("lots"), event_time=when)
+        return shipments.unpack(ledger, _org(who), sscc, body.get("lots"), event_time=when, role=_role(who))
 
     @router.get("/api/v1/exports/fsma204")
     def fsma(
@@ -165,7 +174,7 @@ def make_router(
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise InputError("the CSV must be UTF-8", field="body") from exc
-        return {"recorded": import_csv(ledger, _org(who), text)}
+        return {"recorded": import_csv(ledger, _org(who), text, role=_role(who))}
 
     return router
 

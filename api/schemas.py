@@ -127,6 +127,7 @@ class OrgPublic(BaseModel):
     name: str
     kind: str
     province: str | None = None
+    gs1_prefixes: list[str] = Field(default=[], description="GS1 company prefixes its products' GTINs lie under")
 
 
 class OrgDetail(OrgPublic):

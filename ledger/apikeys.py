@@ -8,12 +8,13 @@ happens in Python. Revocation takes effect on the next request.
 Roles:
 
 - ``producer``  registers its organization's products and lots and records any event on them
-- ``inspector`` records inspection events (``ledger.service.FOREIGN_STEPS["inspector"]``) on any lot
+- ``inspector`` records inspection events (``ledger.policy.FOREIGN_STEPS["inspector"]``) on any lot
 - ``exporter``  records shipping-type events (``FOREIGN_STEPS["exporter"]``) on any lot
 - ``admin``     manages organizations, API keys and anchoring; records nothing
 
 A role must suit the organization's kind, since the ledger signs with the organization's key
-and verification checks what that kind may sign (``ledger.service.may_sign``).
+and verification checks what that kind may sign (``ledger.policy.may_sign``). Which event a key
+may record is decided in the append path by ``ledger.policy.authorize_event``.
 """
 
 from __future__ import annotations

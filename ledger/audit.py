@@ -102,7 +102,7 @@ class _LotState:
 
 class _Auditor:
     def __init__(self, conn: Connection, max_findings: int) -> None:
-        from ledger.service import may_sign
+        from ledger.policy import may_sign
 
         self.conn = conn
         self.may_sign = may_sign

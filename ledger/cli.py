@@ -16,7 +16,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from ledger.errors import InputError, LedgerError, NotFound, VerificationError
+from ledger.errors import InputError, LedgerError, NotFound, PermissionDenied, VerificationError
 
 app = typer.Typer(help="OCOP Ledger: signed, chained, anchored provenance for OCOP goods.", no_args_is_help=True)
 org_app = typer.Typer(help="Organizations: cooperatives (HTX), companies, inspectors, exporters.", no_args_is_help=True)
@@ -55,6 +55,8 @@ def run(fn: Callable[[], T]) -> T:
         fail(f"{exc}{details}", 2)
     except NotFound as exc:
         fail(str(exc), 3)
+    except PermissionDenied as exc:  # ledger.policy refused: the same decision as the API's 403
+        fail(f"not allowed: {exc}", 4)
     except LedgerError as exc:
         fail(str(exc), 1)
 
@@ -104,6 +106,10 @@ def org_create(
     ] = None,
     province: Annotated[str | None, typer.Option()] = None,
     slug: Annotated[str | None, typer.Option(help="short id; derived from the name if absent")] = None,
+    gs1_prefix: Annotated[
+        list[str] | None,
+        typer.Option("--gs1-prefix", help="a GS1 company prefix the organization holds (repeatable)"),
+    ] = None,
     no_key: Annotated[bool, typer.Option("--no-key", help="the organization will sign with its own key")] = False,
     role: Annotated[
         str | None,
@@ -122,7 +128,9 @@ def org_create(
 
     def body() -> dict[str, Any]:
         data = parse_model(
-            OrganizationCreate, {"name": name, "kind": the_kind, "province": province, "slug": slug}, "org"
+            OrganizationCreate,
+            {"name": name, "kind": the_kind, "province": province, "slug": slug, "gs1_prefixes": gs1_prefix or []},
+            "org",
         )
         if role is not None:
             apikeys.check_role(role, data.kind)
@@ -140,6 +148,26 @@ def org_create(
     if "api_key" in org:
         text += f"\nAPI key ({org['api_key']['role']}), shown only once:\n{org['api_key']['token']}"
     emit(org, as_json, text)
+
+
+@org_app.command("prefixes")
+def org_prefixes(
+    org: str,
+    gs1_prefix: Annotated[
+        list[str] | None, typer.Option("--gs1-prefix", help="the prefixes it holds from now on (repeatable)")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replace ORG's GS1 company prefixes (none: it declares none); products' GTINs must lie under them."""
+    from ledger.records import OrganizationPrefixes
+
+    def body() -> dict[str, Any]:
+        data = parse_model(OrganizationPrefixes, {"gs1_prefixes": gs1_prefix or []}, "org")
+        out: dict[str, Any] = open_ledger().set_gs1_prefixes(org, data.gs1_prefixes)
+        return out
+
+    res = run(body)
+    emit(res, as_json, f"{res['slug']}: GS1 company prefixes {', '.join(res['gs1_prefixes']) or '(none)'}")
 
 
 @org_app.command("list")

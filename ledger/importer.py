@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ledger import policy
 from ledger.db import write_tx
 from ledger.errors import InputError
 from ledger.events import normalize_event
@@ -215,8 +216,11 @@ def _row(r: dict[str, str], index: int, now: datetime) -> Submission:
     return Submission(lot=r["lot"], actor_org_id=0, event=ev, index=index)
 
 
-def import_csv(ledger: Any, org: str | int, text: str) -> list[dict[str, Any]]:
-    """Validate every row, then store every event in one transaction, or raise and store nothing."""
+def import_csv(ledger: Any, org: str | int, text: str, *, role: str | None = None) -> list[dict[str, Any]]:
+    """Validate every row, then store every event in one transaction, or raise and store nothing.
+
+    ``role`` is the caller's API-key role (None: the organization itself); ``ledger.policy``
+    decides on every row in the append path, as for any other event."""
     now = ledger.clock()
     subs, errors = parse(text, now)
     if errors:
@@ -225,9 +229,15 @@ def import_csv(ledger: Any, org: str | int, text: str) -> list[dict[str, Any]]:
     with write_tx(ledger.engine) as conn:
         org_id = ledger._org_id(conn, org)
         for s in subs:
-            s.actor_org_id = org_id
+            s.actor_org_id, s.role = org_id, role
         try:
             return list(append(conn, subs, ledger.keyring, now))
+        except policy.Denied as exc:
+            row = rows.get(int(str(exc.details[0]["index"])), 0) if exc.details else 0
+            denied = str(exc.details[0]["message"]) if exc.details else str(exc)
+            raise policy.Denied(
+                f"row {row}: {denied}; nothing stored", actor=exc.actor, lot=exc.lot, step=exc.step, reason=exc.reason
+            ) from exc
         except InputError as exc:
             details = [
                 {

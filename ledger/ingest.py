@@ -17,15 +17,14 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection, insert, select
 
-from ledger import canonical, merkle, signing, store
+from ledger import access, canonical, merkle, policy, signing, store
 from ledger.errors import ConflictError, InputError, LedgerError, SignatureError
 from ledger.events import format_record_time, normalize_event
 from ledger.keys import KeyRing
-from ledger.models import Lot, Organization, Product, SigningKey
+from ledger.models import Lot, Product, SigningKey
 from ledger.records import LotCreate, input_error, lot_fields_from_ilmd, lot_ilmd
 
 _lot = Lot.__table__  # type: ignore[attr-defined]
-_org = Organization.__table__  # type: ignore[attr-defined]
 _product = Product.__table__  # type: ignore[attr-defined]
 _key = SigningKey.__table__  # type: ignore[attr-defined]
 CLOCK_SKEW = timedelta(minutes=5)
@@ -39,13 +38,14 @@ class Submission:
     lot: str
     actor_org_id: int
     event: dict[str, Any] | None = None
+    role: str | None = None  # the API key's role; None when the organization acts itself (CLI)
     entry: dict[str, Any] | None = None
     create: LotCreate | None = None
     index: int = 0
     normalized: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, item: Any, index: int, actor_org_id: int) -> Submission:
+    def from_json(cls, item: Any, index: int, actor_org_id: int, role: str | None = None) -> Submission:
         where = f"events.{index}"
         if not isinstance(item, Mapping):
             raise InputError(f"{where} must be an object with 'lot' and 'event' or 'entry'", field=where)
@@ -59,16 +59,18 @@ class Submission:
             raise InputError(
                 f"{where}: give exactly one of 'event' (server signs) or 'entry' (you signed)", field=where
             )
-        return cls(lot=lot, actor_org_id=actor_org_id, event=item.get("event"), entry=item.get("entry"), index=index)
+        return cls(
+            lot=lot, actor_org_id=actor_org_id, event=item.get("event"), entry=item.get("entry"), index=index, role=role
+        )
 
 
-def parse_batch(items: Sequence[Any], actor_org_id: int) -> list[Submission]:
+def parse_batch(items: Sequence[Any], actor_org_id: int, role: str | None = None) -> list[Submission]:
     """The submissions of a batch; every malformed item is reported at once, with its index."""
     subs: list[Submission] = []
     errors: list[dict[str, object]] = []
     for i, item in enumerate(items):
         try:
-            subs.append(Submission.from_json(item, i, actor_org_id))
+            subs.append(Submission.from_json(item, i, actor_org_id, role))
         except InputError as exc:
             errors.append({"index": i, "field": exc.field or f"events.{i}", "message": str(exc)})
     if errors:
@@ -92,14 +94,14 @@ def append(conn: Connection, subs: Sequence[Submission], keyring: KeyRing, now: 
     _prevalidate(subs, now)
     head = store.lock_head(conn)
     lots = _load_lots(conn, subs)
-    _create_lots(conn, subs, lots, now)
+    facts = access.Facts(conn)
+    _create_lots(conn, subs, lots, facts, now)
     frontier = store.load_frontier(conn, head.size)
-    kinds: dict[int, str] = {}
     signers = _Signers(keyring, now)
     entries: list[store.NewEntry] = []
     for sub in subs:
         try:
-            entries.append(_build(conn, sub, lots, kinds, signers, now, head.size + len(entries)))
+            entries.append(_build(conn, sub, lots, facts, signers, now, head.size + len(entries)))
         except LedgerError as exc:
             raise _at(exc, sub) from exc
     store.write_entries(conn, head, frontier, entries)
@@ -117,14 +119,18 @@ def append(conn: Connection, subs: Sequence[Submission], keyring: KeyRing, now: 
 
 
 def _at(exc: LedgerError, sub: Submission) -> LedgerError:
+    """Name the batch item in the error: ``events.N`` in the message and ``details``."""
+    where = f"events.{sub.index}"
     if isinstance(exc, InputError) and not exc.details:
-        where = f"events.{sub.index}"
-        cls = type(exc) if isinstance(exc, InputError) else InputError
-        return cls(
+        return type(exc)(
             f"{where}: {exc}",
             field=exc.field or where,
             details=[{"index": sub.index, "field": exc.field or where, "message": str(exc)}],
         )
+    if isinstance(exc, policy.Denied) and not exc.details:
+        named = policy.Denied(f"{where}: {exc}", actor=exc.actor, lot=exc.lot, step=exc.step, reason=exc.reason)
+        named.details = [{"index": sub.index, "field": f"{where}.lot", "message": str(exc)}]
+        return named
     return exc
 
 
@@ -204,19 +210,23 @@ def _load_lots(conn: Connection, subs: Sequence[Submission]) -> dict[str, _LotSt
     return {r.lot_id: _LotState(r.org_id, r.last_seq, r.head_hash) for r in rows}
 
 
-def _create_lots(conn: Connection, subs: Sequence[Submission], lots: dict[str, _LotState], now: datetime) -> None:
+def _create_lots(
+    conn: Connection, subs: Sequence[Submission], lots: dict[str, _LotState], facts: access.Facts, now: datetime
+) -> None:
     for sub in subs:
         if sub.create is None and not _is_client_commissioning(sub, lots):
             continue
         try:
-            _create_lot(conn, sub, lots, now)
+            _create_lot(conn, sub, lots, facts, now)
         except LedgerError as exc:
             if sub.create is not None:  # Ledger.create_lot: a single lot, no batch item to name
                 raise
             raise _at(exc, sub) from exc  # a client-signed commissioning entry in a batch
 
 
-def _create_lot(conn: Connection, sub: Submission, lots: dict[str, _LotState], now: datetime) -> None:
+def _create_lot(
+    conn: Connection, sub: Submission, lots: dict[str, _LotState], facts: access.Facts, now: datetime
+) -> None:
     lot = sub.create or _lot_from_ilmd(sub)
     if lot.lot_id != sub.lot:
         raise InputError(f"lot id does not match its GTIN and code: expected {lot.lot_id}, got {sub.lot}")
@@ -225,8 +235,15 @@ def _create_lot(conn: Connection, sub: Submission, lots: dict[str, _LotState], n
     prod = conn.execute(select(_product.c.id, _product.c.org_id).where(_product.c.gtin == lot.gtin)).first()
     if prod is None:
         raise InputError(f"unknown product: no GTIN {lot.gtin} is registered", field="gtin")
-    if prod.org_id != sub.actor_org_id:
-        raise InputError(f"wrong signer: product {lot.gtin} belongs to another organization", field="gtin")
+    access.check_event(
+        facts,
+        actor=sub.actor_org_id,
+        role=sub.role,
+        lot=lot.lot_id,
+        owner=int(prod.org_id),
+        event=sub.normalized,
+        owners={},
+    )
     fields = lot.model_dump(exclude={"gtin", "event_time"})
     conn.execute(
         insert(_lot).values(
@@ -261,7 +278,7 @@ def _build(
     conn: Connection,
     sub: Submission,
     lots: dict[str, _LotState],
-    kinds: dict[int, str],
+    facts: access.Facts,
     signers: _Signers,
     now: datetime,
     idx: int,
@@ -270,8 +287,12 @@ def _build(
     if state is None:
         raise InputError(f"unknown lot {sub.lot!r}", field="lot")
     event = dict(sub.normalized)
-    _authorize(conn, sub, state, kinds, str(event["bizStep"]))
+    owners = {k: v.org_id for k, v in lots.items()}
+    access.check_event(
+        facts, actor=sub.actor_org_id, role=sub.role, lot=sub.lot, owner=state.org_id, event=event, owners=owners
+    )
     inputs = _link_inputs(sub, event, lots)
+    access.check_input_quantities(conn, event)
     if sub.entry is None:
         signer = signers.active(conn, sub.actor_org_id)
         event["recordTime"] = signers.record_time
@@ -322,20 +343,6 @@ class _Signers:
                 )
             signer = self._by_org[org_id] = found
         return signer
-
-
-def _authorize(conn: Connection, sub: Submission, state: _LotState, kinds: dict[int, str], step: str) -> None:
-    from ledger.service import may_sign
-
-    kind = kinds.get(sub.actor_org_id)
-    if kind is None:
-        kind = kinds[sub.actor_org_id] = conn.execute(
-            select(_org.c.kind).where(_org.c.id == sub.actor_org_id)
-        ).scalar_one()
-    if not may_sign({"org_id": sub.actor_org_id, "org_kind": kind}, step, str(state.org_id)):
-        raise InputError(
-            f"wrong signer: a {kind} organization may not record {step} on another organization's lot", field="lot"
-        )
 
 
 def _link_inputs(sub: Submission, event: dict[str, Any], lots: Mapping[str, _LotState]) -> list[dict[str, str]]:

@@ -27,6 +27,8 @@ class Organization(SQLModel, table=True):
     name: str = Field(max_length=200)
     kind: str = Field(max_length=20)  # cooperative | company | inspector | exporter | operator
     province: str | None = Field(default=None, max_length=100)
+    # GS1 company prefixes the organization holds: its products' GTINs lie under them (ledger.policy)
+    gs1_prefixes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
     created_at: datetime
 
 

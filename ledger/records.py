@@ -11,7 +11,7 @@ import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ledger import gs1
 from ledger.errors import InputError
@@ -20,6 +20,19 @@ OrgKind = Literal["cooperative", "company", "inspector", "exporter", "operator"]
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Short = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+def _gs1_prefix(v: str) -> str:
+    if not re.fullmatch(r"[0-9]{4,12}", v):
+        raise ValueError(f"a GS1 company prefix: expected 4 to 12 digits, got {v!r}")
+    return v
+
+
+GS1Prefix = Annotated[str, AfterValidator(_gs1_prefix), Field(max_length=12, examples=["8930000"])]
+GS1Prefixes = Annotated[
+    list[GS1Prefix],
+    Field(max_length=20, description="GS1 company prefixes (4-12 digits) the organization's GTINs lie under"),
+]
 
 
 class _Strict(BaseModel):
@@ -31,6 +44,7 @@ class OrganizationCreate(_Strict):
     slug: str | None = Field(default=None, examples=["htx-phu-hoi"], description="derived from the name if absent")
     kind: OrgKind = "cooperative"
     province: Short | None = Field(default=None, examples=["Lâm Đồng"])
+    gs1_prefixes: GS1Prefixes = Field(default_factory=list)
 
     @field_validator("slug")
     @classmethod
@@ -38,6 +52,10 @@ class OrganizationCreate(_Strict):
         if v is not None and not _SLUG.match(v):
             raise ValueError("expected 3-64 lowercase letters, digits and dashes")
         return v
+
+
+class OrganizationPrefixes(_Strict):
+    gs1_prefixes: GS1Prefixes
 
 
 class Certification(_Strict):

@@ -16,12 +16,13 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, insert, select
 
-from ledger import idempotency, migrate, proofs, store
+from ledger import access, idempotency, migrate, proofs, store
 from ledger import keys as keys_mod
 from ledger.db import make_engine, read_tx, write_tx
 from ledger.errors import ConflictError, InputError, NotFound, VerificationError
 from ledger.ingest import Submission, append, parse_batch
 from ledger.models import Lot, Organization, Product, SigningKey
+from ledger.policy import may_sign
 from ledger.records import LotCreate, OrganizationCreate, ProductCreate, input_error
 from ledger.settings import Settings
 from ledger.verify import AnchorCheck, LotData, LotReport, verify_lot
@@ -30,34 +31,6 @@ _org = Organization.__table__  # type: ignore[attr-defined]
 _product = Product.__table__  # type: ignore[attr-defined]
 _lot = Lot.__table__  # type: ignore[attr-defined]
 _key = SigningKey.__table__  # type: ignore[attr-defined]
-
-# Who may sign which business steps on a lot they do not own.
-FOREIGN_STEPS = {
-    "inspector": frozenset({"inspecting", "sampling"}),
-    "exporter": frozenset(
-        {
-            "packing",
-            "loading",
-            "shipping",
-            "receiving",
-            "unloading",
-            "storing",
-            "transporting",
-            "departing",
-            "arriving",
-            "accepting",
-            "ocop:cooling",
-        }
-    ),
-    "operator": frozenset(),
-}
-
-
-def may_sign(key: Mapping[str, Any], biz_step: str, lot_org_id: str) -> bool:
-    """An organization signs anything on its own lots; inspectors and exporters some steps."""
-    if str(key["org_id"]) == str(lot_org_id):
-        return True
-    return biz_step in FOREIGN_STEPS.get(str(key.get("org_kind")), frozenset())
 
 
 def slugify(name: str) -> str:
@@ -116,11 +89,26 @@ class Ledger:
                 raise ConflictError(f"organization {slug!r} exists already", field="slug")
             org_id = conn.execute(
                 insert(_org)
-                .values(slug=slug, name=data.name, kind=data.kind, province=data.province, created_at=self.clock())
+                .values(
+                    slug=slug,
+                    name=data.name,
+                    kind=data.kind,
+                    province=data.province,
+                    gs1_prefixes=[],
+                    created_at=self.clock(),
+                )
                 .returning(_org.c.id)
             ).scalar_one()
+            access.set_prefixes(conn, org_id, data.gs1_prefixes)
             if generate_key:
                 self.keyring.generate(conn, org_id, self.clock())
+            return self._org_json(conn, org_id)
+
+    def set_gs1_prefixes(self, org: str | int, prefixes: Sequence[str]) -> dict[str, Any]:
+        """Replace the organization's GS1 company prefixes (none may overlap another organization's)."""
+        with write_tx(self.engine) as conn:
+            org_id = self._org_id(conn, org)
+            access.set_prefixes(conn, org_id, prefixes)
             return self._org_json(conn, org_id)
 
     def get_org(self, ref: str | int) -> dict[str, Any]:
@@ -150,6 +138,7 @@ class Ledger:
             "name": org.name,
             "kind": org.kind,
             "province": org.province,
+            "gs1_prefixes": list(org.gs1_prefixes or []),
             "keys": [keys_mod.public_key_info(k) for k in keys],
         }
 
@@ -170,6 +159,7 @@ class Ledger:
     def create_product(self, org: str | int, data: ProductCreate) -> dict[str, Any]:
         with write_tx(self.engine) as conn:
             org_id = self._org_id(conn, org)
+            access.check_product(conn, org_id, data.gtin)
             if conn.execute(select(_product.c.id).where(_product.c.gtin == data.gtin)).first():
                 raise ConflictError(f"product with GTIN {data.gtin} exists already", field="gtin")
             conn.execute(
@@ -184,12 +174,15 @@ class Ledger:
                 raise NotFound(f"no product with GTIN {gtin}")
             return dict(row._mapping)
 
-    def create_lot(self, org: str | int, data: LotCreate | Mapping[str, Any]) -> dict[str, Any]:
+    def create_lot(
+        self, org: str | int, data: LotCreate | Mapping[str, Any], *, role: str | None = None
+    ) -> dict[str, Any]:
         """Create a lot and its signed commissioning entry (seq 0) in one transaction."""
         lot = _parse(LotCreate, data, "lot")
         with write_tx(self.engine) as conn:
             org_id = self._org_id(conn, org)
-            append(conn, [Submission(lot=lot.lot_id, create=lot, actor_org_id=org_id)], self.keyring, self.clock())
+            sub = Submission(lot=lot.lot_id, create=lot, actor_org_id=org_id, role=role)
+            append(conn, [sub], self.keyring, self.clock())
         return self.get_lot(lot.lot_id)
 
     def get_lot(self, lot_id: str) -> dict[str, Any]:
@@ -201,17 +194,21 @@ class Ledger:
 
     # --- events ---------------------------------------------------------------------------
 
-    def record(self, org: str | int, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def record(
+        self, org: str | int, items: Sequence[Mapping[str, Any]], *, role: str | None = None
+    ) -> list[dict[str, Any]]:
         """Append a batch of events, all or nothing.
 
         Each item is ``{"lot": id, "event": {...}}`` (signed with the organization's server-held
         key) or ``{"lot": id, "entry": {statement + "sig"}}`` (signed by the organization).
+        ``role`` is the caller's API-key role (None: the organization itself, e.g. the CLI);
+        ``ledger.policy`` decides on every event in the append path.
         """
         if not items:
             raise InputError("no events to record: expected at least 1, got 0", field="events")
         with write_tx(self.engine) as conn:
             org_id = self._org_id(conn, org)
-            return append(conn, parse_batch(items, org_id), self.keyring, self.clock())
+            return append(conn, parse_batch(items, org_id, role), self.keyring, self.clock())
 
     # --- log and verification -------------------------------------------------------------
 

@@ -141,9 +141,13 @@ def pack(
     event_time: str,
     read_point: Mapping[str, Any] | None = None,
     description: str | None = None,
+    role: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Pack lots into the shipment: one signed AggregationEvent (ADD) per lot, all or nothing."""
-    return _aggregate(ledger, org, sscc, lots, "ADD", "packing", event_time, read_point, description)
+    """Pack lots into the shipment: one signed AggregationEvent (ADD) per lot, all or nothing.
+
+    ``role`` is the caller's API-key role (None: the organization itself); ``ledger.policy``
+    decides in the append path, as for ``/events``."""
+    return _aggregate(ledger, org, sscc, lots, "ADD", "packing", event_time, read_point, description, role)
 
 
 def unpack(
@@ -154,8 +158,11 @@ def unpack(
     *,
     event_time: str,
     read_point: Mapping[str, Any] | None = None,
+    role: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Take lots (default: all) out of the shipment: one AggregationEvent (DELETE) per lot."""
+    """Take lots (default: all) out of the shipment: one AggregationEvent (DELETE) per lot.
+
+    The organization that packed a lot may unpack it, whoever owns the lot (``ledger.policy``)."""
     with read_tx(ledger.engine) as conn:
         inside = {m.lot_id: m for m in members(conn, sscc)}
     chosen = list(inside) if lots is None else list(lots)
@@ -163,7 +170,7 @@ def unpack(
     if missing or not chosen:
         raise InputError(f"not in shipment {sscc}: expected one of {sorted(inside)}, got {missing or chosen}")
     items = [{"lot": lot, "quantity": inside[lot].quantity, "uom": inside[lot].uom} for lot in chosen]
-    return _aggregate(ledger, org, sscc, items, "DELETE", "unpacking", event_time, read_point, None)
+    return _aggregate(ledger, org, sscc, items, "DELETE", "unpacking", event_time, read_point, None, role)
 
 
 def _aggregate(
@@ -176,6 +183,7 @@ def _aggregate(
     event_time: str,
     read_point: Mapping[str, Any] | None,
     description: str | None,
+    role: str | None,
 ) -> list[dict[str, Any]]:
     uri = sscc_uri(sscc)
     if not lots:
@@ -199,7 +207,7 @@ def _aggregate(
         now = ledger.clock()
         if action == "ADD":
             _ensure_shipment(conn, org_id, sscc, description, now)
-        subs = [Submission.from_json(it, i, org_id) for i, it in enumerate(items)]
+        subs = [Submission.from_json(it, i, org_id, role) for i, it in enumerate(items)]
         return append(conn, subs, ledger.keyring, now)
 
 
@@ -214,6 +222,7 @@ def move(
     party: str | None = None,
     documents: Sequence[Mapping[str, Any]] = (),
     biz_transactions: Sequence[Mapping[str, Any]] = (),
+    role: str | None = None,
 ) -> list[dict[str, Any]]:
     """Record ``shipping`` or ``receiving`` of the whole shipment: one ObjectEvent per lot in it.
 
@@ -247,7 +256,7 @@ def move(
         if biz_transactions:
             ev["bizTransactionList"] = [dict(b) for b in biz_transactions]
         items.append({"lot": m.lot_id, "event": ev})
-    return list(ledger.record(org, items))
+    return list(ledger.record(org, items, role=role))
 
 
 def shipments_of_lot(conn: Connection, lot_id: str) -> list[str]:

@@ -20,7 +20,7 @@ from api.schemas import (
 )
 from ledger import apikeys, store
 from ledger.db import read_tx, write_tx
-from ledger.records import OrganizationCreate
+from ledger.records import OrganizationCreate, OrganizationPrefixes
 
 router = APIRouter(
     prefix="/api/v1/admin", tags=["admin"], responses=errors(401, 403, 404, 422), route_class=IdempotentRoute
@@ -54,6 +54,12 @@ def create_org(
 def get_org(org: str, who: Admin, svc: Svc) -> dict[str, Any]:
     """One organization (by id or slug) with its signing keys."""
     return svc.ledger.get_org(org)
+
+
+@router.put("/organizations/{org}/gs1-prefixes", response_model=OrgDetail, responses=errors(409))
+def set_gs1_prefixes(org: str, data: OrganizationPrefixes, who: Admin, svc: Svc) -> dict[str, Any]:
+    """Replace the organization's GS1 company prefixes; 409 if one overlaps another organization's."""
+    return svc.ledger.set_gs1_prefixes(org, data.gs1_prefixes)
 
 
 @router.post("/organizations/{org}/api-keys", status_code=201, response_model=ApiKeyCreated, responses=errors(409))

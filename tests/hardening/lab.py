@@ -110,6 +110,9 @@ def build(path: Path, *, lots_per_coop: int = 55, seed: int = 7) -> Built:
         out = str(led.create_lot(COOPS[3], lot_fields(products[COOPS[3]][0], f"TF-{n:02d}"))["lot_id"])
         owner[out] = COOPS[3]
         built.lots.append(out)
+        # the raw lots' owner releases them first (ledger.policy: a transformation consumes another
+        # organization's lot only after its owner signed a shipping event on it)
+        led.record(COOPS[n % 3], [{"lot": raw, "event": event("shipping")} for raw in raws])
         led.record(COOPS[3], [{"lot": out, "event": transformation(raws)}])
     # a key used and then revoked: its entries stay valid, later ones would not be
     key = led.generate_key(INSPECTOR)

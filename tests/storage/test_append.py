@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from ledger import canonical, merkle, store
 from ledger.db import read_tx
-from ledger.errors import ConflictError, InputError
+from ledger.errors import ConflictError, InputError, PermissionDenied
 from ledger.ingest import MAX_BATCH
 from ledger.models import Lot, LotLink, TreeNode
 from ledger.records import LotCreate, OrganizationCreate
@@ -202,7 +202,7 @@ def test_lot_creation_errors(ledger: Ledger) -> None:
         ledger.create_lot("htx-phu-hoi", lot_fields(g, "PH 2"))
     with pytest.raises(InputError, match=f"unknown product: no GTIN {gtin(9999)} is registered"):
         ledger.create_lot("htx-phu-hoi", lot_fields(gtin(9999), "PH-2"))
-    with pytest.raises(InputError, match="wrong signer: product .* belongs to another organization"):
+    with pytest.raises(PermissionDenied, match="wrong signer: product .* belongs to another organization"):
         ledger.create_lot("cty-durivy", lot_fields(g, "PH-2"))
     with pytest.raises(ConflictError, match="exists already"):
         ledger.create_lot("htx-phu-hoi", lot_fields(g, "PH-1"))
@@ -223,7 +223,7 @@ def test_signers_on_other_organizations_lots(ledger: Ledger) -> None:
         ("cuc-qlcl-nafiqad", "ocop:harvesting"),
         ("htx-khac", "packing"),
     ]:
-        with pytest.raises(InputError, match=f"wrong signer: a .* organization may not record {step}"):
+        with pytest.raises(PermissionDenied, match=f"wrong signer: a .* organization may not record {step}"):
             ledger.record(org, [{"lot": lot, "event": event(step)}])
     assert snapshot(ledger) == before
     [r] = ledger.record("cuc-qlcl-nafiqad", [{"lot": lot, "event": event("inspecting", disposition="conformant")}])
@@ -331,7 +331,9 @@ def test_client_commissioning_errors_name_the_batch_item(ledger: Ledger, clock: 
         for lc, ev in ((lot, commissioning_event(lot)), (foreign, commissioning_event(foreign)))
     ]
     before = snapshot(ledger)
-    with pytest.raises(InputError, match="events.1: wrong signer: product .* belongs to another organization") as exc:
+    with pytest.raises(
+        PermissionDenied, match="events.1: wrong signer: product .* belongs to another organization"
+    ) as exc:
         ledger.record("htx-tu-ky", items)
     assert [d["index"] for d in exc.value.details] == [1]
     assert snapshot(ledger) == before
