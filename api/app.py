@@ -63,9 +63,9 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 
 def _include_exporter_routes(app: FastAPI) -> None:
-    """Shipments, lineage, exports and imports (``api.exporter_routes``, issue D), when present."""
+    """Shipments, lineage, exports and imports (``api.routes.exports``, issue D), when present."""
     try:
-        from api import exporter_routes
+        from api.routes import exports as exporter_routes
     except ImportError:  # pragma: no cover - built separately
         return
     from api.deps import anchor_check_dep, ledger_dep, role_dependency
@@ -108,7 +108,7 @@ def create_app(
     api_settings: ApiSettings | None = None,
     connect_chain: bool = True,
 ) -> FastAPI:
-    """Build the app. ``chain`` is a read-only ``ledger.chain.ChainClient``; without it one is
+    """Build the app. ``chain`` is a read-only ``ledger.chain.client.ChainClient``; without it one is
     connected on first use from settings (unless ``connect_chain`` is False)."""
     settings = settings or Settings()
     api_settings = api_settings or ApiSettings()

@@ -16,15 +16,17 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Connection, func, select
 
 from api.config import ApiSettings
-from ledger import bundle as bundle_mod
-from ledger import canonical, gs1, lineage, shipments, store
-from ledger.db import read_tx
+from ledger.core import bundle as bundle_mod
+from ledger.core import canonical, gs1
+from ledger.core.verify import LotReport, statement_of
 from ledger.errors import ConflictError, NotFound
-from ledger.keys import keys_by_id
-from ledger.models import Anchor
 from ledger.service import Ledger
 from ledger.settings import Settings
-from ledger.verify import LotReport, statement_of
+from ledger.store import lineage, shipments
+from ledger.store import log as store
+from ledger.store.db import read_tx
+from ledger.store.keys import keys_by_id
+from ledger.store.models import Anchor
 
 log = logging.getLogger("ocop.api")
 _anchor = Anchor.__table__  # type: ignore[attr-defined]
@@ -99,7 +101,7 @@ class Services:
             return self._chain
         with self._chain_lock:
             if self._chain is None and time.monotonic() >= self._next_try:
-                from ledger.devchain import connect
+                from ledger.chain.devchain import connect
                 from ledger.errors import AnchorError, ConfigError
 
                 try:
@@ -112,7 +114,7 @@ class Services:
         return self._chain
 
     def anchor_check(self) -> Any:
-        from ledger.anchor_check import UnanchoredCheck, anchor_check_for
+        from ledger.chain.check import UnanchoredCheck, anchor_check_for
 
         chain = self.chain()
         if chain is None:

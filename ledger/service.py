@@ -15,15 +15,17 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, insert, select
 
-from ledger import keys as keys_mod
-from ledger import migrate, proofs, store
-from ledger.db import make_engine, read_tx, write_tx
+from ledger.core import proofs
+from ledger.core.records import LotCreate, OrganizationCreate, ProductCreate, input_error
+from ledger.core.verify import AnchorCheck, LotData, LotReport, verify_lot
 from ledger.errors import ConflictError, InputError, NotFound, VerificationError
-from ledger.ingest import Submission, append, parse_batch
-from ledger.models import Lot, Organization, Product, SigningKey
-from ledger.records import LotCreate, OrganizationCreate, ProductCreate, input_error
 from ledger.settings import Settings
-from ledger.verify import AnchorCheck, LotData, LotReport, verify_lot
+from ledger.store import keys as keys_mod
+from ledger.store import log as store
+from ledger.store import migrate
+from ledger.store.append import Submission, append, parse_batch
+from ledger.store.db import make_engine, read_tx, write_tx
+from ledger.store.models import Lot, Organization, Product, SigningKey
 
 _org = Organization.__table__  # type: ignore[attr-defined]
 _product = Product.__table__  # type: ignore[attr-defined]
@@ -267,7 +269,7 @@ class Ledger:
 
     @staticmethod
     def _input_heads(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], int]:
-        from ledger.canonical import from_canonical
+        from ledger.core.canonical import from_canonical
 
         wanted = []
         for r in rows:

@@ -24,12 +24,12 @@ from api.schemas import (
     errors,
 )
 from api.services import Services
-from ledger.apikeys import Principal
-from ledger.db import read_tx
+from ledger.core.records import LotCreate, ProductCreate
 from ledger.errors import InputError, NotFound, PermissionDenied
-from ledger.models import Lot
-from ledger.records import LotCreate, ProductCreate
 from ledger.service import FOREIGN_STEPS
+from ledger.store.apikeys import Principal
+from ledger.store.db import read_tx
+from ledger.store.models import Lot
 
 router = APIRouter(tags=["write"], responses=errors(401, 403, 413, 422))
 _lot = Lot.__table__  # type: ignore[attr-defined]

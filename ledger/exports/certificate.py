@@ -259,9 +259,9 @@ def build(
     now: datetime | None = None,
 ) -> Certificate:
     """Gather a lot's (or shipment's) certificate from the ledger; verification runs here."""
-    from ledger import gs1
-    from ledger.db import read_tx
+    from ledger.core import gs1
     from ledger.exports import data
+    from ledger.store.db import read_tx
 
     with read_tx(ledger.engine) as conn:
         roots = data.lots_for(conn, lot=lot, sscc=sscc, upstream=False)

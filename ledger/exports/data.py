@@ -12,10 +12,12 @@ from typing import Any
 
 from sqlalchemy import Connection, inspect, select
 
-from ledger import canonical, gs1, lineage, shipments, store
+from ledger.core import canonical, gs1
+from ledger.core.records import lot_fields_from_ilmd
 from ledger.errors import InputError, NotFound
-from ledger.models import Lot, Organization, Product
-from ledger.records import lot_fields_from_ilmd
+from ledger.store import lineage, shipments
+from ledger.store import log as store
+from ledger.store.models import Lot, Organization, Product
 
 _lot = Lot.__table__  # type: ignore[attr-defined]
 _org = Organization.__table__  # type: ignore[attr-defined]
@@ -98,7 +100,7 @@ def anchors(conn: Connection) -> list[dict[str, Any]]:
     """Confirmed anchors (``anchor`` table of ``ledger/anchoring.py``), oldest first; [] if none."""
     if not inspect(conn).has_table("anchor"):
         return []
-    from ledger.models import Anchor
+    from ledger.store.models import Anchor
 
     t = Anchor.__table__  # type: ignore[attr-defined]
     rows = conn.execute(select(t).where(t.c.status == "confirmed").order_by(t.c.tree_size))

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection
 
-from ledger import gs1
+from ledger.core import gs1
 from ledger.exports import data
 from ledger.exports.event_hash import event_hash_id
 

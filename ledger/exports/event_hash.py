@@ -30,9 +30,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from ledger.core.events import CBV_BIZ_STEPS, CBV_DISPOSITIONS
+from ledger.core.gs1 import check_digit
 from ledger.errors import InputError
-from ledger.events import CBV_BIZ_STEPS, CBV_DISPOSITIONS
-from ledger.gs1 import check_digit
 
 CBV = "https://ref.gs1.org/cbv/"
 DL = "https://id.gs1.org/"

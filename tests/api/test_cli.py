@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from ledger import cli, cli_api
+from ledger.cli import api_keys as cli_api
+from ledger.cli import app as cli
 
 MASTER_KEY_B64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 

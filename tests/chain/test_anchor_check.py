@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from ledger.anchor_check import anchor_check_for
-from ledger.anchoring import AnchorWorker, WorkerConfig
-from ledger.chain import ChainClient, make_web3
-from ledger.devchain import record_deployment
+from ledger.chain.check import anchor_check_for
+from ledger.chain.client import ChainClient, make_web3
+from ledger.chain.devchain import record_deployment
+from ledger.chain.worker import AnchorWorker, WorkerConfig
 from tests.chain.support import Farm, free_port, settings_for
 
 pytestmark = pytest.mark.chain

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from ledger.chain import ZERO_ROOT, AnchorRevert, ChainClient, make_web3
+from ledger.chain.client import ZERO_ROOT, AnchorRevert, ChainClient, make_web3
 from ledger.errors import AnchorError
 from tests.chain.support import free_port, send_value
 

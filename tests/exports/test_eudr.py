@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from ledger.db import read_tx
 from ledger.errors import InputError
 from ledger.exports import eudr
 from ledger.service import Ledger
+from ledger.store.db import read_tx
 from tests.exports.scenario import POLYGON, Scene
 
 

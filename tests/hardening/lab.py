@@ -19,17 +19,17 @@ from typing import Any
 from eth_account import Account
 from web3 import EthereumTesterProvider, Web3
 
-from ledger import migrate
-from ledger.anchor_check import anchor_check_for
-from ledger.anchoring import AnchorWorker, WorkerConfig
-from ledger.audit import AuditReport, audit
-from ledger.chain import ChainClient
-from ledger.db import make_engine
-from ledger.keys import KeyRing
-from ledger.records import OrganizationCreate, ProductCreate
+from ledger.audit.auditor import AuditReport, audit
+from ledger.chain.check import anchor_check_for
+from ledger.chain.client import ChainClient
+from ledger.chain.worker import AnchorWorker, WorkerConfig
+from ledger.core.records import OrganizationCreate, ProductCreate
+from ledger.core.verify import LotReport
 from ledger.service import Ledger
 from ledger.settings import Settings
-from ledger.verify import LotReport
+from ledger.store import migrate
+from ledger.store.db import make_engine
+from ledger.store.keys import KeyRing
 from tests.helpers import Clock, event, gtin, lot_fields, transformation
 
 MASTER_KEY = bytes(range(32))
@@ -129,7 +129,7 @@ def _roots(chain: ChainClient, engine: Any) -> dict[int, bytes]:
     """The root the contract holds at each size the worker anchored (sizes from the anchor rows)."""
     from sqlalchemy import select
 
-    from ledger.models import Anchor
+    from ledger.store.models import Anchor
 
     t = Anchor.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from ledger import apikeys, gs1
-from ledger.db import write_tx
+from ledger.core import gs1
+from ledger.store import apikeys
+from ledger.store.db import write_tx
 from tests.api.conftest import GTIN_A, GTIN_B, LOT_A, LOT_A_PATH, World, event
 from tests.hardening.routes import route_table
 
