@@ -36,8 +36,8 @@ from ledger.audit.tree import TreeChecker
 from ledger.core import canonical, merkle, proofs
 from ledger.core.records import lot_fields_from_ilmd
 from ledger.errors import LedgerError, VerificationError
-from ledger.exports.data import anchors as stored_anchors
 from ledger.store import log as store
+from ledger.store.anchors import confirmed_anchors as stored_anchors
 from ledger.store.db import read_tx
 from ledger.store.models import Lot, Organization, Product, SigningKey
 

@@ -261,6 +261,7 @@ def build(
     """Gather a lot's (or shipment's) certificate from the ledger; verification runs here."""
     from ledger.core import gs1
     from ledger.exports import data
+    from ledger.store.anchors import covering_anchor
     from ledger.store.db import read_tx
 
     with read_tx(ledger.engine) as conn:
@@ -268,7 +269,7 @@ def build(
         everything = data.lots_for(conn, lot=lot, sscc=sscc, upstream=True)
         lots = data.load_lots(conn, everything)
         last = max((int(r.idx) for le in lots for r, _ in le.entries), default=0)
-        anchor = data.covering_anchor(conn, last)
+        anchor = covering_anchor(conn, last)
     reports = [ledger.verify_lot(x, anchor_check) for x in everything]
     verdict, detail = _verdict(reports)
     if lot is not None:
