@@ -119,7 +119,7 @@ class Services:
         chain = self.chain()
         if chain is None:
             return UnanchoredCheck("not_configured", self._chain_error or "no chain configured")
-        return anchor_check_for(self.ledger, chain, self.settings)
+        return anchor_check_for(self.ledger, chain, self.settings.explorer_url)
 
     def chain_ids(self) -> tuple[int, str] | None:
         """(chain id, contract) of the chain once connected; never connects (runs on the event loop)."""

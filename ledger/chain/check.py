@@ -5,6 +5,7 @@ the database: S = the contract's ``latestTreeSize()``, R = ``rootAt(S)``; an ent
 is anchored when its inclusion proof at size S, built from the store, leads to R; a newer one is
 ``pending``. A chain size larger than the local log means the local log was truncated: every
 entry then fails the anchor check. An unreachable chain gives ``pending``, never an exception.
+The chain client is handed in: the composition roots (the CLI, the API app) build it from settings.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from sqlalchemy import Engine, select
 
 from ledger.chain.client import ZERO_ROOT, ChainClient
 from ledger.core import merkle
-from ledger.errors import AnchorError, ConfigError, RootMismatchError, VerificationError
-from ledger.settings import Settings
+from ledger.errors import AnchorError, RootMismatchError, VerificationError
 from ledger.store import log as store
 from ledger.store.db import read_tx
 from ledger.store.models import Anchor
@@ -66,23 +66,14 @@ class UnanchoredCheck:
 
 
 def anchor_check_for(
-    ledger: Any, chain: ChainClient | None = None, settings: Settings | None = None
+    ledger: Any, chain: ChainClient, explorer_url: str | None = None
 ) -> ChainAnchorCheck | UnanchoredCheck:
-    """The anchor check for verifying lots of ``ledger``, trusting the chain rather than the database.
+    """The anchor check for verifying lots of ``ledger``, trusting ``chain`` rather than the database.
 
-    Without ``chain`` one is built (read-only) from ``settings``; an unreachable or unconfigured
-    chain gives a check that says ``pending`` for everything, never an exception.
+    The caller builds the (read-only) chain client; a chain that cannot answer gives a check that
+    says ``pending`` for everything, never an exception. ``explorer_url`` (``LEDGER_EXPLORER_URL``)
+    adds a link to the anchor's transaction.
     """
-    settings = settings or Settings()
-    if chain is None:
-        from ledger.chain.devchain import connect
-
-        try:
-            chain = connect(settings, signer=False, timeout=5.0)
-        except ConfigError as exc:
-            return UnanchoredCheck("not_configured", str(exc))
-        except AnchorError as exc:
-            return UnanchoredCheck("unreachable", str(exc))
     try:
         size = chain.latest_tree_size()
         root = chain.root_at(size) if size else ZERO_ROOT
@@ -105,8 +96,8 @@ def anchor_check_for(
     if row is not None:
         when = row.block_time.replace(tzinfo=UTC).isoformat() if row.block_time else None
         info |= {"tx_hash": row.tx_hash, "block_number": row.block_number, "block_time": when}
-    if settings.explorer_url and info["tx_hash"]:
-        info["explorer_tx_url"] = f"{settings.explorer_url.rstrip('/')}/tx/{info['tx_hash']}"
+    if explorer_url and info["tx_hash"]:
+        info["explorer_tx_url"] = f"{explorer_url.rstrip('/')}/tx/{info['tx_hash']}"
     problem = None
     if size > local:
         problem = (

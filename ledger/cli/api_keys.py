@@ -1,7 +1,7 @@
 """CLI commands around the HTTP API: ``api-key``, ``serve``, ``qr`` and ``verify-bundle``.
 
-``serve`` hands uvicorn the import string ``api.app:create_app``: the ledger package never imports
-``api`` itself.
+``serve`` hands uvicorn the import string ``api.app:create_app``, so that every worker process
+builds its own app (from ``LEDGER_*`` settings).
 """
 
 from __future__ import annotations
@@ -12,22 +12,11 @@ from typing import Annotated, Any
 
 import typer
 
-from ledger.cli.app import JsonOpt, emit, fail, open_ledger, run
-
-api_key_app = typer.Typer(help="API keys of organizations (Authorization: Bearer <key>).", no_args_is_help=True)
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(api_key_app, name="api-key")
-    app.command("serve")(serve)
-    app.command("qr")(qr_cmd)
-    app.command("verify-bundle")(verify_bundle_cmd)
-
+from ledger.cli.common import JsonOpt, emit, fail, load_settings, open_ledger, run
 
 # --- API keys -----------------------------------------------------------------------------
 
 
-@api_key_app.command("create")
 def api_key_create(
     org: str,
     role: Annotated[str, typer.Option(help="producer | inspector | exporter | admin")],
@@ -48,7 +37,6 @@ def api_key_create(
     emit(k, as_json, f"API key {k['key_id']} ({k['role']}), shown only once:\n{k['token']}")
 
 
-@api_key_app.command("list")
 def api_key_list(org: Annotated[str | None, typer.Argument()] = None, as_json: JsonOpt = False) -> None:
     """List API keys (handles and roles, never the keys themselves)."""
     from ledger.store import apikeys
@@ -68,7 +56,6 @@ def api_key_list(org: Annotated[str | None, typer.Argument()] = None, as_json: J
     emit(keys, as_json, "\n".join(lines) or "no API keys")
 
 
-@api_key_app.command("revoke")
 def api_key_revoke(key_id: str, as_json: JsonOpt = False) -> None:
     """Revoke an API key: it is refused from the next request on."""
     from ledger.store import apikeys
@@ -140,14 +127,13 @@ def qr_cmd(
     """QR codes of lots' GS1 Digital Links ({LEDGER_PUBLIC_URL}/01/{gtin}/10/{lot}) and label sheets."""
     from ledger.core import gs1
     from ledger.exports import qr
-    from ledger.settings import Settings
 
     if out is None and sheet is None:
         fail("give --out DIR and/or --sheet FILE.pdf")
 
     def body() -> dict[str, Any]:
-        settings = Settings()
-        ledger = open_ledger()
+        settings = load_settings()
+        ledger = open_ledger(settings)
         written: list[str] = []
         labels = []
         for lot_id in lots:

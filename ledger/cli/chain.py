@@ -1,7 +1,8 @@
 """Chain commands of the CLI: ``devchain``, ``deploy``, ``anchor-worker`` and ``up``.
 
-Kept apart from ``ledger/cli.py`` so that the core CLI imports no web3; everything chain-related
-is imported inside the commands.
+Everything chain-related (web3) and the API are imported inside the commands, so that the rest of
+the CLI starts without them. ``up`` is the composition root of the whole local product: it builds
+the settings, the ledger, the chain clients, the anchor worker and the API app.
 """
 
 from __future__ import annotations
@@ -16,18 +17,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ledger.cli.common import anchor_check_for, emit, fail, load_settings, run
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from ledger.chain.lock import WorkerLock
     from ledger.chain.worker import AnchorWorker
     from ledger.settings import Settings
-
-
-def anchor_check_for(ledger: Any, chain: Any = None) -> Any:
-    """The anchor check for ``verify``: trusts the chain; says ``pending`` when the chain is unreachable."""
-    from ledger.chain.check import anchor_check_for as check_for
-
-    return check_for(ledger, chain)
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -91,89 +88,84 @@ def run_once(worker: AnchorWorker, timeout: float) -> str:
     return outcome
 
 
-def register(app: typer.Typer) -> None:
-    """Add the chain commands to the main CLI app."""
-    from ledger.cli.app import fail, run
+def devchain_cmd(
+    port: Annotated[int | None, typer.Option(help="default LEDGER_DEVCHAIN_PORT (8545)")] = None,
+) -> None:
+    """Run the local chain (anvil, chain id 31337) with its state in the data folder, until Ctrl-C."""
+    from ledger.chain.devchain import Devchain
 
-    @app.command("devchain")
-    def devchain_cmd(
-        port: Annotated[int | None, typer.Option(help="default LEDGER_DEVCHAIN_PORT (8545)")] = None,
-    ) -> None:
-        """Run the local chain (anvil, chain id 31337) with its state in the data folder, until Ctrl-C."""
-        from ledger.chain.devchain import Devchain
-        from ledger.settings import Settings
+    chain = run(lambda: Devchain.from_settings(load_settings(), port))
+    run(chain.start)
+    typer.echo(f"devchain (anvil) at {chain.url}, chain id 31337, state in {chain.state_file}")
+    typer.echo("deploy the contract with `ocop-ledger deploy`; stop with Ctrl-C (the state is saved)")
+    with stop_on_signals() as stop:
+        while not stop.wait(0.5):
+            if not chain.running():
+                fail(f"anvil exited; see {chain.log_file}", 1)
+    chain.stop()
+    typer.echo("devchain stopped, state saved")
 
-        chain = run(lambda: Devchain.from_settings(Settings(), port))
-        run(chain.start)
-        typer.echo(f"devchain (anvil) at {chain.url}, chain id 31337, state in {chain.state_file}")
-        typer.echo("deploy the contract with `ocop-ledger deploy`; stop with Ctrl-C (the state is saved)")
-        with stop_on_signals() as stop:
-            while not stop.wait(0.5):
-                if not chain.running():
-                    fail(f"anvil exited; see {chain.log_file}", 1)
-        chain.stop()
-        typer.echo("devchain stopped, state saved")
 
-    @app.command("deploy")
-    def deploy_cmd(
-        force: Annotated[bool, typer.Option("--force", help="deploy a new contract even if one is recorded")] = False,
-        as_json: Annotated[bool, typer.Option("--json")] = False,
-    ) -> None:
-        """Deploy ProvenanceAnchor to the configured chain (reusing a recorded one that still has code)."""
-        from ledger.chain.devchain import deploy
-        from ledger.cli.app import emit
-        from ledger.settings import Settings
+def deploy_cmd(
+    force: Annotated[bool, typer.Option("--force", help="deploy a new contract even if one is recorded")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Deploy ProvenanceAnchor to the configured chain (reusing a recorded one that still has code)."""
+    from ledger.chain.devchain import deploy
 
-        info = run(lambda: deploy(Settings(), force=force))
-        verb = "reusing" if info["reused"] else "deployed"
-        emit(
-            info, as_json, f"{verb} ProvenanceAnchor at {info['address']} on chain {info['chain_id']} (tx {info['tx']})"
-        )
+    info = run(lambda: deploy(load_settings(), force=force))
+    verb = "reusing" if info["reused"] else "deployed"
+    emit(info, as_json, f"{verb} ProvenanceAnchor at {info['address']} on chain {info['chain_id']} (tx {info['tx']})")
 
-    @app.command("anchor-worker")
-    def anchor_worker_cmd(
-        once: Annotated[bool, typer.Option("--once", help="one reconcile + anchor pass, then exit")] = False,
-        wait: Annotated[float, typer.Option(help="with --once: seconds to wait for the anchor to confirm")] = 120.0,
-        verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
-    ) -> None:
-        """Anchor the log head on chain every LEDGER_ANCHOR_INTERVAL s or LEDGER_ANCHOR_BATCH entries."""
-        from ledger.chain.lock import WorkerLock
-        from ledger.chain.worker import AnchorWorker, WorkerConfig
-        from ledger.settings import Settings
 
-        setup_logging(verbose)
-        settings = Settings()
-        engine = run(lambda: open_engine(settings))
-        lock = WorkerLock(engine, settings.data_dir)
-        if once:
-            from ledger.chain.devchain import connect
+def anchor_worker_cmd(
+    once: Annotated[bool, typer.Option("--once", help="one reconcile + anchor pass, then exit")] = False,
+    wait: Annotated[float, typer.Option(help="with --once: seconds to wait for the anchor to confirm")] = 120.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Anchor the log head on chain every LEDGER_ANCHOR_INTERVAL s or LEDGER_ANCHOR_BATCH entries."""
+    from ledger.chain.lock import WorkerLock
+    from ledger.chain.worker import AnchorWorker, WorkerConfig
 
-            if not lock.acquire():
-                typer.echo(f"another anchor worker is active ({lock.describe()}): nothing done")
-                return
-            try:
-                worker = AnchorWorker(engine, run(lambda: connect(settings)), WorkerConfig.from_settings(settings))
-                outcome = run(lambda: run_once(worker, wait))
-                typer.echo(f"{outcome}: chain holds tree size {run(worker.chain.latest_tree_size)}")
-            finally:
-                lock.release()
-            return
-        with stop_on_signals() as stop:
-            chain = connect_retrying(settings, stop)
-            if chain is not None:
-                AnchorWorker(engine, chain, WorkerConfig.from_settings(settings), lock=lock).run(stop)
-        logging.getLogger("ledger.chain.worker").info("anchor worker stopped")
+    setup_logging(verbose)
+    settings = load_settings()
+    engine = run(lambda: open_engine(settings))
+    lock = WorkerLock(engine, settings.data_dir)
+    if once:
+        anchor_once(settings, engine, lock, wait)
+        return
+    with stop_on_signals() as stop:
+        chain = connect_retrying(settings, stop)
+        if chain is not None:
+            AnchorWorker(engine, chain, WorkerConfig.from_settings(settings), lock=lock).run(stop)
+    logging.getLogger("ledger.chain.worker").info("anchor worker stopped")
 
-    @app.command("up")
-    def up_cmd(
-        no_demo: Annotated[bool, typer.Option("--no-demo", help="do not seed the demo data set")] = False,
-        host: Annotated[str, typer.Option(help="API host")] = "127.0.0.1",
-        port: Annotated[int, typer.Option(help="API port")] = 8000,
-        verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
-    ) -> None:
-        """Everything local in one command: devchain, contract, anchor worker, API; Ctrl-C stops it all."""
-        setup_logging(verbose)
-        run(lambda: up(no_demo=no_demo, host=host, port=port))
+
+def anchor_once(settings: Settings, engine: Engine, lock: WorkerLock, wait: float) -> None:
+    """``anchor-worker --once``: one pass under the worker lock, or nothing if another worker holds it."""
+    from ledger.chain.devchain import connect
+    from ledger.chain.worker import AnchorWorker, WorkerConfig
+
+    if not lock.acquire():
+        typer.echo(f"another anchor worker is active ({lock.describe()}): nothing done")
+        return
+    try:
+        worker = AnchorWorker(engine, run(lambda: connect(settings)), WorkerConfig.from_settings(settings))
+        outcome = run(lambda: run_once(worker, wait))
+        typer.echo(f"{outcome}: chain holds tree size {run(worker.chain.latest_tree_size)}")
+    finally:
+        lock.release()
+
+
+def up_cmd(
+    no_demo: Annotated[bool, typer.Option("--no-demo", help="do not seed the demo data set")] = False,
+    host: Annotated[str, typer.Option(help="API host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="API port")] = 8000,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Everything local in one command: devchain, contract, anchor worker, API; Ctrl-C stops it all."""
+    setup_logging(verbose)
+    run(lambda: up(no_demo=no_demo, host=host, port=port))
 
 
 def up(*, no_demo: bool, host: str, port: int, anchored_timeout: float = 90.0) -> None:
@@ -247,27 +239,16 @@ def _start_devchain(settings: Settings) -> Any:
     return anvil
 
 
-def _start_api(settings: Settings, ledger: Any, host: str, port: int) -> tuple[Any, threading.Thread] | None:
-    """Serve ``api.app.create_app()`` with uvicorn in a thread, if the API exists."""
-    import importlib
-    import inspect
+def _start_api(settings: Settings, ledger: Any, host: str, port: int) -> tuple[Any, threading.Thread]:
+    """Serve ``api.app.create_app()`` with uvicorn in a thread."""
+    import uvicorn
 
+    from api.app import create_app
     from ledger.chain.devchain import connect
     from ledger.errors import ConfigError
 
-    try:
-        create_app = importlib.import_module("api.app").create_app
-        import uvicorn
-    except (ImportError, AttributeError) as exc:
-        typer.echo(f"API not started: {exc} (the HTTP API is not part of this build yet)")
-        return None
-    params = inspect.signature(create_app).parameters
-    kwargs: dict[str, Any] = {}
-    if "ledger" in params:
-        kwargs["ledger"] = ledger
-    if "chain" in params:
-        kwargs["chain"] = connect(settings, signer=False)  # its own HTTP session, read-only
-    app = create_app(settings, **kwargs) if params else create_app()
+    chain = connect(settings, signer=False)  # its own HTTP session, read-only
+    app = create_app(settings, ledger=ledger, chain=chain)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="api", daemon=True)
     thread.start()
@@ -303,7 +284,7 @@ def _summary(settings: Settings, ledger: Any, chain: Any, lot_id: str | None, ba
     say(f"RPC URL:  {chain.w3.provider.endpoint_uri}\ncontract: {chain.address} (chain id {chain.chain_id})")
     if lot_id is None:
         return
-    report = ledger.verify_lot(lot_id, anchor_check_for(ledger, chain))
+    report = ledger.verify_lot(lot_id, anchor_check_for(ledger, chain, settings))
     gtin, code = gs1.split_lot_id(lot_id)
     say(f"lot {lot_id}: {report.verdict.upper()}  (check it yourself: ocop-ledger verify {lot_id})")
     say(f"page:     {gs1.digital_link(base, gtin, code)}" + ("" if api else "  (once the API is built)"))
@@ -311,10 +292,8 @@ def _summary(settings: Settings, ledger: Any, chain: Any, lot_id: str | None, ba
 
 
 def _write_qr(settings: Settings, lot_id: str, url: str) -> str:
-    try:
-        from ledger.exports import qr
-    except ImportError:
-        return f"{url.split('/01/')[0]}/api/v1/lots/{lot_id}/qr.png"
+    from ledger.exports import qr
+
     path = settings.data_dir / "qr" / f"{lot_id}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(qr.png(url, caption=lot_id))

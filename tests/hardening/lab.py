@@ -170,7 +170,7 @@ def check(url: str, built: Built, lot: str | None, data_dir: Path) -> tuple[Audi
         verdict = None
         if lot is not None:
             settings = Settings(data_dir=data_dir, _env_file=None)
-            verdict = led.verify_lot(lot, anchor_check_for(led, chain=built.chain, settings=settings))  # type: ignore[arg-type]
+            verdict = led.verify_lot(lot, anchor_check_for(led, built.chain, settings.explorer_url))  # type: ignore[arg-type]
         return report, verdict
     finally:
         engine.dispose()
