@@ -235,12 +235,17 @@ class AnchorWorker:
             self._set(row["id"], status="failed", error=str(exc)[:1000])
             log.error("anchor of size %d can no longer be sent: %s", row["tree_size"], exc)
             return
+        self._send_again(row)
+        self._set(row["id"], status="sent")
+
+    def _send_again(self, row: dict[str, Any]) -> None:
+        """The node lost our transaction: broadcast the same signed bytes, or re-sign if its nonce was used."""
         sender = self.chain.sender
         # "pending" counts the pool too: if another transaction holds our nonce there, re-sign rather than resend
         if row["sender"] == sender and row["raw_tx"] and self.chain.nonce(str(sender), "pending") <= int(row["nonce"]):
             log.warning(
                 "anchor tx %s for size %d is unknown to the node (never sent, dropped, reorged out): sending it again",
-                tx_hash,
+                row["tx_hash"],
                 row["tree_size"],
             )
             self.chain.broadcast(bytes.fromhex(row["raw_tx"]))
@@ -261,8 +266,6 @@ class AnchorWorker:
                 sender=signed.sender,
             )
             self.chain.broadcast(signed)
-            tx_hash = signed.tx_hash
-        self._set(row["id"], status="sent")
 
     def _mismatch(self, row: dict[str, Any], on_chain: bytes) -> None:
         msg = (
