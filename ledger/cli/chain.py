@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ledger.cli.common import anchor_check_for, emit, fail, load_settings, run
+from ledger.cli.common import anchor_check, emit, fail, load_settings, run
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -284,7 +284,7 @@ def _summary(settings: Settings, ledger: Any, chain: Any, lot_id: str | None, ba
     say(f"RPC URL:  {chain.w3.provider.endpoint_uri}\ncontract: {chain.address} (chain id {chain.chain_id})")
     if lot_id is None:
         return
-    report = ledger.verify_lot(lot_id, anchor_check_for(ledger, chain, settings))
+    report = ledger.verify_lot(lot_id, anchor_check(ledger, chain, settings))
     gtin, code = gs1.split_lot_id(lot_id)
     say(f"lot {lot_id}: {report.verdict.upper()}  (check it yourself: ocop-ledger verify {lot_id})")
     say(f"page:     {gs1.digital_link(base, gtin, code)}" + ("" if api else "  (once the API is built)"))

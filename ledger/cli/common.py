@@ -70,7 +70,7 @@ def chain_reader(rpc: str | None, contract: str | None, settings: Settings | Non
     return connect(settings.model_copy(update={"rpc_url": rpc or settings.rpc_url}), signer=False)
 
 
-def anchor_check_for(
+def anchor_check(
     ledger: Any, chain: ChainClient | None = None, settings: Settings | None = None
 ) -> ChainAnchorCheck | UnanchoredCheck:
     """The anchor check for ``verify`` and the certificate: trusts the chain, and says ``pending``

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ledger.cli.common import JsonOpt, anchor_check_for, emit, fail, given, open_ledger, parse_model, read_json, run
+from ledger.cli.common import JsonOpt, anchor_check, emit, fail, given, open_ledger, parse_model, read_json, run
 from ledger.errors import InputError
 
 # --- organizations ----------------------------------------------------------------------
@@ -213,7 +213,7 @@ def verify(lot_id: str, as_json: JsonOpt = False) -> None:
 
     def body() -> Any:
         ledger = open_ledger()
-        return ledger.verify_lot(lot_id, anchor_check_for(ledger))
+        return ledger.verify_lot(lot_id, anchor_check(ledger))
 
     report = run(body)
     emit(report.to_json(), as_json, describe(report))

@@ -18,7 +18,7 @@ from ledger.cli.common import (
     JsonOpt,
     Out,
     Rpc,
-    anchor_check_for,
+    anchor_check,
     chain_reader,
     emit,
     fail,
@@ -104,7 +104,7 @@ def export_certificate(
         settings = load_settings()
         ledger = open_ledger(settings)
         chain = chain_reader(rpc, None, settings) if rpc else None
-        check = anchor_check_for(ledger, chain, settings)
+        check = anchor_check(ledger, chain, settings)
         cert = certificate.build(ledger, base_url=settings.public_url, lot=lot, sscc=sscc, anchor_check=check)
         return certificate.render(cert)
 

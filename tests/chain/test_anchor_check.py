@@ -10,7 +10,7 @@ from ledger.chain.check import anchor_check_for
 from ledger.chain.client import ChainClient, make_web3
 from ledger.chain.devchain import record_deployment
 from ledger.chain.worker import AnchorWorker, WorkerConfig
-from ledger.cli.common import anchor_check_for as cli_anchor_check
+from ledger.cli.common import anchor_check as cli_anchor_check
 from tests.chain.support import Farm, free_port, settings_for
 
 pytestmark = pytest.mark.chain
