@@ -34,7 +34,7 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound
 from web3.types import Nonce, TxParams, Wei
 
-from ledger.errors import AnchorError
+from ledger.errors import AnchorError, InputError
 
 ANCHOR_GAS = 100_000
 """Gas limit of an anchor transaction; the contract needs at most ~55k after the first anchor."""
@@ -194,7 +194,7 @@ class ChainClient:
         priority_fee_gwei: float | None = None,
     ) -> None:
         if not 21_000 <= gas <= MAX_GAS:
-            raise ValueError(f"anchor gas must be between 21000 and {MAX_GAS}, got {gas}")
+            raise InputError(f"anchor gas must be between 21000 and {MAX_GAS}, got {gas}")
         self.w3 = w3
         self.address = to_checksum_address(address)
         self.account = account
@@ -332,7 +332,7 @@ class ChainClient:
         """Build and sign ``anchor(root, size)`` with an explicit gas limit and EIP-1559 fees."""
         account = self._account()
         if len(root) != 32:
-            raise ValueError(f"root must be 32 bytes, got {len(root)}")
+            raise InputError(f"root must be 32 bytes, got {len(root)}")
         if nonce is None:
             nonce = self.nonce(account.address, "pending")
         with rpc(f"building the anchor transaction for size {size}"):
