@@ -32,8 +32,10 @@ from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound
+from web3.logs import DISCARD
 from web3.types import Nonce, TxParams, Wei
 
+from ledger.core.ports import AnchorTx
 from ledger.errors import AnchorError, InputError
 
 ANCHOR_GAS = 100_000
@@ -246,6 +248,23 @@ class ChainClient:
         """The root anchored for ``size``; 32 zero bytes when that size was never anchored."""
         with rpc(f"reading rootAt({size})"):
             return bytes(self.contract.functions.rootAt(size).call())
+
+    def at(self, address: str) -> ChainClient:
+        """A read-only client of the contract at ``address`` on the same chain (a ``ChainReader``)."""
+        other = ChainClient(self.w3, address, gas=self.gas)
+        other._chain_id = self._chain_id
+        return other
+
+    def anchor_tx(self, tx_hash: str) -> AnchorTx | None:
+        """Block, status and ``Anchored`` events (of any contract) of a mined transaction; None if unknown."""
+        with rpc(f"reading the receipt of {tx_hash}"):
+            try:
+                raw = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+            except TransactionNotFound:
+                return None
+            events = self.contract.events.Anchored().process_receipt(raw, errors=DISCARD)
+        anchored = [(str(ev["address"]), int(ev["args"]["treeSize"]), bytes(ev["args"]["root"])) for ev in events]
+        return AnchorTx(int(raw["blockNumber"]), int(raw["status"]) == 1, anchored)
 
     def latest_root(self) -> bytes:
         with rpc("reading latestRoot()"):

@@ -147,7 +147,12 @@ def input_refs(event: Any, check: str = "chain") -> list[tuple[str, str]]:
 
 def check_inputs(event: Any, index: int, head_index: HeadIndex, check: str = "chain") -> None:
     """Every input a transformation names is an entry of that lot earlier in the log than ``index``."""
-    for lot, head in input_refs(event, check):
+    check_input_refs(input_refs(event, check), index, head_index, check)
+
+
+def check_input_refs(refs: Sequence[tuple[str, str]], index: int, head_index: HeadIndex, check: str = "chain") -> None:
+    """Each (lot, head) names an entry of that lot earlier in the log than ``index``."""
+    for lot, head in refs:
         at = head_index(lot, head)
         if at is None or at >= index:
             found = "none" if at is None else f"one at log index {at}, not before {index}"
@@ -199,12 +204,20 @@ def signed_lot_fields(commissioning: Mapping[str, Any]) -> dict[str, Any]:
 
 def check_lot_fields(stored: Mapping[str, Any], signed: Mapping[str, Any]) -> None:
     """Every signed lot field equals the stored one (``stored`` maps the same names, ``gtin`` included)."""
-    for name, value in signed.items():
-        if normalize(stored.get(name)) != normalize(value):
-            raise VerificationError(
-                f"lot field {name} differs from the signed commissioning event: "
-                f"expected {value!r}, got {stored.get(name)!r}",
-                check="record",
-                expected=value,
-                found=stored.get(name),
-            )
+    for problem in lot_field_mismatches(stored, signed):
+        raise problem
+
+
+def lot_field_mismatches(stored: Mapping[str, Any], signed: Mapping[str, Any]) -> list[VerificationError]:
+    """One ``record`` error for each signed lot field that the stored lot contradicts."""
+    return [
+        VerificationError(
+            f"lot field {name} differs from the signed commissioning event: "
+            f"expected {value!r}, got {stored.get(name)!r}",
+            check="record",
+            expected=value,
+            found=stored.get(name),
+        )
+        for name, value in signed.items()
+        if normalize(stored.get(name)) != normalize(value)
+    ]

@@ -181,7 +181,7 @@ def _check_entry(
 
 
 def _check_anchor(anchor: AnchorCheck | None, index: int, leaf: bytes) -> str:
-    """"ok" or "pending"; whatever the chain check raises is an ``anchor`` failure."""
+    """ "ok" or "pending"; whatever the chain check raises is an ``anchor`` failure."""
     if anchor is None:
         return "pending"
     try:
