@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select
 
 from ledger.chain.client import ZERO_ROOT, ChainClient
 from ledger.core import merkle
+from ledger.core.ports import explorer_tx_url
 from ledger.errors import AnchorError, ConfigError, RootMismatchError, VerificationError
 from ledger.settings import Settings
 from ledger.store import log as store
@@ -38,7 +39,7 @@ class ChainAnchorCheck:
 
     def __call__(self, index: int, leaf: bytes) -> str:
         if self.problem:
-            raise VerificationError(self.problem)
+            raise VerificationError(self.problem, check="anchor", index=index)
         if index >= self.size:
             return "pending"
         with read_tx(self.engine) as conn:
@@ -46,11 +47,17 @@ class ChainAnchorCheck:
         try:
             got = merkle.root_from_inclusion_proof(leaf, index, self.size, proof)
         except VerificationError as exc:
-            raise VerificationError(f"no valid inclusion proof at anchored tree size {self.size}: {exc}") from exc
+            raise VerificationError(
+                f"no valid inclusion proof at anchored tree size {self.size}: {exc}", check="anchor", index=index
+            ) from exc
         if got != self.root:
             raise RootMismatchError(
                 f"entry at log index {index} is not in the anchored log of size {self.size}: "
-                f"expected root {self.root.hex()} from chain, got {got.hex()}"
+                f"expected root {self.root.hex()} from chain, got {got.hex()}",
+                check="anchor",
+                index=index,
+                expected=self.root.hex(),
+                found=got.hex(),
             )
         return "ok"
 
@@ -105,8 +112,8 @@ def anchor_check_for(
     if row is not None:
         when = row.block_time.replace(tzinfo=UTC).isoformat() if row.block_time else None
         info |= {"tx_hash": row.tx_hash, "block_number": row.block_number, "block_time": when}
-    if settings.explorer_url and info["tx_hash"]:
-        info["explorer_tx_url"] = f"{settings.explorer_url.rstrip('/')}/tx/{info['tx_hash']}"
+    if url := explorer_tx_url(settings.explorer_url, info["tx_hash"]):
+        info["explorer_tx_url"] = url
     problem = None
     if size > local:
         problem = (
