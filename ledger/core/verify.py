@@ -11,6 +11,10 @@ Each entry is checked in this order, and the first failure names the entry and t
 - ``inclusion``: the leaf is included under the log's tree head at its index
 - ``anchor``:    an anchor on chain covers the entry and the chain holds that anchor's root
 
+The per-entry checks are ``ledger.core.chaincheck`` (the same code checks bundles and the full
+log); each failure is a ``VerificationError`` whose ``check``, ``seq`` and ``index`` fields fill
+the report's ``failure``.
+
 Verdicts: ``verified`` (all checks pass, every entry anchored), ``pending`` (all pass, some
 entries not anchored yet), ``tampered`` (a check failed), ``not_found``.
 """
