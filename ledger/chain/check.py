@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from ledger.chain.client import ZERO_ROOT, ChainClient
+from ledger.chain.client import ZERO_ROOT
 from ledger.core import merkle
-from ledger.core.ports import explorer_tx_url
+from ledger.core.ports import ChainReader, explorer_tx_url
 from ledger.errors import AnchorError, ConfigError, RootMismatchError, VerificationError
 from ledger.settings import Settings
 from ledger.store import log as store
@@ -73,7 +73,7 @@ class UnanchoredCheck:
 
 
 def anchor_check_for(
-    ledger: Any, chain: ChainClient | None = None, settings: Settings | None = None
+    ledger: Any, chain: ChainReader | None = None, settings: Settings | None = None
 ) -> ChainAnchorCheck | UnanchoredCheck:
     """The anchor check for verifying lots of ``ledger``, trusting the chain rather than the database.
 
