@@ -97,12 +97,12 @@ def check_key_valid(
 ) -> None:
     """The key was not revoked when the entry was recorded and may sign this step on ``owner``'s lot."""
     recorded = parse_time(event.get("recordTime"))
-    revoked = key.get("revoked_at")
-    if revoked is not None and recorded >= parse_time(revoked, "revoked_at"):
+    revoked = None if key.get("revoked_at") is None else parse_time(key["revoked_at"], "revoked_at")
+    if revoked is not None and recorded >= revoked:
         raise VerificationError(
-            f"key {kid} was revoked at {parse_time(revoked).isoformat()}; entry recorded at {event.get('recordTime')}",
+            f"key {kid} was revoked at {revoked.isoformat()}; entry recorded at {event.get('recordTime')}",
             check="key",
-            expected=f"recorded before {parse_time(revoked).isoformat()}",
+            expected=f"recorded before {revoked.isoformat()}",
             found=event.get("recordTime"),
         )
     if owner is not None and not may_sign(key, str(event.get("bizStep")), owner):
