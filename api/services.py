@@ -18,6 +18,7 @@ from sqlalchemy import Connection, func, select
 from api.config import ApiSettings
 from ledger.core import bundle as bundle_mod
 from ledger.core import canonical, gs1
+from ledger.core.ports import explorer_tx_url
 from ledger.core.verify import LotReport, statement_of
 from ledger.errors import ConflictError, NotFound
 from ledger.service import Ledger
@@ -167,8 +168,7 @@ class Services:
         }
 
     def explorer_tx(self, tx_hash: str | None) -> str | None:
-        base = self.settings.explorer_url
-        return f"{base.rstrip('/')}/tx/{tx_hash}" if base and tx_hash else None
+        return explorer_tx_url(self.settings.explorer_url, tx_hash)
 
     # --- verification ---------------------------------------------------------------------
 

@@ -16,25 +16,23 @@ and then: ``root`` (the head and the stored subtrees give the recomputed root), 
 (each lot row's head and signed fields), ``anchor_root`` (each anchor's stored root is the
 recomputed root at its size), ``anchor_chain`` (the chain holds that root; the chain is not
 ahead of the log) and ``anchor_consistency`` (a consistency proof links successive anchors).
-The chain is optional and passed in: anything with ``root_at(size) -> bytes``.
+The per-entry checks are those of ``ledger.core.chaincheck``, shared with ``/verify`` and the
+bundle verifier. The chain is optional and passed in: a ``ledger.core.ports.ChainReader`` (a stub
+may leave out ``chain_id``, ``address`` and ``latest_tree_size``; those checks are then skipped).
 """
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, select
 
 from ledger.audit.tree import TreeChecker
-from ledger.core import canonical, merkle, proofs
-from ledger.core.records import lot_fields_from_ilmd
+from ledger.core import canonical, chaincheck, merkle, proofs
+from ledger.core.ports import ChainReader
 from ledger.errors import LedgerError, VerificationError
 from ledger.store import log as store
 from ledger.store.anchors import confirmed_anchors as stored_anchors
@@ -46,10 +44,6 @@ _org = Organization.__table__  # type: ignore[attr-defined]
 _lot = Lot.__table__  # type: ignore[attr-defined]
 _product = Product.__table__  # type: ignore[attr-defined]
 Progress = Callable[[int, int], None]
-
-
-class AnchorSource(Protocol):
-    def root_at(self, size: int) -> bytes: ...
 
 
 @dataclass
@@ -114,16 +108,16 @@ class _Auditor:
             r.lot_id: str(r.org_id) for r in conn.execute(select(_lot.c.lot_id, _lot.c.org_id))
         }
         kinds = {r.id: r.kind for r in conn.execute(select(_org.c.id, _org.c.kind))}
-        self.keys: dict[str, dict[str, Any]] = {}
-        for k in conn.execute(select(_key)):
-            pub = Ed25519PublicKey.from_public_bytes(bytes(k.public_key))
-            self.keys[k.key_id] = {
-                "pub": pub,
+        self.keys: dict[str, dict[str, Any]] = {
+            k.key_id: {
+                "public_key": bytes(k.public_key),
                 "org_id": k.org_id,
                 "org_kind": kinds.get(k.org_id),
                 "revoked_at": k.revoked_at,
             }
-        self.input_refs: list[tuple[int, str, str]] = []  # (idx, input lot, head hex)
+            for k in conn.execute(select(_key))
+        }
+        self.input_refs: list[tuple[int, list[tuple[str, str]]]] = []  # (idx, [(input lot, head hex)])
 
     def find(self, check: str, message: str, index: int | None = None, lot: str | None = None) -> None:
         if len(self.report.findings) >= self.max_findings:
@@ -135,7 +129,7 @@ class _Auditor:
         """Check one stored entry; return its recomputed leaf hash and whether it is sound."""
         idx, lot = int(row.idx), str(row.lot_id)
         try:
-            event = self._record(row)
+            event = chaincheck.check_record(str(row.event), row._mapping)
             stmt = canonical.statement(lot=lot, seq=row.seq, prev=row.prev, event=event, signer=row.signer)
             data = canonical.entry_bytes(canonical.entry(stmt, row.sig))
         except (LedgerError, ValueError, TypeError) as exc:
@@ -145,68 +139,40 @@ class _Auditor:
             return bytes(row.leaf_hash), False
         leaf = merkle.leaf_hash(data)
         self._signature(row, stmt, event, idx, lot)
-        self._chain(row, event, leaf, idx, lot)
-        if bytes(row.leaf_hash) != leaf:
-            self.find(
-                "leaf", f"stored leaf hash differs: expected {leaf.hex()}, got {bytes(row.leaf_hash).hex()}", idx, lot
-            )
+        self._chain(row, stmt, event, leaf)
+        try:
+            chaincheck.check_leaf(bytes(row.leaf_hash), leaf)
+        except VerificationError as exc:
+            self.find("leaf", f"stored leaf hash differs: expected {exc.expected}, got {exc.found}", idx, lot)
             return leaf, False
         return leaf, True
 
-    def _record(self, row: Any) -> dict[str, Any]:
-        event = canonical.from_canonical(str(row.event).encode())
-        if not isinstance(event, dict) or canonical.canonicalize(event).decode() != row.event:
-            raise VerificationError("stored event is not canonical JSON of an object")
-        for col, key in (("event_type", "type"), ("biz_step", "bizStep"), ("event_time", "eventTime")):
-            if getattr(row, col) != event.get(key):
-                raise VerificationError(
-                    f"column {col} disagrees with the signed event: "
-                    f"expected {event.get(key)!r}, got {getattr(row, col)!r}"
-                )
-        return event
-
-    def _signature(self, row: Any, stmt: dict[str, Any], event: Mapping[str, Any], idx: int, lot: str) -> bool:
+    def _signature(self, row: Any, stmt: dict[str, Any], event: Mapping[str, Any], idx: int, lot: str) -> None:
+        """``signature`` and ``key`` findings of one entry."""
         key = self.keys.get(row.signer)
-        if key is None:
-            self.find("signature", f"signer is not a registered key: got {row.signer}", idx, lot)
-            return False
         try:
-            key["pub"].verify(base64.b64decode(row.sig, validate=True), canonical.statement_bytes(stmt))
-        except (InvalidSignature, ValueError):
-            self.find("signature", f"signature does not verify against {row.signer}", idx, lot)
-            return False
-        revoked = key["revoked_at"]
-        rt = str(event.get("recordTime", ""))
-        if revoked is not None and _utc(rt) >= (revoked if revoked.tzinfo else revoked.replace(tzinfo=UTC)):
-            self.find("key", f"key {row.signer} was revoked at {revoked.isoformat()}; entry recorded at {rt}", idx, lot)
-            return False
-        owner = self.lot_org.get(lot)
-        if owner is not None and not self.may_sign(key, str(event.get("bizStep")), owner):
-            self.find("key", f"key {row.signer} may not sign {event.get('bizStep')} for lot {lot}", idx, lot)
-            return False
-        return True
+            chaincheck.check_signature(key["public_key"] if key else None, row.signer, stmt, row.sig)
+            if key is not None:
+                chaincheck.check_key_valid(key, row.signer, event, self.lot_org.get(lot), self.may_sign)
+        except VerificationError as exc:
+            self.find(exc.check or "signature", str(exc), idx, lot)
 
-    def _chain(self, row: Any, event: Mapping[str, Any], leaf: bytes, idx: int, lot: str) -> bool:
+    def _chain(self, row: Any, stmt: Mapping[str, Any], event: Mapping[str, Any], leaf: bytes) -> None:
+        """``chain`` findings: seq and prev link to the lot's previous entry (to its stored leaf hash
+        too, so that one bad leaf hash is one finding); remember the commissioning fields and inputs."""
+        idx, lot = int(row.idx), str(row.lot_id)
         st = self.lots.setdefault(lot, _LotState())
-        ok = True
-        if row.seq != st.seq + 1 or row.prev not in (st.head, st.stored_head or st.head):
-            self.find(
-                "chain",
-                f"lot chain broken: expected seq {st.seq + 1} after {st.head}, got seq {row.seq} after {row.prev}",
-                idx,
-                lot,
-            )
-            ok = False
-        if row.seq == 0 and event.get("bizStep") == "commissioning":
-            qty = (event.get("quantityList") or [{}])[0]  # where ingest takes the lot's quantity from
-            st.fields = lot_fields_from_ilmd(event.get("ilmd") or {}) | {
-                "quantity": qty.get("quantity"),
-                "unit": qty.get("uom"),
-            }
-        for inp in event.get("ocop:inputs", []):
-            self.input_refs.append((idx, str(inp.get("lot")), str(inp.get("head"))))
+        try:
+            chaincheck.check_link(lot, stmt, st.seq + 1, st.head, *([st.stored_head] if st.stored_head else []))
+        except VerificationError as exc:
+            self.find("chain", str(exc), idx, lot)
+        try:
+            if row.seq == 0 and event.get("bizStep") == "commissioning":
+                st.fields = chaincheck.signed_lot_fields(event)
+            self.input_refs.append((idx, chaincheck.input_refs(event)))
+        except VerificationError as exc:
+            self.find(exc.check or "record", str(exc), idx, lot)
         st.seq, st.head, st.stored_head = int(row.seq), leaf.hex(), bytes(row.leaf_hash).hex()
-        return ok
 
     def lot_heads(self) -> None:
         cols = [
@@ -228,33 +194,40 @@ class _Auditor:
                     None,
                     r.lot_id,
                 )
-            for name in _LOT_FIELDS:
-                signed = (st.fields or {}).get(name)
-                if st.fields is not None and _norm(getattr(r, name)) != _norm(signed):
-                    self.find(
-                        "lot_head",
-                        f"lot field {name} differs from the signed commissioning event: "
-                        f"expected {signed!r}, got {getattr(r, name)!r}",
-                        None,
-                        r.lot_id,
-                    )
+            if st.fields is not None:
+                for problem in chaincheck.lot_field_mismatches(dict(r._mapping), st.fields):
+                    self.find("lot_head", str(problem), None, r.lot_id)
         for lot in sorted(set(self.lots) - seen):
             self.find("lot_head", f"lot {lot} has entries but no lot row", None, lot)
         self.report.lots = len(seen)
 
     def inputs(self) -> None:
+        """Transformation inputs name earlier entries of the input lots (read in batches)."""
         from ledger.store.models import LogEntry
 
         t = LogEntry.__table__  # type: ignore[attr-defined]
-        heads = sorted({bytes.fromhex(h) for _, _, h in self.input_refs if len(h) == 64})
+        heads = sorted({bytes.fromhex(h) for _, refs in self.input_refs for _, h in refs if _is_hash(h)})
         where: dict[str, tuple[int, str]] = {}
         for i in range(0, len(heads), 400):
             q = select(t.c.idx, t.c.lot_id, t.c.leaf_hash).where(t.c.leaf_hash.in_(heads[i : i + 400]))
             where.update({bytes(r.leaf_hash).hex(): (int(r.idx), r.lot_id) for r in self.conn.execute(q)})
-        for idx, lot, head in self.input_refs:
+
+        def head_index(lot: str, head: str) -> int | None:
             at = where.get(head)
-            if at is None or at[1] != lot or at[0] >= idx:
-                self.find("chain", f"input lot {lot} has no earlier entry with hash {head}", idx)
+            return at[0] if at is not None and at[1] == lot else None
+
+        for idx, refs in self.input_refs:
+            try:
+                chaincheck.check_input_refs(refs, idx, head_index)
+            except VerificationError as exc:
+                self.find("chain", str(exc), idx)
+
+
+def _is_hash(text: str) -> bool:
+    try:
+        return len(bytes.fromhex(text)) == 32
+    except ValueError:
+        return False
 
 
 _LOT_FIELDS = (
@@ -272,25 +245,10 @@ _LOT_FIELDS = (
 )
 
 
-def _utc(value: str) -> datetime:
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return datetime.max.replace(tzinfo=UTC)
-
-
-def _norm(v: Any) -> Any:
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    return v
-
-
 def audit(
     engine: Engine,
     *,
-    chain: AnchorSource | None = None,
+    chain: ChainReader | None = None,
     chunk: int = 10_000,
     progress: Progress | None = None,
     max_findings: int = 1000,
@@ -354,7 +312,7 @@ def _check_anchors(
     conn: Connection,
     anchors: list[dict[str, Any]],
     roots: Mapping[int, bytes],
-    chain: AnchorSource | None,
+    chain: ChainReader | None,
     size: int,
 ) -> None:
     prev: tuple[int, bytes] | None = None
@@ -394,7 +352,7 @@ def _check_anchors(
         )
 
 
-def _check_anchor_target(a: _Auditor, x: Mapping[str, Any], where: str, chain: AnchorSource | None) -> None:
+def _check_anchor_target(a: _Auditor, x: Mapping[str, Any], where: str, chain: ChainReader | None) -> None:
     """The anchor row names the chain and contract being audited (when the chain says which it is)."""
     chain_id, address = getattr(chain, "chain_id", None), getattr(chain, "address", None)
     if chain_id is not None and int(x["chain_id"]) != int(chain_id):

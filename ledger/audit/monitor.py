@@ -15,7 +15,7 @@ Each run (``ocop-ledger monitor URL --rpc RPC``):
    next run, against the head remembered from before.
 
 JSON shapes of the three log routes: ``docs/log-api.md``. HTTP goes through an ``httpx.Client``
-passed in; the chain through anything with ``root_at(size) -> bytes``.
+passed in; the chain through a ``ledger.core.ports.ChainReader`` (only ``root_at`` is read).
 """
 
 from __future__ import annotations
@@ -26,18 +26,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
 from ledger.core import canonical, merkle
+from ledger.core.ports import ChainReader
 from ledger.errors import LedgerError, VerificationError
 
 PAGE = 1000
-
-
-class RootSource(Protocol):
-    def root_at(self, size: int) -> bytes: ...
 
 
 @dataclass
@@ -105,7 +102,7 @@ def monitor(
     url: str,
     state_path: Path,
     *,
-    chain: RootSource | None = None,
+    chain: ChainReader | None = None,
     page: int = PAGE,
     progress: Callable[[int, int], None] | None = None,
 ) -> MonitorReport:
@@ -181,7 +178,7 @@ def _consistent(api: _Api, state: MonitorState, n: int, root: bytes, find: Calla
 
 def _anchors(
     api: _Api,
-    chain: RootSource | None,
+    chain: ChainReader | None,
     state: MonitorState,
     n: int,
     root: bytes,

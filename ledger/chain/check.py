@@ -15,8 +15,9 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from ledger.chain.client import ZERO_ROOT, ChainClient
+from ledger.chain.client import ZERO_ROOT
 from ledger.core import merkle
+from ledger.core.ports import ChainReader, explorer_tx_url
 from ledger.errors import AnchorError, RootMismatchError, VerificationError
 from ledger.store import log as store
 from ledger.store.db import read_tx
@@ -38,7 +39,7 @@ class ChainAnchorCheck:
 
     def __call__(self, index: int, leaf: bytes) -> str:
         if self.problem:
-            raise VerificationError(self.problem)
+            raise VerificationError(self.problem, check="anchor", index=index)
         if index >= self.size:
             return "pending"
         with read_tx(self.engine) as conn:
@@ -46,11 +47,17 @@ class ChainAnchorCheck:
         try:
             got = merkle.root_from_inclusion_proof(leaf, index, self.size, proof)
         except VerificationError as exc:
-            raise VerificationError(f"no valid inclusion proof at anchored tree size {self.size}: {exc}") from exc
+            raise VerificationError(
+                f"no valid inclusion proof at anchored tree size {self.size}: {exc}", check="anchor", index=index
+            ) from exc
         if got != self.root:
             raise RootMismatchError(
                 f"entry at log index {index} is not in the anchored log of size {self.size}: "
-                f"expected root {self.root.hex()} from chain, got {got.hex()}"
+                f"expected root {self.root.hex()} from chain, got {got.hex()}",
+                check="anchor",
+                index=index,
+                expected=self.root.hex(),
+                found=got.hex(),
             )
         return "ok"
 
@@ -66,7 +73,7 @@ class UnanchoredCheck:
 
 
 def anchor_check_for(
-    ledger: Any, chain: ChainClient, explorer_url: str | None = None
+    ledger: Any, chain: ChainReader, explorer_url: str | None = None
 ) -> ChainAnchorCheck | UnanchoredCheck:
     """The anchor check for verifying lots of ``ledger``, trusting ``chain`` rather than the database.
 
@@ -96,8 +103,8 @@ def anchor_check_for(
     if row is not None:
         when = row.block_time.replace(tzinfo=UTC).isoformat() if row.block_time else None
         info |= {"tx_hash": row.tx_hash, "block_number": row.block_number, "block_time": when}
-    if explorer_url and info["tx_hash"]:
-        info["explorer_tx_url"] = f"{explorer_url.rstrip('/')}/tx/{info['tx_hash']}"
+    if url := explorer_tx_url(explorer_url, info["tx_hash"]):
+        info["explorer_tx_url"] = url
     problem = None
     if size > local:
         problem = (

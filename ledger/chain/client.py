@@ -24,10 +24,12 @@ from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
+from web3.logs import DISCARD
 from web3.types import Nonce, TxParams, Wei
 
 from ledger.chain.reverts import AnchorRevert, artifact, decode_revert, revert_from, rpc
-from ledger.errors import AnchorError
+from ledger.core.ports import AnchorTx
+from ledger.errors import AnchorError, InputError
 
 ANCHOR_GAS = 100_000
 """Gas limit of an anchor transaction; the contract needs at most ~55k after the first anchor."""
@@ -106,7 +108,7 @@ class ChainClient:
         priority_fee_gwei: float | None = None,
     ) -> None:
         if not 21_000 <= gas <= MAX_GAS:
-            raise ValueError(f"anchor gas must be between 21000 and {MAX_GAS}, got {gas}")
+            raise InputError(f"anchor gas must be between 21000 and {MAX_GAS}, got {gas}")
         self.w3 = w3
         self.address = to_checksum_address(address)
         self.account = account
@@ -158,6 +160,23 @@ class ChainClient:
         """The root anchored for ``size``; 32 zero bytes when that size was never anchored."""
         with rpc(f"reading rootAt({size})"):
             return bytes(self.contract.functions.rootAt(size).call())
+
+    def at(self, address: str) -> ChainClient:
+        """A read-only client of the contract at ``address`` on the same chain (a ``ChainReader``)."""
+        other = ChainClient(self.w3, address, gas=self.gas)
+        other._chain_id = self._chain_id
+        return other
+
+    def anchor_tx(self, tx_hash: str) -> AnchorTx | None:
+        """Block, status and ``Anchored`` events (of any contract) of a mined transaction; None if unknown."""
+        with rpc(f"reading the receipt of {tx_hash}"):
+            try:
+                raw = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+            except TransactionNotFound:
+                return None
+            events = self.contract.events.Anchored().process_receipt(raw, errors=DISCARD)
+        anchored = [(str(ev["address"]), int(ev["args"]["treeSize"]), bytes(ev["args"]["root"])) for ev in events]
+        return AnchorTx(int(raw["blockNumber"]), int(raw["status"]) == 1, anchored)
 
     def latest_root(self) -> bytes:
         with rpc("reading latestRoot()"):
@@ -244,7 +263,7 @@ class ChainClient:
         """Build and sign ``anchor(root, size)`` with an explicit gas limit and EIP-1559 fees."""
         account = self._account()
         if len(root) != 32:
-            raise ValueError(f"root must be 32 bytes, got {len(root)}")
+            raise InputError(f"root must be 32 bytes, got {len(root)}")
         if nonce is None:
             nonce = self.nonce(account.address, "pending")
         with rpc(f"building the anchor transaction for size {size}"):

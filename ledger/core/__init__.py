@@ -5,4 +5,8 @@ Nothing here touches a database, the network, a chain, the web or settings (an i
 contract in ``pyproject.toml`` enforces it). A change to the canonical form, the statement, the
 signature, the tree or the bundle checks invalidates proofs that users already hold: version it
 (a new statement or bundle version) and keep the old versions verifying.
+
+Verification has one copy of each rule: ``chaincheck`` holds the per-entry checks that ``verify``
+(a lot from the store), ``bundle_verify`` (a proof bundle) and the full-log audit all run, and
+``ports`` the one ``ChainReader`` interface through which every verifier reads the chain.
 """

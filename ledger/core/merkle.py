@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 
-from ledger.errors import RootMismatchError, VerificationError
+from ledger.errors import InputError, RootMismatchError, VerificationError
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -76,7 +76,7 @@ def subtree_ranges(start: int, end: int) -> list[Range]:
     keeps as node (level k, index j).
     """
     if not 0 <= start < end:
-        raise ValueError(f"range must be non-empty: expected 0 <= start < end, got [{start}, {end})")
+        raise InputError(f"range must be non-empty: expected 0 <= start < end, got [{start}, {end})")
     out: list[Range] = []
     while start < end:
         size = start & -start if start else 1 << ((end - start).bit_length() - 1)
@@ -209,7 +209,12 @@ def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[by
     _check_hash("root", root)
     got = root_from_inclusion_proof(leaf_hash, index, size, proof)
     if got != root:
-        raise RootMismatchError(f"inclusion proof gives a different root: expected {root.hex()}, got {got.hex()}")
+        raise RootMismatchError(
+            f"inclusion proof gives a different root: expected {root.hex()}, got {got.hex()}",
+            index=index,
+            expected=root.hex(),
+            found=got.hex(),
+        )
 
 
 def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes) -> None:
@@ -222,7 +227,12 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
         if proof:
             raise VerificationError(f"consistency proof between equal sizes must be empty: got {len(proof)} hashes")
         if root1 != root2:
-            raise RootMismatchError(f"roots differ at equal sizes: expected {root1.hex()}, got {root2.hex()}")
+            raise RootMismatchError(
+                f"roots differ at equal sizes: expected {root1.hex()}, got {root2.hex()}",
+                check="consistency",
+                expected=root1.hex(),
+                found=root2.hex(),
+            )
         return
     _check_hash("root1", root1)
     _check_hash("root2", root2)
@@ -243,12 +253,18 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
     hash1 = _chain_border_right(_chain_inner_right(seed, rest[:inner], mask), rest[inner:])
     if hash1 != root1:
         raise RootMismatchError(
-            f"consistency proof gives a different first root: expected {root1.hex()}, got {hash1.hex()}"
+            f"consistency proof gives a different first root: expected {root1.hex()}, got {hash1.hex()}",
+            check="consistency",
+            expected=root1.hex(),
+            found=hash1.hex(),
         )
     hash2 = _chain_border_right(_chain_inner(seed, rest[:inner], mask), rest[inner:])
     if hash2 != root2:
         raise RootMismatchError(
-            f"consistency proof gives a different second root: expected {root2.hex()}, got {hash2.hex()}"
+            f"consistency proof gives a different second root: expected {root2.hex()}, got {hash2.hex()}",
+            check="consistency",
+            expected=root2.hex(),
+            found=hash2.hex(),
         )
 
 

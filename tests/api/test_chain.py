@@ -57,20 +57,31 @@ def test_bundle_is_409_until_anchored(chain_world: ChainWorld) -> None:
 class Memo:
     """Caches a real chain's answers, so thousands of flipped bundles cost no RPC round trips."""
 
-    def __init__(self, chain: RpcChain) -> None:
+    def __init__(self, chain: RpcChain, memo: dict[tuple[Any, ...], Any] | None = None) -> None:
         self.inner = chain
-        self.memo: dict[tuple[Any, ...], Any] = {}
+        self.memo: dict[tuple[Any, ...], Any] = {} if memo is None else memo
 
     def _get(self, key: tuple[Any, ...], fn: Callable[[], Any]) -> Any:
         if key not in self.memo:
             self.memo[key] = fn()
         return self.memo[key]
 
-    def chain_id(self) -> int:
-        return int(self._get(("id",), self.inner.chain_id))
+    def at(self, address: str) -> Memo:
+        return Memo(self.inner.at(address), self.memo)
 
-    def root_at(self, contract: str, size: int) -> bytes:
-        return bytes(self._get(("root", contract.lower(), size), lambda: self.inner.root_at(contract, size)))
+    @property
+    def address(self) -> str:
+        return self.inner.address
+
+    @property
+    def chain_id(self) -> int:
+        return int(self._get(("id",), lambda: self.inner.chain_id))
+
+    def latest_tree_size(self) -> int:
+        return int(self._get(("latest", self.address.lower()), self.inner.latest_tree_size))
+
+    def root_at(self, size: int) -> bytes:
+        return bytes(self._get(("root", self.address.lower(), size), lambda: self.inner.root_at(size)))
 
     def anchor_tx(self, tx_hash: str) -> AnchorTx | None:
         result: AnchorTx | None = self._get(("tx", tx_hash), lambda: self.inner.anchor_tx(tx_hash))
