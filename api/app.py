@@ -17,9 +17,10 @@ from fastapi import FastAPI
 
 from api import errors
 from api.config import ApiSettings
+from api.deps import anchor_check_dep, ledger_dep, role_dependency
 from api.middleware import LimitMiddleware, Metrics, ObserveMiddleware, PathMiddleware
 from api.page import Pages
-from api.routes import admin, public, resolver, shipment, write
+from api.routes import admin, exports, public, resolver, shipment, write
 from api.services import LRU, Services
 from ledger.service import Ledger
 from ledger.settings import Settings
@@ -63,14 +64,8 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 
 def _include_exporter_routes(app: FastAPI) -> None:
-    """Shipments, lineage, exports and imports (``api.exporter_routes``, issue D), when present."""
-    try:
-        from api import exporter_routes
-    except ImportError:  # pragma: no cover - built separately
-        return
-    from api.deps import anchor_check_dep, ledger_dep, role_dependency
-
-    app.include_router(exporter_routes.make_router(ledger_dep, role_dependency, anchor_check_dep))
+    """Shipments, lineage, exports and imports (``api.routes.exports``)."""
+    app.include_router(exports.make_router(ledger_dep, role_dependency, anchor_check_dep))
 
 
 def _install_docs(app: FastAPI) -> None:
@@ -108,7 +103,7 @@ def create_app(
     api_settings: ApiSettings | None = None,
     connect_chain: bool = True,
 ) -> FastAPI:
-    """Build the app. ``chain`` is a read-only ``ledger.chain.ChainClient``; without it one is
+    """Build the app. ``chain`` is a read-only ``ledger.chain.client.ChainClient``; without it one is
     connected on first use from settings (unless ``connect_chain`` is False)."""
     settings = settings or Settings()
     api_settings = api_settings or ApiSettings()

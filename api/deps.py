@@ -10,10 +10,11 @@ from fastapi import Depends, Request
 
 from api.errors import Unauthorized
 from api.services import Services
-from ledger import apikeys, gs1
-from ledger.apikeys import Principal
-from ledger.db import read_tx
+from ledger.core import gs1
 from ledger.errors import InputError, PermissionDenied
+from ledger.store import apikeys
+from ledger.store.apikeys import Principal
+from ledger.store.db import read_tx
 
 
 def services(request: Request) -> Services:

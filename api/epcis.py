@@ -20,7 +20,7 @@ import re
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ledger import gs1
+from ledger.core import gs1
 from ledger.errors import InputError
 
 EVENT_TYPES = ("ObjectEvent", "AggregationEvent", "TransformationEvent")

@@ -3,7 +3,7 @@
 Routers that hold writes are built with ``route_class=IdempotentRoute``, which wraps the handler of
 each such route: with the header, the caller's organization
 claims the key through ``Ledger.idempotent`` and the route runs inside the transaction that
-stores the key's record, so the write and its first answer commit together (``ledger.idempotency``).
+stores the key's record, so the write and its first answer commit together (``ledger.store.idempotency``).
 A resend gets that answer back with ``Idempotent-Replayed: true``. Only successful answers are
 kept: a refused write stored nothing, so its retry is simply checked again.
 """
@@ -21,10 +21,10 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from api.services import Services
-from ledger import apikeys
-from ledger.apikeys import Principal
-from ledger.db import bound, read_tx
-from ledger.idempotency import Answer, Claim, fingerprint, parse_key
+from ledger.store import apikeys
+from ledger.store.apikeys import Principal
+from ledger.store.db import bound, read_tx
+from ledger.store.idempotency import Answer, Claim, fingerprint, parse_key
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"

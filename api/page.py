@@ -19,11 +19,11 @@ from sqlalchemy import select
 
 from api.i18n import CHAINS, TEXT, check_label, step_label
 from api.services import Services
-from ledger import lineage, shipments
-from ledger.db import read_tx
-from ledger.keys import keys_by_id
-from ledger.models import Organization
-from ledger.verify import LotReport
+from ledger.core.verify import LotReport
+from ledger.store import lineage, shipments
+from ledger.store.db import read_tx
+from ledger.store.keys import keys_by_id
+from ledger.store.models import Organization
 
 _org = Organization.__table__  # type: ignore[attr-defined]
 TEMPLATES = Path(__file__).parent / "templates"

@@ -16,15 +16,18 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Connection, func, select
 
 from api.config import ApiSettings
-from ledger import bundle as bundle_mod
-from ledger import canonical, gs1, lineage, shipments, store
-from ledger.db import read_tx
+from ledger.core import bundle as bundle_mod
+from ledger.core import canonical, gs1
+from ledger.core.ports import explorer_tx_url
+from ledger.core.verify import LotReport, statement_of
 from ledger.errors import ConflictError, NotFound
-from ledger.keys import keys_by_id
-from ledger.models import Anchor
 from ledger.service import Ledger
 from ledger.settings import Settings
-from ledger.verify import LotReport, statement_of
+from ledger.store import lineage, shipments
+from ledger.store import log as store
+from ledger.store.db import read_tx
+from ledger.store.keys import keys_by_id
+from ledger.store.models import Anchor
 
 log = logging.getLogger("ocop.api")
 _anchor = Anchor.__table__  # type: ignore[attr-defined]
@@ -99,7 +102,7 @@ class Services:
             return self._chain
         with self._chain_lock:
             if self._chain is None and time.monotonic() >= self._next_try:
-                from ledger.devchain import connect
+                from ledger.chain.devchain import connect
                 from ledger.errors import AnchorError, ConfigError
 
                 try:
@@ -112,12 +115,12 @@ class Services:
         return self._chain
 
     def anchor_check(self) -> Any:
-        from ledger.anchor_check import UnanchoredCheck, anchor_check_for
+        from ledger.chain.check import UnanchoredCheck, anchor_check_for
 
         chain = self.chain()
         if chain is None:
             return UnanchoredCheck("not_configured", self._chain_error or "no chain configured")
-        return anchor_check_for(self.ledger, chain, self.settings)
+        return anchor_check_for(self.ledger, chain, self.settings.explorer_url)
 
     def chain_ids(self) -> tuple[int, str] | None:
         """(chain id, contract) of the chain once connected; never connects (runs on the event loop)."""
@@ -165,8 +168,7 @@ class Services:
         }
 
     def explorer_tx(self, tx_hash: str | None) -> str | None:
-        base = self.settings.explorer_url
-        return f"{base.rstrip('/')}/tx/{tx_hash}" if base and tx_hash else None
+        return explorer_tx_url(self.settings.explorer_url, tx_hash)
 
     # --- verification ---------------------------------------------------------------------
 

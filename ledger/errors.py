@@ -7,12 +7,15 @@
     │   └── ChainLinkError         a lot's hash chain (seq / prev) is broken
     ├── InputError (ValueError)    bad input from a user or client; nothing was stored
     │   └── ConflictError          the input is well formed but clashes with stored state
+    ├── PermissionDenied           the caller is authenticated but not allowed to do this
     ├── NotFound                   the thing asked for does not exist
     ├── AnchorError                talking to the chain failed (raised ``from`` the RPC error)
     └── ConfigError                settings or key material are unusable (e.g. a wrong master key)
 
 Messages say what was expected and what was found: "inclusion proof has wrong size:
-expected 3, got 4". The API maps this tree to HTTP status codes in one place.
+expected 3, got 4". A ``VerificationError`` also carries them as fields - ``check`` (which
+check failed), ``lot``, ``seq``, ``index``, ``expected``, ``found`` - so that no caller parses a
+message to learn what failed. The API maps this tree to HTTP status codes in one place.
 """
 
 from __future__ import annotations
@@ -25,27 +28,60 @@ class LedgerError(Exception):
 
 
 class VerificationError(LedgerError):
-    """A proof, signature or hash chain failed to verify."""
+    """A proof, signature or hash chain failed to verify.
+
+    ``check`` names the failed check (``record``, ``signature``, ``key``, ``chain``, ``leaf``,
+    ``inclusion``, ``anchor``, ``format``, ...; each subclass has a default), ``lot``, ``seq`` and
+    ``index`` (log index) the entry it failed on when there is one, and ``expected`` / ``found``
+    the two values that differ when the check compares values.
+    """
 
     code = "verification_failed"
+    default_check: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        check: str | None = None,
+        lot: str | None = None,
+        seq: int | None = None,
+        index: int | None = None,
+        expected: object = None,
+        found: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.check = check if check is not None else self.default_check
+        self.lot, self.seq, self.index = lot, seq, index
+        self.expected, self.found = expected, found
+
+    def at(self, *, lot: str | None = None, seq: int | None = None, index: int | None = None) -> VerificationError:
+        """Fill in where the failure happened (fields already set are kept); returns ``self``."""
+        self.lot = self.lot if self.lot is not None else lot
+        self.seq = self.seq if self.seq is not None else seq
+        self.index = self.index if self.index is not None else index
+        return self
 
 
 class RootMismatchError(VerificationError):
     """A root recomputed from a proof differs from the root it should equal."""
 
     code = "root_mismatch"
+    default_check = "inclusion"
 
 
 class SignatureError(VerificationError):
     """A signature does not verify, or its key was not valid at signing time."""
 
     code = "bad_signature"
+    default_check = "signature"
 
 
 class ChainLinkError(VerificationError):
     """A lot's entries are not linked seq by seq through their prev hashes."""
 
     code = "chain_broken"
+    default_check = "chain"
 
 
 class InputError(LedgerError, ValueError):

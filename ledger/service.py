@@ -16,16 +16,18 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, insert, select
 
-from ledger import access, idempotency, migrate, proofs, store
-from ledger import keys as keys_mod
-from ledger.db import make_engine, read_tx, write_tx
+from ledger.core import proofs
+from ledger.core.policy import may_sign
+from ledger.core.records import LotCreate, OrganizationCreate, ProductCreate, input_error
+from ledger.core.verify import AnchorCheck, LotData, LotReport, verify_lot
 from ledger.errors import ConflictError, InputError, NotFound, VerificationError
-from ledger.ingest import Submission, append, parse_batch
-from ledger.models import Lot, Organization, Product, SigningKey
-from ledger.policy import may_sign
-from ledger.records import LotCreate, OrganizationCreate, ProductCreate, input_error
 from ledger.settings import Settings
-from ledger.verify import AnchorCheck, LotData, LotReport, verify_lot
+from ledger.store import access, idempotency, migrate
+from ledger.store import keys as keys_mod
+from ledger.store import log as store
+from ledger.store.append import Submission, append, parse_batch
+from ledger.store.db import make_engine, read_tx, write_tx
+from ledger.store.models import Lot, Organization, Product, SigningKey
 
 _org = Organization.__table__  # type: ignore[attr-defined]
 _product = Product.__table__  # type: ignore[attr-defined]
@@ -71,7 +73,7 @@ class Ledger:
     def idempotent(
         self, org_id: int, key: str, fingerprint: str, retention: timedelta = timedelta(hours=24)
     ) -> Iterator[idempotency.Claim]:
-        """Run the writes inside this block in one transaction with the key's record (``ledger.idempotency``).
+        """Run the writes inside this block in one transaction with the key's record (``ledger.store.idempotency``).
 
         If the key was used before, ``claim.replay`` is the first answer and nothing may be written;
         otherwise every ``Ledger`` write inside joins the transaction and ``claim.complete(answer)``
@@ -202,7 +204,7 @@ class Ledger:
         Each item is ``{"lot": id, "event": {...}}`` (signed with the organization's server-held
         key) or ``{"lot": id, "entry": {statement + "sig"}}`` (signed by the organization).
         ``role`` is the caller's API-key role (None: the organization itself, e.g. the CLI);
-        ``ledger.policy`` decides on every event in the append path.
+        ``ledger.core.policy`` decides on every event in the append path.
         """
         if not items:
             raise InputError("no events to record: expected at least 1, got 0", field="events")
@@ -280,7 +282,7 @@ class Ledger:
 
     @staticmethod
     def _input_heads(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], int]:
-        from ledger.canonical import from_canonical
+        from ledger.core.canonical import from_canonical
 
         wanted = []
         for r in rows:

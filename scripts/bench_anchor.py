@@ -35,10 +35,10 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from bench_common import Figure, log, machine, print_table, temp_dir  # noqa: E402
 from eth_account import Account  # noqa: E402
 
-from ledger.anchoring import AnchorWorker, WorkerConfig  # noqa: E402
-from ledger.chain import ANVIL_DEV_KEY, ChainClient, make_web3  # noqa: E402
-from ledger.devchain import Devchain, find_anvil  # noqa: E402
-from ledger.records import OrganizationCreate, ProductCreate  # noqa: E402
+from ledger.chain.client import ANVIL_DEV_KEY, ChainClient, make_web3  # noqa: E402
+from ledger.chain.devchain import Devchain, find_anvil  # noqa: E402
+from ledger.chain.worker import AnchorWorker, WorkerConfig  # noqa: E402
+from ledger.core.records import OrganizationCreate, ProductCreate  # noqa: E402
 from ledger.service import Ledger  # noqa: E402
 from ledger.settings import Settings  # noqa: E402
 

@@ -78,10 +78,10 @@ def load(port: int, path: str, seconds: float, clients: int = 10) -> dict[str, f
 def setup(tmp: Path) -> dict[str, Any]:
     from eth_account import Account
 
-    from ledger.anchoring import AnchorWorker
-    from ledger.chain import ANVIL_DEV_KEY, ChainClient, make_web3
-    from ledger.devchain import Devchain, find_anvil
-    from ledger.records import OrganizationCreate, ProductCreate
+    from ledger.chain.client import ANVIL_DEV_KEY, ChainClient, make_web3
+    from ledger.chain.devchain import Devchain, find_anvil
+    from ledger.chain.worker import AnchorWorker
+    from ledger.core.records import OrganizationCreate, ProductCreate
     from ledger.service import Ledger
     from ledger.settings import Settings
     from tests.api.anvil_support import MASTER_KEY_B64, free_port
@@ -172,8 +172,8 @@ def bench_http(port: int, seconds: float, rounds: int) -> dict[str, Any]:
 
 
 def bench_bundle(port: int, ctx: dict[str, Any], tmp: Path) -> dict[str, Any]:
-    from ledger.bundle import verify_bundle
-    from ledger.bundle_rpc import RpcChain
+    from ledger.chain.rpc import RpcChain
+    from ledger.core.bundle import verify_bundle
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/lots/08930000045676.HUNDRED/bundle") as r:  # noqa: S310
         raw = r.read()
@@ -187,7 +187,15 @@ def bench_bundle(port: int, ctx: dict[str, Any], tmp: Path) -> dict[str, Any]:
         report = verify_bundle(bundle, RpcChain(ctx["rpc"]))
         t.append(time.perf_counter() - t0)
         assert report.verdict == "verified", report.failure
-    cli = [sys.executable, "-c", "from ledger.cli import main; main()", "verify-bundle", str(path), "--rpc", ctx["rpc"]]
+    cli = [
+        sys.executable,
+        "-c",
+        "from ledger.cli import main; main()",
+        "verify-bundle",
+        str(path),
+        "--rpc",
+        ctx["rpc"],
+    ]
     c = []
     for _ in range(5):
         t0 = time.perf_counter()

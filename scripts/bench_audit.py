@@ -1,4 +1,4 @@
-"""Audit throughput: bulk-load N signed entries, then time ``ledger.audit.audit`` over them.
+"""Audit throughput: bulk-load N signed entries, then time ``ledger.audit.auditor.audit`` over them.
 
     python scripts/bench_audit.py --entries 100000            # SQLite in a temp folder
     python scripts/bench_audit.py --entries 1000000 --json
@@ -21,13 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ledger import canonical, merkle, migrate, store  # noqa: E402
-from ledger.audit import audit  # noqa: E402
-from ledger.db import make_engine, write_tx  # noqa: E402
-from ledger.events import format_record_time  # noqa: E402
-from ledger.keys import KeyRing  # noqa: E402
-from ledger.records import OrganizationCreate, ProductCreate  # noqa: E402
+from ledger.audit.auditor import audit  # noqa: E402
+from ledger.core import canonical, merkle
+from ledger.core.events import format_record_time  # noqa: E402
+from ledger.core.records import OrganizationCreate, ProductCreate  # noqa: E402
 from ledger.service import Ledger  # noqa: E402
+from ledger.store import log as store
+from ledger.store import migrate
+from ledger.store.db import make_engine, write_tx  # noqa: E402
+from ledger.store.keys import KeyRing  # noqa: E402
 
 
 def load(ledger: Ledger, n: int, lots: int, batch: int = 10_000) -> float:
@@ -95,7 +97,7 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=10_000)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    url = args.db or f"sqlite:///{tempfile.mkdtemp(prefix='bench-audit-')}/ledger.db"
+    url = args.db or f"sqlite:///{tempfile.mkdtemp(prefix='bench-audit-')}/ledger.store.db"
     engine = make_engine(url)
     migrate.upgrade(engine)
     ledger = Ledger(engine, KeyRing(bytes(range(32))))

@@ -53,13 +53,15 @@ from bench_common import (  # noqa: E402
     temp_pg_database,
 )
 
-from ledger import merkle, migrate, store  # noqa: E402
-from ledger.db import make_engine, read_tx, write_tx  # noqa: E402
-from ledger.gs1 import make_gtin  # noqa: E402
-from ledger.models import LogEntry, LogHead, TreeNode  # noqa: E402
-from ledger.records import OrganizationCreate, ProductCreate  # noqa: E402
+from ledger.core import merkle
+from ledger.core.gs1 import make_gtin  # noqa: E402
+from ledger.core.records import OrganizationCreate, ProductCreate  # noqa: E402
 from ledger.service import Ledger  # noqa: E402
 from ledger.settings import Settings  # noqa: E402
+from ledger.store import log as store
+from ledger.store import migrate
+from ledger.store.db import make_engine, read_tx, write_tx  # noqa: E402
+from ledger.store.models import LogEntry, LogHead, TreeNode  # noqa: E402
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 TARGET_SQLITE = 8_000
@@ -377,7 +379,7 @@ class Report:
 
 @contextmanager
 def sqlite_url(tmp: Path) -> Iterator[str]:
-    path = tmp / "append" / "ledger.db"
+    path = tmp / "append" / "ledger.store.db"
     try:
         yield f"sqlite:///{path}"
     finally:

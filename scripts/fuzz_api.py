@@ -21,10 +21,10 @@ import schemathesis  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from api.app import create_app  # noqa: E402
-from ledger import migrate  # noqa: E402
-from ledger.db import make_engine  # noqa: E402
-from ledger.keys import KeyRing  # noqa: E402
 from ledger.service import Ledger  # noqa: E402
+from ledger.store import migrate
+from ledger.store.db import make_engine  # noqa: E402
+from ledger.store.keys import KeyRing  # noqa: E402
 from tests.api.conftest import api_settings, build_world, make_settings  # noqa: E402
 from tests.hardening.lab import MASTER_KEY  # noqa: E402
 from tests.hardening.test_fuzz import fuzz  # noqa: E402
@@ -36,7 +36,7 @@ def main() -> int:
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        engine = make_engine(f"sqlite:///{Path(tmp) / 'ledger.db'}")
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'ledger.store.db'}")
         migrate.upgrade(engine)
         ledger = Ledger(engine, KeyRing(MASTER_KEY))
         app = create_app(make_settings(Path(tmp)), ledger=ledger, connect_chain=False, api_settings=api_settings())

@@ -19,10 +19,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from ledger import migrate
-from ledger.db import make_engine
-from ledger.keys import KeyRing
 from ledger.service import Ledger
+from ledger.store import migrate
+from ledger.store.db import make_engine
+from ledger.store.keys import KeyRing
 from tests.helpers import Clock
 
 PG_URL = os.environ.get("LEDGER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -70,7 +70,7 @@ def _pg_schema(conn: psycopg.Connection) -> Iterator[str]:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of a fresh, empty database (no tables yet): a SQLite file or a PostgreSQL schema."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        yield f"sqlite:///{tmp_path / 'ledger.store.db'}"
         return
     yield from _pg_schema(request.getfixturevalue("pg_database"))
 

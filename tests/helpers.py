@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ledger import canonical, gs1, signing
-from ledger.events import format_record_time, normalize_event
-from ledger.records import LotCreate, OrganizationCreate, ProductCreate, lot_ilmd
+from ledger.core import canonical, gs1, signing
+from ledger.core.events import format_record_time, normalize_event
+from ledger.core.records import LotCreate, OrganizationCreate, ProductCreate, lot_ilmd
 from ledger.service import Ledger
 
 TESTS_DIR = Path(__file__).resolve().parent

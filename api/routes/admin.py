@@ -18,9 +18,10 @@ from api.schemas import (
     Role,
     errors,
 )
-from ledger import apikeys, store
-from ledger.db import read_tx, write_tx
-from ledger.records import OrganizationCreate, OrganizationPrefixes
+from ledger.core.records import OrganizationCreate, OrganizationPrefixes
+from ledger.store import apikeys
+from ledger.store import log as store
+from ledger.store.db import read_tx, write_tx
 
 router = APIRouter(
     prefix="/api/v1/admin", tags=["admin"], responses=errors(401, 403, 404, 422), route_class=IdempotentRoute

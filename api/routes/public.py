@@ -20,9 +20,11 @@ from api.schemas import (
     errors,
 )
 from api.services import _entry_json
-from ledger import gs1, qr, store
-from ledger.db import read_tx
+from ledger.core import gs1
 from ledger.errors import InputError, NotFound
+from ledger.exports import qr
+from ledger.store import log as store
+from ledger.store.db import read_tx
 
 router = APIRouter(responses=errors(404, 422, 429))
 JSON = "application/json"

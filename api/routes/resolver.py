@@ -19,7 +19,7 @@ from api.deps import Svc
 from api.i18n import TEXT, pick_lang
 from api.page import Pages, lot_view, verdict_view
 from api.schemas import page_errors
-from ledger import gs1
+from ledger.core import gs1
 from ledger.errors import InputError, NotFound
 
 router = APIRouter(tags=["digital link"])

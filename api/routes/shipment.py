@@ -1,9 +1,9 @@
 """A shipment's GS1 Digital Link ``/00/{sscc}``: the shipment page for browsers, JSON on request;
 and its proof bundle ``/api/v1/shipments/{sscc}/bundle``.
 
-Mounted before ``api.exporter_routes`` (which also answers ``/00/{sscc}`` with JSON when used on
+Mounted before ``api.routes.exports`` (which also answers ``/00/{sscc}`` with JSON when used on
 its own), so that the app negotiates. Which lots a shipment holds comes from the signed
-AggregationEvents (``ledger.shipments``); each lot's verdict is the cached per-lot verdict.
+AggregationEvents (``ledger.store.shipments``); each lot's verdict is the cached per-lot verdict.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from api.page import Pages, shipment_view, verdict_view
 from api.routes.resolver import wants_json
 from api.schemas import errors
 from api.services import Services
-from ledger import gs1, shipments
-from ledger.db import read_tx
+from ledger.core import gs1
 from ledger.errors import InputError, NotFound
+from ledger.store import shipments
+from ledger.store.db import read_tx
 
 router = APIRouter(tags=["digital link"])
 

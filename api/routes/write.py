@@ -24,9 +24,9 @@ from api.schemas import (
     errors,
 )
 from api.services import Services
-from ledger.apikeys import Principal
+from ledger.core.records import LotCreate, ProductCreate
 from ledger.errors import InputError, PermissionDenied
-from ledger.records import LotCreate, ProductCreate
+from ledger.store.apikeys import Principal
 
 router = APIRouter(tags=["write"], responses=errors(401, 403, 413, 422), route_class=IdempotentRoute)
 
@@ -48,7 +48,7 @@ def create_product(data: ProductCreate, who: Caller, svc: Svc) -> dict[str, Any]
 @router.post("/api/v1/lots", status_code=201, response_model=LotPublic, responses=errors(409))
 def create_lot(data: LotCreate, who: Caller, svc: Svc) -> dict[str, Any]:
     """Create a lot of one of the caller's products; its commissioning entry is signed and logged. Role: producer."""
-    svc.ledger.create_lot(who.org_id, data, role=who.role)  # ledger.policy decides in the append path
+    svc.ledger.create_lot(who.org_id, data, role=who.role)  # ledger.core.policy decides in the append path
     return svc.lot_json(data.lot_id)
 
 
@@ -110,7 +110,7 @@ def _renamed(exc: InputError | PermissionDenied) -> InputError | PermissionDenie
 
 
 def record(svc: Services, who: Principal, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Record events with the caller's role; ``ledger.policy`` decides on each in the append path."""
+    """Record events with the caller's role; ``ledger.core.policy`` decides on each in the append path."""
     return svc.ledger.record(who.org_id, items, role=who.role)
 
 

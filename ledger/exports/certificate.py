@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -101,13 +101,8 @@ def step_label(step: str) -> str:
 
 def render(cert: Certificate, font_path: Path | None = None) -> bytes:
     """The certificate as PDF bytes (A4)."""
-    from reportlab.graphics.barcode.qr import QrCodeWidget  # type: ignore[import-untyped]
-    from reportlab.graphics.shapes import Drawing  # type: ignore[import-untyped]
-    from reportlab.lib import colors  # type: ignore[import-untyped]
-    from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
     from reportlab.lib.styles import ParagraphStyle  # type: ignore[import-untyped]
-    from reportlab.lib.units import mm  # type: ignore[import-untyped]
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle  # type: ignore[import-untyped]
+    from reportlab.platypus import Paragraph, Spacer  # type: ignore[import-untyped]
 
     font, bold = _register(font_path)
     body = ParagraphStyle("b", fontName=font, fontSize=9, leading=12)
@@ -124,6 +119,34 @@ def render(cert: Certificate, font_path: Path | None = None) -> bytes:
         p("GIẤY CHỨNG NHẬN NGUỒN GỐC / CERTIFICATE OF PROVENANCE", head),
         p(f"{cert.subject}  ·  Cấp ngày / Issued {cert.issued:%Y-%m-%d %H:%M} UTC"),
     ]
+    story += _verdict_part(cert, p, head)
+    story += _products_part(cert, p, sub, m, body)
+    story += _timeline_part(cert, p, sub)
+    story.append(p("Neo trên blockchain / Blockchain anchor", sub))
+    story.append(p(_anchor_text(cert.anchor)))
+    story += [
+        Spacer(1, 6),
+        p(
+            "Mỗi sự kiện được ký Ed25519, liên kết chuỗi băm và ghi vào nhật ký Merkle công khai (RFC 9162). "
+            "Each event is Ed25519-signed, hash-chained and logged in a public Merkle log (RFC 9162)."
+        ),
+    ]
+    return _pdf(story, cert.subject)
+
+
+Para = Callable[..., Any]
+"""``p(text, style=body)``: a paragraph of escaped text, as ``render`` builds it."""
+
+
+def _verdict_part(cert: Certificate, p: Para, head: Any) -> list[Any]:
+    """The verdict in its colour, the detail and the link, beside the QR code of the link."""
+    from reportlab.graphics.barcode.qr import QrCodeWidget  # type: ignore[import-untyped]
+    from reportlab.graphics.shapes import Drawing  # type: ignore[import-untyped]
+    from reportlab.lib import colors  # type: ignore[import-untyped]
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import mm  # type: ignore[import-untyped]
+    from reportlab.platypus import Table
+
     vi, en = VERDICTS.get(cert.verdict, (cert.verdict, cert.verdict))
     color = colors.HexColor(
         "#1b7f3b" if cert.verdict == "verified" else "#b26a00" if cert.verdict == "pending" else "#b00020"
@@ -139,8 +162,16 @@ def render(cert: Certificate, font_path: Path | None = None) -> bytes:
         p(cert.verdict_detail),
         p(f"Kiểm tra trực tuyến / Check online: {cert.url}"),
     ]
-    story += [Table([[left, d]], colWidths=[140 * mm, 36 * mm], style=[("VALIGN", (0, 0), (-1, -1), "TOP")])]
-    story.append(p("Sản phẩm / Product", sub))
+    return [Table([[left, d]], colWidths=[140 * mm, 36 * mm], style=[("VALIGN", (0, 0), (-1, -1), "TOP")])]
+
+
+def _products_part(cert: Certificate, p: Para, sub: Any, m: Callable[[Any], str], body: Any) -> list[Any]:
+    """Each product with its producer, OCOP stars and origin; then the input lots, if any.
+
+    ``m`` turns any text into literal paragraph markup; the product's name is bold around it."""
+    from reportlab.platypus import Paragraph
+
+    story: list[Any] = [p("Sản phẩm / Product", sub)]
     for prod in cert.products:
         stars = (
             f"{'★' * int(prod['stars'])} OCOP {prod['stars']} sao / stars ({prod.get('year')})"
@@ -156,7 +187,15 @@ def render(cert: Certificate, font_path: Path | None = None) -> bytes:
         ]
     if cert.inputs:
         story += [p("Nguyên liệu từ các lô / Made from lots", sub), p(", ".join(cert.inputs))]
-    story.append(p("Hành trình / Timeline", sub))
+    return story
+
+
+def _timeline_part(cert: Certificate, p: Para, sub: Any) -> list[Any]:
+    """The timeline as a table: time, step, lot, location, log index."""
+    from reportlab.lib import colors
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Table, TableStyle
+
     rows = [[p("Thời gian / Time"), p("Bước / Step"), p("Lô / Lot"), p("Địa điểm / Location"), p("#")]]
     for t in cert.timeline:
         rows.append(
@@ -166,16 +205,15 @@ def render(cert: Certificate, font_path: Path | None = None) -> bytes:
     tbl.setStyle(
         TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey), ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke)])
     )
-    story.append(tbl)
-    story.append(p("Neo trên blockchain / Blockchain anchor", sub))
-    story.append(p(_anchor_text(cert.anchor)))
-    story += [
-        Spacer(1, 6),
-        p(
-            "Mỗi sự kiện được ký Ed25519, liên kết chuỗi băm và ghi vào nhật ký Merkle công khai (RFC 9162). "
-            "Each event is Ed25519-signed, hash-chained and logged in a public Merkle log (RFC 9162)."
-        ),
-    ]
+    return [p("Hành trình / Timeline", sub), tbl]
+
+
+def _pdf(story: list[Any], subject: str) -> bytes:
+    """The story laid out on A4 pages."""
+    from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
+    from reportlab.lib.units import mm
+    from reportlab.platypus import SimpleDocTemplate
+
     buf = io.BytesIO()
     doc = SimpleDocTemplate(
         buf,
@@ -184,7 +222,7 @@ def render(cert: Certificate, font_path: Path | None = None) -> bytes:
         rightMargin=16 * mm,
         topMargin=14 * mm,
         bottomMargin=14 * mm,
-        title=f"OCOP provenance certificate — {cert.subject}",
+        title=f"OCOP provenance certificate — {subject}",
         author="OCOP Ledger",
     )
     doc.build(story)
@@ -278,16 +316,17 @@ def build(
     now: datetime | None = None,
 ) -> Certificate:
     """Gather a lot's (or shipment's) certificate from the ledger; verification runs here."""
-    from ledger import gs1
-    from ledger.db import read_tx
+    from ledger.core import gs1
     from ledger.exports import data
+    from ledger.store.anchors import covering_anchor
+    from ledger.store.db import read_tx
 
     with read_tx(ledger.engine) as conn:
         roots = data.lots_for(conn, lot=lot, sscc=sscc, upstream=False)
         everything = data.lots_for(conn, lot=lot, sscc=sscc, upstream=True)
         lots = data.load_lots(conn, everything)
         last = max((int(r.idx) for le in lots for r, _ in le.entries), default=0)
-        anchor = data.covering_anchor(conn, last)
+        anchor = covering_anchor(conn, last)
     reports = [ledger.verify_lot(x, anchor_check) for x in everything]
     verdict, detail = _verdict(reports)
     if lot is not None:

@@ -10,12 +10,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import Connection, select
 
-from ledger import canonical, gs1, lineage, shipments, store
+from ledger.core import canonical, gs1
+from ledger.core.records import lot_fields_from_ilmd
 from ledger.errors import InputError, NotFound
-from ledger.models import Lot, Organization, Product
-from ledger.records import lot_fields_from_ilmd
+from ledger.store import lineage, shipments
+from ledger.store import log as store
+from ledger.store.models import Lot, Organization, Product
 
 _lot = Lot.__table__  # type: ignore[attr-defined]
 _org = Organization.__table__  # type: ignore[attr-defined]
@@ -92,29 +94,3 @@ def lots_for(conn: Connection, lot: str | None = None, sscc: str | None = None, 
 
 def load_lots(conn: Connection, lot_ids: Iterable[str]) -> list[LotEvents]:
     return [load_lot(conn, lot) for lot in lot_ids]
-
-
-def anchors(conn: Connection) -> list[dict[str, Any]]:
-    """Confirmed anchors (``anchor`` table of ``ledger/anchoring.py``), oldest first; [] if none."""
-    if not inspect(conn).has_table("anchor"):
-        return []
-    from ledger.models import Anchor
-
-    t = Anchor.__table__  # type: ignore[attr-defined]
-    rows = conn.execute(select(t).where(t.c.status == "confirmed").order_by(t.c.tree_size))
-    return [
-        {
-            "tree_size": int(r.tree_size),
-            "root": bytes(r.root).hex(),
-            "chain_id": int(r.chain_id),
-            "contract": r.contract,
-            "tx_hash": r.tx_hash,
-            "block_number": r.block_number,
-        }
-        for r in rows
-    ]
-
-
-def covering_anchor(conn: Connection, last_index: int) -> dict[str, Any] | None:
-    """The first confirmed anchor whose tree covers log index ``last_index``."""
-    return next((a for a in anchors(conn) if a["tree_size"] > last_index), None)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from ledger.gs1 import check_digit
+from ledger.core.gs1 import check_digit
 
 DL = "https://id.gs1.org/"
 _CHAR = r"(?:%[0-9A-Fa-f]{2}|[!')(*+,.0-9:;=A-Za-z_-])"  # GS1 AI encodable character set 82, EPC-escaped

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection
 
-from ledger import gs1
+from ledger.core import gs1
 from ledger.errors import InputError
 from ledger.exports import data, gs1_voc
 from ledger.exports.event_hash import event_hash_id

@@ -29,7 +29,7 @@ from sqlalchemy import Connection, select
 from ledger.errors import InputError
 from ledger.exports import data
 from ledger.exports.sanitize import is_number, sheet_cell
-from ledger.models import LogEntry
+from ledger.store.models import LogEntry
 
 _entry = LogEntry.__table__  # type: ignore[attr-defined]
 COLUMNS = [

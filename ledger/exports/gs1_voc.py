@@ -13,7 +13,7 @@ and the GS1 Web Vocabulary context of 2025-09-26 (code-list properties whose cod
 
 from __future__ import annotations
 
-from ledger.events import CBV_BIZ_STEPS, CBV_DISPOSITIONS
+from ledger.core.events import CBV_BIZ_STEPS, CBV_DISPOSITIONS
 
 CBV = "https://ref.gs1.org/cbv/"
 VOC = "https://ref.gs1.org/voc/"

@@ -20,15 +20,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.app import create_app
-from ledger.anchoring import AnchorWorker
-from ledger.chain import ANVIL_DEV_KEY, ChainClient, make_web3
-from ledger.db import read_tx
-from ledger.devchain import Devchain, find_anvil
+from ledger.chain.client import ANVIL_DEV_KEY, ChainClient, make_web3
+from ledger.chain.devchain import Devchain, find_anvil
+from ledger.chain.worker import AnchorWorker
+from ledger.core.records import OrganizationCreate, ProductCreate
 from ledger.errors import ConfigError
-from ledger.models import Anchor
-from ledger.records import OrganizationCreate, ProductCreate
 from ledger.service import Ledger
 from ledger.settings import Settings
+from ledger.store.db import read_tx
+from ledger.store.models import Anchor
 from tests.api.conftest import api_settings
 
 MASTER_KEY_B64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="

@@ -19,12 +19,12 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from api.config import ApiSettings
-from ledger import apikeys
-from ledger.db import read_tx, write_tx
-from ledger.models import LogEntry, Lot, Product
-from ledger.records import OrganizationCreate, ProductCreate
+from ledger.core.records import OrganizationCreate, ProductCreate
 from ledger.service import Ledger
 from ledger.settings import Settings
+from ledger.store import apikeys
+from ledger.store.db import read_tx, write_tx
+from ledger.store.models import LogEntry, Lot, Product
 
 PUBLIC_URL = "https://ocop.example.vn"
 GTIN_A = "08930000045676"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ledger import apikeys
-from ledger.db import write_tx
+from ledger.store import apikeys
+from ledger.store.db import write_tx
 from tests.api.conftest import GTIN_A, GTIN_B, LOT_A_PATH, World, event
 
 
@@ -41,8 +41,8 @@ def test_revoked_key_is_refused_from_the_next_request(world: World) -> None:
 def test_keys_are_stored_hashed_and_shown_once(world: World) -> None:
     from sqlalchemy import select
 
-    from ledger.db import read_tx
-    from ledger.models import ApiKey
+    from ledger.store.db import read_tx
+    from ledger.store.models import ApiKey
 
     with read_tx(world.ledger.engine) as conn:
         rows = list(conn.execute(select(ApiKey.__table__)))  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -12,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from ledger.bundle import AnchorTx, verify_bundle
-from ledger.bundle_rpc import RpcChain
+from ledger.chain.rpc import RpcChain
+from ledger.core.bundle import AnchorTx, verify_bundle
 from tests.api.anvil_support import ChainWorld
 
 pytestmark = pytest.mark.chain
-CLI = [sys.executable, "-c", "from ledger.cli import main; main()"]
+CLI = [sys.executable, "-c", "from ledger.cli.app import main; main()"]
 
 
 def quoted(lot: str) -> str:
@@ -56,20 +57,31 @@ def test_bundle_is_409_until_anchored(chain_world: ChainWorld) -> None:
 class Memo:
     """Caches a real chain's answers, so thousands of flipped bundles cost no RPC round trips."""
 
-    def __init__(self, chain: RpcChain) -> None:
+    def __init__(self, chain: RpcChain, memo: dict[tuple[Any, ...], Any] | None = None) -> None:
         self.inner = chain
-        self.memo: dict[tuple[Any, ...], Any] = {}
+        self.memo: dict[tuple[Any, ...], Any] = {} if memo is None else memo
 
     def _get(self, key: tuple[Any, ...], fn: Callable[[], Any]) -> Any:
         if key not in self.memo:
             self.memo[key] = fn()
         return self.memo[key]
 
-    def chain_id(self) -> int:
-        return int(self._get(("id",), self.inner.chain_id))
+    def at(self, address: str) -> Memo:
+        return Memo(self.inner.at(address), self.memo)
 
-    def root_at(self, contract: str, size: int) -> bytes:
-        return bytes(self._get(("root", contract.lower(), size), lambda: self.inner.root_at(contract, size)))
+    @property
+    def address(self) -> str:
+        return self.inner.address
+
+    @property
+    def chain_id(self) -> int:
+        return int(self._get(("id",), lambda: self.inner.chain_id))
+
+    def latest_tree_size(self) -> int:
+        return int(self._get(("latest", self.address.lower()), self.inner.latest_tree_size))
+
+    def root_at(self, size: int) -> bytes:
+        return bytes(self._get(("root", self.address.lower(), size), lambda: self.inner.root_at(size)))
 
     def anchor_tx(self, tx_hash: str) -> AnchorTx | None:
         result: AnchorTx | None = self._get(("tx", tx_hash), lambda: self.inner.anchor_tx(tx_hash))
@@ -91,7 +103,9 @@ def bundled(chain_world: ChainWorld, tmp_path: Path) -> tuple[ChainWorld, dict[s
 
 
 def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd)}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd)}  # a bare environment: the file and the chain only
+    if "PYTHONPATH" in os.environ:  # a checkout run without installing it (a git worktree) stays itself
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=60, check=False)
 
 
@@ -195,7 +209,7 @@ def test_pinned_contract_must_match(bundled: tuple[ChainWorld, dict[str, Any], P
 def test_rpc_selector_and_topic_constants() -> None:
     from eth_utils import keccak
 
-    from ledger import bundle_rpc
+    from ledger.chain import rpc as bundle_rpc
 
     assert keccak(text="rootAt(uint64)")[:4].hex() == bundle_rpc.ROOT_AT_SELECTOR
     assert "0x" + keccak(text="Anchored(uint64,bytes32,uint64,address)").hex() == bundle_rpc.ANCHORED_TOPIC

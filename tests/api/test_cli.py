@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from ledger import cli, cli_api
+from ledger.cli import app as cli
 
 MASTER_KEY_B64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 
@@ -23,8 +23,6 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
         "LEDGER_PUBLIC_URL": "https://ocop.example.vn",
     }.items():
         monkeypatch.setenv(k, v)
-    if "serve" not in {c.name for c in cli.app.registered_commands}:
-        cli_api.register(cli.app)  # main() registers them; the test runner calls the app directly
     runner = CliRunner()
 
     def invoke(*args: str) -> Any:

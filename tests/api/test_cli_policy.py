@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from ledger import cli, cli_tools, gs1
 from ledger import service as service_mod
-from ledger.db import make_engine
+from ledger.cli import app as cli
+from ledger.cli import tools as cli_tools
+from ledger.core import gs1
+from ledger.store.db import make_engine
 
 MASTER_KEY_B64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 SSCC = "08930000000000003"

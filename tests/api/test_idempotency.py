@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from ledger.db import read_tx, write_tx
 from ledger.errors import ConflictError
-from ledger.idempotency import IdempotencyMismatch, fingerprint
-from ledger.models import IdempotencyRecord
+from ledger.store.db import read_tx, write_tx
+from ledger.store.idempotency import IdempotencyMismatch, fingerprint
+from ledger.store.models import IdempotencyRecord
 from tests.api.conftest import GTIN_A, LOT_A, LOT_A_PATH, World, event
 
 _rec: Any = IdempotencyRecord.__table__
@@ -175,7 +175,7 @@ def test_ledger_claim_rolls_back_with_the_write(world: World) -> None:
     with led.idempotent(org_id, "k-roll", fp) as claim:
         assert claim.replay is None
         led.create_lot("org-a", {"gtin": GTIN_A, "code": "ROLL-2", "event_time": "2026-07-01T06:30:00+07:00"})
-        from ledger.idempotency import Answer
+        from ledger.store.idempotency import Answer
 
         claim.complete(Answer(201, "application/json", b'{"ok":1}'))
     with led.idempotent(org_id, "k-roll", fp) as claim:

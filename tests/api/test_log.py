@@ -1,8 +1,8 @@
-"""Log routes for auditors: checkpoint, entries, consistency proofs; all checked with ledger.merkle."""
+"""Log routes for auditors: checkpoint, entries, consistency proofs; all checked with ledger.core.merkle."""
 
 from __future__ import annotations
 
-from ledger import canonical, merkle
+from ledger.core import canonical, merkle
 from tests.api.conftest import LOT_A, World, event
 
 

@@ -231,7 +231,8 @@ def test_qr_png_and_svg(world: World) -> None:
 def test_qr_encodes_the_digital_link(world: World) -> None:
     import qrcode
 
-    from ledger import gs1, qr
+    from ledger.core import gs1
+    from ledger.exports import qr
 
     url = gs1.digital_link(PUBLIC_URL, GTIN_A, "PH/2026-07")
     assert url == f"{PUBLIC_URL}/01/{GTIN_A}/10/PH%2F2026-07"

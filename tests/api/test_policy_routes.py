@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from ledger import apikeys, gs1
-from ledger.db import write_tx
+from ledger.core import gs1
+from ledger.store import apikeys
+from ledger.store.db import write_tx
 from tests.api.conftest import GTIN_A, GTIN_B, LOT_A, LOT_A_PATH, World, event
 
 SSCC = "08930000000000002"

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from ledger import shipments
-from ledger.bundle import verify_bundle
-from ledger.bundle_rpc import RpcChain
+from ledger.chain.rpc import RpcChain
+from ledger.core.bundle import verify_bundle
+from ledger.store import shipments
 from tests.api.anvil_support import ChainWorld
 from tests.api.test_chain import Memo, flip, run_cli
 from tests.exports.scenario import Scene, build

@@ -15,10 +15,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from api.routes.shipment import overall_verdict
-from ledger import gs1, shipments
-from ledger.db import write_tx
-from ledger.models import LogEntry
+from ledger.core import gs1
 from ledger.service import Ledger
+from ledger.store import shipments
+from ledger.store.db import write_tx
+from ledger.store.models import LogEntry
 from tests.exports.scenario import Scene, build
 
 JSON = {"Accept": "application/json"}

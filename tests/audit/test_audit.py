@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, delete, insert, select, update
 
-from ledger import canonical, store
-from ledger.audit import AuditReport, audit
-from ledger.db import write_tx
-from ledger.models import Anchor, LogEntry, Lot, TreeNode
+from ledger.audit.auditor import AuditReport, audit
+from ledger.core import canonical
 from ledger.service import Ledger
+from ledger.store import log as store
+from ledger.store.db import write_tx
+from ledger.store.models import Anchor, LogEntry, Lot, TreeNode
 from tests.exports.scenario import build
 from tests.helpers import seed
 

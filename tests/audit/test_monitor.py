@@ -10,13 +10,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from ledger import migrate, store
-from ledger.db import make_engine, read_tx, write_tx
-from ledger.keys import KeyRing
-from ledger.models import LogEntry
-from ledger.monitor import monitor
+from ledger.audit.monitor import monitor
 from ledger.service import Ledger
 from ledger.settings import Settings
+from ledger.store import log as store
+from ledger.store import migrate
+from ledger.store.db import make_engine, read_tx, write_tx
+from ledger.store.keys import KeyRing
+from ledger.store.models import LogEntry
 from tests.exports.scenario import build
 from tests.helpers import Clock, event, seed
 

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from ledger.db import write_tx
-from ledger.models import LogEntry
+from ledger.store.db import write_tx
+from ledger.store.models import LogEntry
 from tests.api.anvil_support import MASTER_KEY_B64, ChainWorld, free_port, start_chain_world
 from tests.exports.scenario import build as build_scene
 
@@ -76,6 +76,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "LEDGER_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "LEDGER_EXPLORER_URL": "http://127.0.0.1:1/explorer",
         }
+        if "PYTHONPATH" in os.environ:  # a checkout run without installing it (a git worktree) stays itself
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         log = (tmp / "uvicorn.log").open("wb")
         server = subprocess.Popen(
             [

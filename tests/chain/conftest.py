@@ -19,8 +19,8 @@ from eth_account import Account
 from sqlalchemy.engine import make_url
 from web3 import EthereumTesterProvider, Web3
 
-from ledger.chain import ANVIL_DEV_KEY, ChainClient, make_web3
-from ledger.devchain import Devchain, find_anvil
+from ledger.chain.client import ANVIL_DEV_KEY, ChainClient, make_web3
+from ledger.chain.devchain import Devchain, find_anvil
 from ledger.errors import ConfigError
 from tests.chain.support import Farm, free_port, open_ledger
 

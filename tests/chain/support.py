@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ledger.records import OrganizationCreate, ProductCreate
+from ledger.core.records import OrganizationCreate, ProductCreate
 from ledger.service import Ledger
 from ledger.settings import Settings
 
@@ -80,7 +80,7 @@ class Farm:
 
 # --- the CLI in a subprocess ---------------------------------------------------------------
 
-CLI = [sys.executable, "-c", "from ledger.cli import main; main()"]
+CLI = [sys.executable, "-c", "from ledger.cli.app import main; main()"]
 
 
 def cli_env(data_dir: Path, rpc_url: str, **extra: str) -> dict[str, str]:

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from ledger.anchor_check import anchor_check_for
-from ledger.anchoring import AnchorWorker, WorkerConfig
-from ledger.chain import ChainClient, make_web3
-from ledger.devchain import record_deployment
+from ledger.chain.check import anchor_check_for
+from ledger.chain.client import ChainClient, make_web3
+from ledger.chain.devchain import record_deployment
+from ledger.chain.worker import AnchorWorker, WorkerConfig
+from ledger.cli.common import anchor_check as cli_anchor_check
 from tests.chain.support import Farm, free_port, settings_for
 
 pytestmark = pytest.mark.chain
@@ -87,15 +88,16 @@ def test_unreachable_chain_says_pending(farm: Farm, tmp_path: Path) -> None:
 
 
 def test_unreachable_rpc_from_settings_says_pending(farm: Farm, tmp_path: Path) -> None:
+    # the composition root (the CLI) builds the chain client from settings, not the check itself
     settings = settings_for(tmp_path, rpc_url=f"http://127.0.0.1:{free_port()}")
-    report = farm.ledger.verify_lot(farm.new_lot(), anchor_check_for(farm.ledger, settings=settings))
+    report = farm.ledger.verify_lot(farm.new_lot(), cli_anchor_check(farm.ledger, settings=settings))
     assert report.verdict == "pending" and report.anchor is not None
     assert report.anchor == {"status": "unreachable", "error": report.anchor["error"]}
 
 
 def test_no_contract_known_says_pending(farm: Farm, tester_chain: ChainClient, tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
-    check = anchor_check_for(farm.ledger, settings=settings)  # default devchain port: nothing deployed there
+    check = cli_anchor_check(farm.ledger, settings=settings)  # default devchain port: nothing deployed there
     assert farm.ledger.verify_lot(farm.new_lot(), check).verdict == "pending"
     assert check.info["status"] in ("unreachable", "not_configured")
 
@@ -105,5 +107,5 @@ def test_explorer_link(farm: Farm, tester_chain: ChainClient, tmp_path: Path) ->
     anchor_now(farm, tester_chain)
     record_deployment(tmp_path, tester_chain.chain_id, {"address": tester_chain.address})
     settings = settings_for(tmp_path, explorer_url="https://sepolia.etherscan.io/")
-    check = anchor_check_for(farm.ledger, tester_chain, settings)
+    check = anchor_check_for(farm.ledger, tester_chain, settings.explorer_url)
     assert check.info["explorer_tx_url"] == f"https://sepolia.etherscan.io/tx/{check.info['tx_hash']}"

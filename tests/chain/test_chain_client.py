@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from ledger.chain import ZERO_ROOT, AnchorRevert, ChainClient, make_web3
+from ledger.chain.client import ZERO_ROOT, AnchorRevert, ChainClient, make_web3
+from ledger.chain.rpc import RpcChain
+from ledger.core.ports import AnchorTx, ChainReader
 from ledger.errors import AnchorError
 from tests.chain.support import free_port, send_value
 
@@ -137,3 +139,26 @@ def _deploy_twice(w3: Any, account: Any) -> None:
 
 def test_deploy_twice_gives_two_contracts(tester_w3: Any, tester_account: Any) -> None:
     _deploy_twice(tester_w3, tester_account)
+
+
+def test_the_client_and_the_rpc_reader_are_chain_readers(client: ChainClient) -> None:
+    """Both implement ``ledger.core.ports.ChainReader``, the one interface the verifiers read."""
+    receipt = client.wait_receipt(client.send_anchor(ROOT_A, 5))
+    reader: ChainReader = client
+    assert reader.anchor_tx(receipt.tx_hash) == AnchorTx(receipt.block_number, True, [(client.address, 5, ROOT_A)])
+    assert reader.anchor_tx("0x" + "00" * 32) is None
+    again = reader.at(client.address)
+    assert (again.chain_id, again.latest_tree_size(), again.root_at(5)) == (client.chain_id, 5, ROOT_A)
+    url = getattr(client.w3.provider, "endpoint_uri", None)
+    if url is None:  # eth-tester has no JSON-RPC endpoint
+        return
+    rpc: ChainReader = RpcChain(str(url)).at(client.address)
+    assert (rpc.chain_id, rpc.latest_tree_size(), rpc.root_at(5), rpc.root_at(7)) == (
+        client.chain_id,
+        5,
+        ROOT_A,
+        ZERO_ROOT,
+    )
+    tx = rpc.anchor_tx(receipt.tx_hash)
+    assert tx is not None and tx.block_number == receipt.block_number and tx.success
+    assert [(c.lower(), n, r) for c, n, r in tx.anchored] == [(client.address.lower(), 5, ROOT_A)]

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from ledger import demo, gs1
-from ledger.anchor_check import anchor_check_for
-from ledger.anchoring import AnchorWorker, WorkerConfig
-from ledger.chain import ChainClient
+from ledger.chain.check import anchor_check_for
+from ledger.chain.client import ChainClient
+from ledger.chain.worker import AnchorWorker, WorkerConfig
+from ledger.cli import demo
+from ledger.core import gs1
 from tests.chain.support import open_ledger
 
 pytestmark = pytest.mark.chain

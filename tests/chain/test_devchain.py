@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from ledger.chain import ANVIL_DEV_KEY, ChainClient, make_web3
-from ledger.devchain import Devchain, connect, ensure_deployed, find_anvil, load_account, load_deployments
+from ledger.chain.client import ANVIL_DEV_KEY, ChainClient, make_web3
+from ledger.chain.devchain import Devchain, connect, ensure_deployed, find_anvil, load_account, load_deployments
 from ledger.errors import ConfigError
 from tests.chain.support import Proc, cli_env, free_port, run_cli, send_value, settings_for
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ledger.anchor_check import anchor_check_for
-from ledger.anchoring import FAULT_POINTS
-from ledger.chain import ChainClient, make_web3
-from ledger.db import read_tx
-from ledger.devchain import Devchain, load_deployments
-from ledger.models import Anchor
+from ledger.chain.check import anchor_check_for
+from ledger.chain.client import ChainClient, make_web3
+from ledger.chain.devchain import Devchain, load_deployments
+from ledger.chain.worker import FAULT_POINTS
+from ledger.store.db import read_tx
+from ledger.store.models import Anchor
 from tests.chain.support import Farm, Proc, cli_env, open_ledger, run_cli, wait_until
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from ledger import migrate
-from ledger.anchor_lock import PG_LOCK_KEY, WorkerLock
-from ledger.anchoring import AnchorWorker, WorkerConfig
-from ledger.chain import ChainClient
-from ledger.db import make_engine
+from ledger.chain.client import ChainClient
+from ledger.chain.lock import PG_LOCK_KEY, WorkerLock
+from ledger.chain.worker import AnchorWorker, WorkerConfig
+from ledger.store import migrate
+from ledger.store.db import make_engine
 from tests.chain.support import Farm, open_ledger
 
 pytestmark = pytest.mark.chain

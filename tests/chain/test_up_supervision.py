@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ledger.devchain import DevchainSupervisor
+from ledger.chain.devchain import DevchainSupervisor
 from ledger.errors import ConfigError
 from ledger.settings import Settings
 from tests.chain.support import MASTER_KEY_B64, Proc, cli_env, free_port, settings_for, wait_until

@@ -10,12 +10,12 @@ import pytest
 from eth_account import Account
 from sqlalchemy import select, update
 
-from ledger import anchoring
-from ledger.anchoring import AnchorWorker, WorkerConfig
-from ledger.chain import ChainClient
-from ledger.db import read_tx, write_tx
+from ledger.chain import worker as anchoring
+from ledger.chain.client import ChainClient
+from ledger.chain.worker import AnchorWorker, WorkerConfig
 from ledger.errors import AnchorError
-from ledger.models import Anchor, LogEntry
+from ledger.store.db import read_tx, write_tx
+from ledger.store.models import Anchor, LogEntry
 from tests.chain.support import Farm, send_value
 
 pytestmark = pytest.mark.chain
@@ -144,7 +144,7 @@ def test_a_different_root_on_chain_is_marked_failed(
     worker = make_worker(farm, tester_chain, clock)
     crash_after_intent(monkeypatch, worker)
     tester_chain.wait_receipt(tester_chain.send_anchor(b"\x77" * 32, 2))  # someone else anchors size 2 first
-    with caplog.at_level(logging.ERROR, logger="ledger.anchoring"):
+    with caplog.at_level(logging.ERROR, logger="ledger.chain.worker"):
         worker.reconcile()
     [row] = rows(farm)
     assert row["status"] == "failed" and "fork or tampering" in row["error"]
@@ -255,7 +255,7 @@ def test_rpc_failures_back_off_exponentially_and_bounded(
 
     monkeypatch.setattr(tester_chain, "latest_tree_size", down)
     stop = CountingStop(6)
-    with caplog.at_level(logging.WARNING, logger="ledger.anchoring"):
+    with caplog.at_level(logging.WARNING, logger="ledger.chain.worker"):
         make_worker(farm, tester_chain, clock, retry_max=8.0).run(stop)
     assert stop.pauses == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
     assert "retrying in 8 s: reading latestTreeSize() failed" in caplog.text

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from ledger import canonical
+from ledger.core import canonical
 from ledger.errors import InputError
-from ledger.models import LogEntry
 from ledger.service import Ledger
+from ledger.store.models import LogEntry
 
 MODES = ["appended", "legacy"]
 _entry = LogEntry.__table__  # type: ignore[attr-defined]

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ledger import gs1, shipments
-from ledger.records import OrganizationCreate, ProductCreate
+from ledger.core import gs1
+from ledger.core.records import OrganizationCreate, ProductCreate
 from ledger.service import Ledger
+from ledger.store import shipments
 from tests.helpers import gtin
 
 SSCC = "089300000000000017"

@@ -56,8 +56,8 @@ def test_shipment_certificate(ledger: Ledger, scene: Scene, tmp_path: Path) -> N
 def test_lot_certificate_shows_origin_and_tampering(ledger: Ledger, scene: Scene, tmp_path: Path) -> None:
     from sqlalchemy import update
 
-    from ledger.db import write_tx
-    from ledger.models import LogEntry
+    from ledger.store.db import write_tx
+    from ledger.store.models import LogEntry
 
     with write_tx(ledger.engine) as conn:
         t = LogEntry.__table__  # type: ignore[attr-defined]

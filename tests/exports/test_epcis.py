@@ -9,10 +9,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from ledger.db import read_tx
 from ledger.exports import epcis
 from ledger.exports.event_hash import event_hash_id
 from ledger.service import Ledger
+from ledger.store.db import read_tx
 from tests.exports.scenario import Scene
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "data" / "epcis" / "EPCIS-JSON-Schema.json").read_text())

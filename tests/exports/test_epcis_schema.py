@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.events import CBV_BIZ_STEPS, CBV_DISPOSITIONS, OCOP_BIZ_STEPS, normalize_event
+from ledger.core.events import CBV_BIZ_STEPS, CBV_DISPOSITIONS, OCOP_BIZ_STEPS, normalize_event
 from ledger.exports import epcis
 from tests.exports.test_epcis import errors
 

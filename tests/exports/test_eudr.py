@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from ledger.db import read_tx
 from ledger.errors import InputError
 from ledger.exports import eudr, eudr_dds
 from ledger.service import Ledger
+from ledger.store.db import read_tx
 from tests.exports.scenario import POLYGON, Scene
 
 EU_PROPERTIES = {"ProducerName", "ProducerCountry", "ProductionPlace", "Area"}

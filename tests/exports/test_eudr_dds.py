@@ -11,9 +11,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api import errors
-from api.exporter_routes import make_router
-from ledger import cli, cli_tools
-from ledger.records import ProductCreate
+from api.routes.exports import make_router
+from ledger.cli import app as cli
+from ledger.cli import tools as cli_tools
+from ledger.core.records import ProductCreate
 from ledger.service import Ledger
 from tests.exports.scenario import POLYGON, Scene
 from tests.exports.test_eudr import check_as_partner, sphere_area_ha
@@ -103,9 +104,9 @@ def test_cli_export_eudr_dds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_demo_plots_export_with_their_true_areas(ledger: Ledger) -> None:
     """Every demo lot with a plot exports: declared areas agree with the polygons (the durian plots were 6.5 ha)."""
-    from ledger import demo
-    from ledger.db import read_tx
+    from ledger.cli import demo
     from ledger.exports import data, eudr, eudr_dds
+    from ledger.store.db import read_tx
 
     seeded = demo.seed(ledger)
     with read_tx(ledger.engine) as conn:

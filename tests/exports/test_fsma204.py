@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from ledger.db import read_tx
 from ledger.errors import InputError
 from ledger.exports import fsma204
 from ledger.service import Ledger
+from ledger.store.db import read_tx
 from tests.exports.scenario import LAB_SHA, Scene
 
 

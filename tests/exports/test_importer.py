@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from ledger.core.records import OrganizationCreate, ProductCreate
 from ledger.errors import InputError
-from ledger.importer import COLUMNS, import_csv
-from ledger.records import OrganizationCreate, ProductCreate
+from ledger.exports.csv_import import COLUMNS, import_csv
 from ledger.service import Ledger
 from tests.helpers import gtin
 

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from ledger.exports.certificate import Certificate, find_font, render
 from ledger.exports.pdf_fonts import shown
+from ledger.exports.qr import Label, label_sheet_pdf
 from ledger.exports.sanitize import REPLACEMENT
-from ledger.qr import Label, label_sheet_pdf
 
 NAME = "Cà phê ☕ 😀 Đắk Lắk"
 

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from api import errors
-from api.exporter_routes import make_router
+from api.routes.exports import make_router
 from ledger.exports.sanitize import FORMULA_START, REPLACEMENT
 from ledger.service import Ledger
 from tests.exports import poison
@@ -201,7 +201,7 @@ def test_every_export_survives_a_legacy_ledger(client: TestClient, ledger: Ledge
 
 def test_csv_import_columns_come_out_neutralized(client: TestClient, ledger: Ledger, scene: Scene) -> None:
     """A partner's CSV import (the realistic path for spreadsheet text) cannot plant a formula either."""
-    from ledger.importer import COLUMNS, import_csv
+    from ledger.exports.csv_import import COLUMNS, import_csv
 
     attack = '=HYPERLINK("http://attacker.example","x")'
     row = dict.fromkeys(COLUMNS, "") | {

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Header
 from fastapi.testclient import TestClient
 
 from api import errors
-from api.exporter_routes import make_router
+from api.routes.exports import make_router
 from ledger.errors import PermissionDenied
 from ledger.service import Ledger
 from tests.exports.scenario import Scene

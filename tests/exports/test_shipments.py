@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ledger import lineage, shipments
-from ledger.db import read_tx
 from ledger.errors import InputError, NotFound
 from ledger.service import Ledger
+from ledger.store import lineage, shipments
+from ledger.store.db import read_tx
 from tests.exports.scenario import Scene
 
 
@@ -72,7 +72,7 @@ def test_lineage_both_ways(ledger: Ledger, scene: Scene) -> None:
 
 
 def test_lineage_is_recursive(ledger: Ledger, scene: Scene) -> None:
-    from ledger.records import ProductCreate
+    from ledger.core.records import ProductCreate
     from tests.helpers import gtin
 
     ledger.create_product("cty-dong-lanh", ProductCreate(gtin=gtin(1003), name_vi="Kem sầu riêng"))

@@ -19,17 +19,17 @@ from typing import Any
 from eth_account import Account
 from web3 import EthereumTesterProvider, Web3
 
-from ledger import migrate
-from ledger.anchor_check import anchor_check_for
-from ledger.anchoring import AnchorWorker, WorkerConfig
-from ledger.audit import AuditReport, audit
-from ledger.chain import ChainClient
-from ledger.db import make_engine
-from ledger.keys import KeyRing
-from ledger.records import OrganizationCreate, ProductCreate
+from ledger.audit.auditor import AuditReport, audit
+from ledger.chain.check import anchor_check_for
+from ledger.chain.client import ChainClient
+from ledger.chain.worker import AnchorWorker, WorkerConfig
+from ledger.core.records import OrganizationCreate, ProductCreate
+from ledger.core.verify import LotReport
 from ledger.service import Ledger
 from ledger.settings import Settings
-from ledger.verify import LotReport
+from ledger.store import migrate
+from ledger.store.db import make_engine
+from ledger.store.keys import KeyRing
 from tests.helpers import Clock, event, gtin, lot_fields, transformation
 
 MASTER_KEY = bytes(range(32))
@@ -110,7 +110,7 @@ def build(path: Path, *, lots_per_coop: int = 55, seed: int = 7) -> Built:
         out = str(led.create_lot(COOPS[3], lot_fields(products[COOPS[3]][0], f"TF-{n:02d}"))["lot_id"])
         owner[out] = COOPS[3]
         built.lots.append(out)
-        # the raw lots' owner releases them first (ledger.policy: a transformation consumes another
+        # the raw lots' owner releases them first (ledger.core.policy: a transformation consumes another
         # organization's lot only after its owner signed a shipping event on it)
         led.record(COOPS[n % 3], [{"lot": raw, "event": event("shipping")} for raw in raws])
         led.record(COOPS[3], [{"lot": out, "event": transformation(raws)}])
@@ -132,7 +132,7 @@ def _roots(chain: ChainClient, engine: Any) -> dict[int, bytes]:
     """The root the contract holds at each size the worker anchored (sizes from the anchor rows)."""
     from sqlalchemy import select
 
-    from ledger.models import Anchor
+    from ledger.store.models import Anchor
 
     t = Anchor.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:
@@ -173,7 +173,7 @@ def check(url: str, built: Built, lot: str | None, data_dir: Path) -> tuple[Audi
         verdict = None
         if lot is not None:
             settings = Settings(data_dir=data_dir, _env_file=None)
-            verdict = led.verify_lot(lot, anchor_check_for(led, chain=built.chain, settings=settings))  # type: ignore[arg-type]
+            verdict = led.verify_lot(lot, anchor_check_for(led, built.chain, settings.explorer_url))  # type: ignore[arg-type]
         return report, verdict
     finally:
         engine.dispose()

@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from ledger.db import read_tx
-from ledger.models import LogEntry, Lot
 from ledger.service import Ledger
+from ledger.store.db import read_tx
+from ledger.store.models import LogEntry, Lot
 from tests.hardening.server import Seeded
 
 _entry = LogEntry.__table__  # type: ignore[attr-defined]

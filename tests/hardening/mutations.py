@@ -19,10 +19,11 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from ledger import canonical, merkle, store
-from ledger.db import make_engine
-from ledger.keys import KeyRing
-from ledger.models import Anchor, LogEntry, LogHead, Lot, Organization, SigningKey, TreeNode
+from ledger.core import canonical, merkle
+from ledger.store import log as store
+from ledger.store.db import make_engine
+from ledger.store.keys import KeyRing
+from ledger.store.models import Anchor, LogEntry, LogHead, Lot, Organization, SigningKey, TreeNode
 from tests.hardening import lab
 
 E = LogEntry.__table__  # type: ignore[attr-defined]

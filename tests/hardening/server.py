@@ -25,11 +25,11 @@ import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
-from ledger import apikeys
-from ledger.db import write_tx
-from ledger.records import OrganizationCreate, ProductCreate
+from ledger.core.records import OrganizationCreate, ProductCreate
 from ledger.service import Ledger
 from ledger.settings import Settings
+from ledger.store import apikeys
+from ledger.store.db import write_tx
 from tests.helpers import gtin
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from ledger import apikeys, gs1
-from ledger.db import write_tx
+from ledger.core import gs1
+from ledger.store import apikeys
+from ledger.store.db import write_tx
 from tests.api.conftest import GTIN_A, GTIN_B, LOT_A, LOT_A_PATH, World, event
 from tests.hardening.routes import route_table
 
@@ -135,7 +136,7 @@ def event_rule(role: str, target: str) -> bool:
 
 def exporter_rule(role: str, target: str) -> bool:
     """Packing and storing (CSV import): the owner with a producer key, or an exporter on any lot
-    (one policy, ledger.policy, decides as for /events: an admin key records nothing)."""
+    (one policy, ledger.core.policy, decides as for /events: an admin key records nothing)."""
     return producer_own(role, target) or role == "exporter"
 
 

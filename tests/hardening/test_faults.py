@@ -29,10 +29,10 @@ import psycopg
 import pytest
 from sqlalchemy import event, func, select
 
-from ledger.audit import audit
-from ledger.db import is_sqlite, read_tx
-from ledger.models import LogEntry, LogHead, TreeNode
+from ledger.audit.auditor import audit
 from ledger.service import Ledger
+from ledger.store.db import is_sqlite, read_tx
+from ledger.store.models import LogEntry, LogHead, TreeNode
 from tests.api.conftest import LOT_A, LOT_A_PATH, World
 from tests.api.conftest import event as ev
 from tests.hardening import loadgen, server
@@ -108,7 +108,7 @@ def test_connection_drop_mid_batch_stores_nothing_and_tells_the_client(world: Wo
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def server_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        yield f"sqlite:///{tmp_path / 'ledger.store.db'}"
         return
     if not server.pg_reachable():
         if os.environ.get("CI", "").lower() == "true":

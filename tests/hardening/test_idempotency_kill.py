@@ -15,10 +15,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from ledger.audit import audit
-from ledger.db import read_tx
-from ledger.models import IdempotencyRecord, LogEntry
+from ledger.audit.auditor import audit
 from ledger.service import Ledger
+from ledger.store.db import read_tx
+from ledger.store.models import IdempotencyRecord, LogEntry
 from tests.api.conftest import event as ev
 from tests.hardening import server
 from tests.hardening.test_faults import server_db

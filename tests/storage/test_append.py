@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from ledger import canonical, merkle, store
-from ledger.db import read_tx
+from ledger.core import canonical, merkle
+from ledger.core.records import LotCreate, OrganizationCreate
 from ledger.errors import ConflictError, InputError, PermissionDenied
-from ledger.ingest import MAX_BATCH
-from ledger.models import Lot, LotLink, TreeNode
-from ledger.records import LotCreate, OrganizationCreate
 from ledger.service import Ledger
+from ledger.store import log as store
+from ledger.store.append import MAX_BATCH
+from ledger.store.db import read_tx
+from ledger.store.models import Lot, LotLink, TreeNode
 from tests.helpers import (
     Clock,
     Scenario,
@@ -409,8 +410,8 @@ def test_a_unique_race_is_a_conflict_not_a_server_error(ledger) -> None:
     """Two writers creating the same product at once: the loser gets ConflictError."""
     from sqlalchemy import insert
 
-    from ledger.db import write_tx
-    from ledger.models import Organization
+    from ledger.store.db import write_tx
+    from ledger.store.models import Organization
 
     org = ledger.create_org(OrganizationCreate(name="HTX Race", slug="htx-race"))
     table = Organization.__table__

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ledger import merkle, store
-from ledger.db import read_tx
-from ledger.models import LogEntry
+from ledger.core import merkle
 from ledger.service import Ledger
+from ledger.store import log as store
+from ledger.store.db import read_tx
+from ledger.store.models import LogEntry
 from tests.helpers import add_lot, add_org, add_product, event
 
 WRITERS = 8

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from ledger import store
-from ledger.db import read_tx
+from ledger.core.records import LotCreate
 from ledger.errors import ConfigError, ConflictError, InputError, NotFound
-from ledger.records import LotCreate
 from ledger.service import Ledger
 from ledger.settings import Settings
+from ledger.store import log as store
+from ledger.store.db import read_tx
 from tests.helpers import (
     T0,
     Clock,

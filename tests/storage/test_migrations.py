@@ -12,10 +12,11 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select
 from sqlmodel import SQLModel
 
-import ledger.models  # noqa: F401  (registers the tables)
-from ledger import merkle, migrate
-from ledger.db import make_engine, write_tx
-from ledger.models import LogHead
+import ledger.store.models  # noqa: F401  (registers the tables)
+from ledger.core import merkle
+from ledger.store import migrate
+from ledger.store.db import make_engine, write_tx
+from ledger.store.models import LogHead
 
 
 @pytest.fixture

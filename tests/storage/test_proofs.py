@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, event, select
 
-from ledger import merkle, store
-from ledger.db import read_tx
+from ledger.core import merkle
 from ledger.errors import NotFound
-from ledger.models import LogEntry
 from ledger.service import Ledger
+from ledger.store import log as store
+from ledger.store.db import read_tx
+from ledger.store.models import LogEntry
 from tests.helpers import add_lot, add_org, add_product
 from tests.helpers import event as make_event
 

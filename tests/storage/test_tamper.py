@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, text
 
-from ledger import proofs, store
-from ledger.db import read_tx
+from ledger.core import proofs
 from ledger.service import Ledger
+from ledger.store import log as store
+from ledger.store.db import read_tx
 from tests.helpers import seed, transformation
 
 

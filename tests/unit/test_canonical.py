@@ -10,7 +10,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import canonical
+from ledger.core import canonical
 from ledger.errors import InputError
 
 MAX_SAFE = 2**53 - 1

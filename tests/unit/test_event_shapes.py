@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from ledger.core.events import normalize_event
 from ledger.errors import InputError
-from ledger.events import normalize_event
 from ledger.exports.event_hash import document_events, event_hash_id
 from tests.helpers import VECTORS_DIR
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from ledger.core.events import format_record_time, normalize_event, parse_time
 from ledger.errors import InputError
-from ledger.events import format_record_time, normalize_event, parse_time
 from tests.helpers import event
 
 NOW = datetime(2026, 8, 1, 3, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import merkle, proofs
+from ledger.core import merkle, proofs
 from ledger.errors import RootMismatchError, VerificationError
 from tests.helpers import VECTORS_DIR
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from ledger import policy
+from ledger.core import policy
+from ledger.core.policy import EventRequest, InputLot
 from ledger.errors import PermissionDenied
-from ledger.policy import EventRequest, InputLot
 
 OWN, OTHER = 1, 2
 LOT = "08930000045676.PH-1"
@@ -138,7 +138,7 @@ def test_may_sign_is_verifications_rule() -> None:
 
 def test_policy_is_pure() -> None:
     code = (
-        "import sys, ledger.policy; "
+        "import sys, ledger.core.policy; "
         "bad = [m for m in ('sqlalchemy', 'sqlmodel', 'fastapi', 'starlette', 'web3') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from ledger.errors import InputError
-from ledger.records import (
+from ledger.core.records import (
     Certification,
     LotCreate,
     OrganizationCreate,
@@ -19,6 +18,7 @@ from ledger.records import (
     lot_ilmd,
     validate_geometry,
 )
+from ledger.errors import InputError
 from tests.helpers import lot_fields
 
 GTIN = "08930000045676"

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import signing
+from ledger.core import signing
 from ledger.errors import ConfigError, InputError, SignatureError
 
 MASTER = bytes(range(32))

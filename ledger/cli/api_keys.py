@@ -1,0 +1,220 @@
+"""CLI commands around the HTTP API: ``api-key``, ``serve``, ``qr`` and ``verify-bundle``.
+
+``serve`` hands uvicorn the import string ``api.app:create_app``, so that every worker process
+builds its own app (from ``LEDGER_*`` settings).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ledger.cli.common import JsonOpt, emit, fail, load_settings, open_ledger, run
+
+# --- API keys -----------------------------------------------------------------------------
+
+
+def api_key_create(
+    org: str,
+    role: Annotated[str, typer.Option(help="producer | inspector | exporter | admin")],
+    label: Annotated[str | None, typer.Option(help="a note, e.g. which system uses the key")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key for ORG; the key is printed once and stored only as a hash."""
+    from ledger.store import apikeys
+    from ledger.store.db import write_tx
+
+    def body() -> dict[str, Any]:
+        ledger = open_ledger()
+        org_id = int(ledger.get_org(org)["id"])
+        with write_tx(ledger.engine) as conn:
+            return apikeys.create(conn, org_id, role, label)
+
+    k = run(body)
+    emit(k, as_json, f"API key {k['key_id']} ({k['role']}), shown only once:\n{k['token']}")
+
+
+def api_key_list(org: Annotated[str | None, typer.Argument()] = None, as_json: JsonOpt = False) -> None:
+    """List API keys (handles and roles, never the keys themselves)."""
+    from ledger.store import apikeys
+    from ledger.store.db import read_tx
+
+    def body() -> list[dict[str, Any]]:
+        ledger = open_ledger()
+        org_id = int(ledger.get_org(org)["id"]) if org else None
+        with read_tx(ledger.engine) as conn:
+            return apikeys.list_keys(conn, org_id)
+
+    keys = run(body)
+    lines = [
+        f"{k['key_id']}  org {k['org_id']:<4} {k['role']:<10} {'REVOKED' if k['revoked_at'] else 'active'}"
+        for k in keys
+    ]
+    emit(keys, as_json, "\n".join(lines) or "no API keys")
+
+
+def api_key_revoke(key_id: str, as_json: JsonOpt = False) -> None:
+    """Revoke an API key: it is refused from the next request on."""
+    from ledger.store import apikeys
+    from ledger.store.db import write_tx
+
+    def body() -> dict[str, Any]:
+        with write_tx(open_ledger().engine) as conn:
+            return apikeys.revoke(conn, key_id)
+
+    k = run(body)
+    emit(k, as_json, f"revoked API key {k['key_id']}")
+
+
+# --- serve --------------------------------------------------------------------------------
+
+LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "api.app.JsonFormatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "loggers": {
+        "ocop": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "uvicorn.error": {"level": "INFO"},
+        "ledger": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
+
+
+def serve_api(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "info") -> None:
+    """Run the API under uvicorn (blocking); JSON log lines on stderr."""
+    import uvicorn
+
+    open_ledger()  # migrate and check the master key once, before the workers start
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=LOG_CONFIG,
+        log_level=log_level,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on; 0.0.0.0 exposes it to the network")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
+) -> None:
+    """Serve the HTTP API and the consumer pages (uvicorn)."""
+    run(lambda: serve_api(host, port, workers))
+
+
+# --- QR codes -----------------------------------------------------------------------------
+
+
+def qr_cmd(
+    lots: Annotated[list[str], typer.Argument(help="lot ids, e.g. 08930000045676.PH-2026-07")],
+    out: Annotated[Path | None, typer.Option(help="folder for <lot>.png and <lot>.svg")] = None,
+    sheet: Annotated[Path | None, typer.Option(help="write an A4 label sheet PDF here")] = None,
+    copies: Annotated[int | None, typer.Option(min=1, max=10000, help="labels per lot; default: fill a page")] = None,
+    caption: Annotated[bool, typer.Option(help="print the lot id under the PNG/SVG code")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """QR codes of lots' GS1 Digital Links ({LEDGER_PUBLIC_URL}/01/{gtin}/10/{lot}) and label sheets."""
+    from ledger.core import gs1
+    from ledger.exports import qr
+
+    if out is None and sheet is None:
+        fail("give --out DIR and/or --sheet FILE.pdf")
+
+    def body() -> dict[str, Any]:
+        settings = load_settings()
+        ledger = open_ledger(settings)
+        written: list[str] = []
+        labels = []
+        for lot_id in lots:
+            gtin, code = gs1.split_lot_id(lot_id)
+            ledger.get_lot(f"{gtin}.{code}")
+            product = ledger.get_product(gtin)
+            url = gs1.digital_link(settings.public_url, gtin, code)
+            if out is not None:
+                out.mkdir(parents=True, exist_ok=True)
+                stem = f"{gtin}.{code}".replace("/", "_")
+                for ext, render in (("png", qr.png), ("svg", qr.svg)):
+                    path = out / f"{stem}.{ext}"
+                    path.write_bytes(render(url, f"{gtin}.{code}" if caption else None))
+                    written.append(str(path))
+            labels.append(qr.Label(url, str(product["name_vi"]), code, product.get("ocop_stars")))
+        if sheet is not None:
+            per_lot = copies or max(1, (qr.SHEET_COLS * qr.SHEET_ROWS) // len(labels))
+            sheet.parent.mkdir(parents=True, exist_ok=True)
+            sheet.write_bytes(qr.label_sheet_pdf([lb for lb in labels for _ in range(per_lot)]))
+            written.append(str(sheet))
+        return {"urls": [lb.url for lb in labels], "files": written}
+
+    res = run(body)
+    emit(res, as_json, "\n".join([*res["urls"], *(f"wrote {f}" for f in res["files"])]))
+
+
+# --- verify-bundle ------------------------------------------------------------------------
+
+
+def verify_bundle_cmd(
+    file: Annotated[Path, typer.Argument(help="proof bundle JSON ('-' for stdin)")],
+    rpc: Annotated[str, typer.Option("--rpc", help="JSON-RPC URL of the chain the bundle names")],
+    contract: Annotated[
+        str | None, typer.Option(help="the anchoring contract you trust; without it the bundle's own is used")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Verify a proof bundle with nothing but the file and the chain: exit 0 only when verified,
+    1 when not verified (the failed check is named), 2 when the file or the RPC cannot be used."""
+    import sys
+
+    from ledger.chain.rpc import RpcChain
+    from ledger.core.bundle import verify_bundle
+    from ledger.errors import AnchorError
+
+    try:
+        raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read the bundle {file}: {exc}", 2)
+    try:
+        data: Any = json.loads(raw)
+    except ValueError as exc:
+        data = {"unparseable": str(exc)}  # reported by the format check
+    try:
+        report = verify_bundle(data, RpcChain(rpc), contract=contract)
+    except AnchorError as exc:
+        fail(f"cannot read the chain: {exc}", 2)
+    emit(report.to_json(), as_json, describe_bundle(report))
+    raise typer.Exit(0 if report.verdict == "verified" else 1)
+
+
+def describe_bundle(report: Any) -> str:
+    if getattr(report, "kind", "lot") == "shipment":
+        lines = [f"shipment {report.sscc}: {report.verdict.upper()}"]
+    else:
+        lines = [f"lot {report.lot}: {report.verdict.upper()}"]
+    if report.tree_size is not None:
+        lines.append(f"  {report.entries} entries, tree size {report.tree_size}, root {report.root}")
+    if len(getattr(report, "lots", [])) > 1 or getattr(report, "kind", "lot") == "shipment":
+        lines.append(f"  lots (with upstream inputs): {', '.join(report.lots)}")
+    if report.anchor:
+        a = report.anchor
+        lines.append(
+            f"  anchor: chain {a.get('chain_id')} contract {a.get('contract')} ({report.contract_source}) "
+            f"block {a.get('block_number')} tx {a.get('tx_hash')}"
+        )
+    lines.append("  checks: " + "  ".join(f"{k}:{v}" for k, v in report.checks.items()))
+    if report.failure:
+        f = report.failure
+        where = f" at seq {f['seq']} (index {f['index']})" if f.get("seq") is not None else ""
+        if f.get("lot"):
+            where = f" in lot {f['lot']}{where}"
+        lines.append(f"  FAILED {f['check']}{where}: {f['message']}")
+    return "\n".join(lines)

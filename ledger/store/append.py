@@ -1,0 +1,393 @@
+"""The append path: validate → canonicalize → link → sign → index → store, in one transaction.
+
+``append`` runs inside the caller's write transaction. Everything that can be checked without
+the database is checked first, and all errors of a batch are reported together; then the log
+head is locked, lots and keys are read, and each entry is linked to its lot's head (and a
+transformation to every input lot's head), signed, given the next log index and stored.
+Any error rolls the whole batch back: nothing is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, insert, select
+
+from ledger.core import canonical, merkle, policy, signing
+from ledger.core.events import format_record_time, normalize_event
+from ledger.core.records import LotCreate, input_error, lot_fields_from_ilmd, lot_ilmd
+from ledger.errors import ConflictError, InputError, LedgerError, SignatureError
+from ledger.store import access
+from ledger.store import log as store
+from ledger.store.keys import KeyRing
+from ledger.store.models import Lot, Product, SigningKey
+
+_lot = Lot.__table__  # type: ignore[attr-defined]
+_product = Product.__table__  # type: ignore[attr-defined]
+_key = SigningKey.__table__  # type: ignore[attr-defined]
+CLOCK_SKEW = timedelta(minutes=5)
+MAX_BATCH = 5000
+
+
+@dataclass
+class Submission:
+    """One event to append: server-signed (``event``), client-signed (``entry``) or a new lot."""
+
+    lot: str
+    actor_org_id: int
+    event: dict[str, Any] | None = None
+    role: str | None = None  # the API key's role; None when the organization acts itself (CLI)
+    entry: dict[str, Any] | None = None
+    create: LotCreate | None = None
+    index: int = 0
+    normalized: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, item: Any, index: int, actor_org_id: int, role: str | None = None) -> Submission:
+        where = f"events.{index}"
+        if not isinstance(item, Mapping):
+            raise InputError(f"{where} must be an object with 'lot' and 'event' or 'entry'", field=where)
+        extra = set(item) - {"lot", "event", "entry"}
+        if extra:
+            raise InputError(f"{where} has unknown fields {sorted(extra)}", field=where)
+        lot = item.get("lot")
+        if not isinstance(lot, str) or not lot:
+            raise InputError(f"{where}.lot: expected a lot id like 08930000045676.PH-2026-07", field=f"{where}.lot")
+        if ("event" in item) == ("entry" in item):
+            raise InputError(
+                f"{where}: give exactly one of 'event' (server signs) or 'entry' (you signed)", field=where
+            )
+        return cls(
+            lot=lot, actor_org_id=actor_org_id, event=item.get("event"), entry=item.get("entry"), index=index, role=role
+        )
+
+
+def parse_batch(items: Sequence[Any], actor_org_id: int, role: str | None = None) -> list[Submission]:
+    """The submissions of a batch; every malformed item is reported at once, with its index."""
+    subs: list[Submission] = []
+    errors: list[dict[str, object]] = []
+    for i, item in enumerate(items):
+        try:
+            subs.append(Submission.from_json(item, i, actor_org_id, role))
+        except InputError as exc:
+            errors.append({"index": i, "field": exc.field or f"events.{i}", "message": str(exc)})
+    if errors:
+        first = errors[0]
+        raise InputError(
+            f"{len(errors)} invalid event(s); first: {first['message']}", field=str(first["field"]), details=errors
+        )
+    return subs
+
+
+@dataclass
+class _LotState:
+    org_id: int
+    last_seq: int
+    head: str | None
+
+
+def append(conn: Connection, subs: Sequence[Submission], keyring: KeyRing, now: datetime) -> list[dict[str, Any]]:
+    if len(subs) > MAX_BATCH:
+        raise InputError(f"batch too large: expected at most {MAX_BATCH} events, got {len(subs)}", field="events")
+    _prevalidate(subs, now)
+    head = store.lock_head(conn)
+    lots = _load_lots(conn, subs)
+    facts = access.Facts(conn)
+    _create_lots(conn, subs, lots, facts, now)
+    frontier = store.load_frontier(conn, head.size)
+    signers = _Signers(keyring, now)
+    entries: list[store.NewEntry] = []
+    for sub in subs:
+        try:
+            entries.append(_build(conn, sub, lots, facts, signers, now, head.size + len(entries)))
+        except LedgerError as exc:
+            raise _at(exc, sub) from exc
+    store.write_entries(conn, head, frontier, entries)
+    return [
+        {
+            "lot": e.lot_id,
+            "seq": e.seq,
+            "index": e.idx,
+            "leaf_hash": e.leaf_hash.hex(),
+            "signer": e.signer,
+            "recordTime": e.event["recordTime"],
+        }
+        for e in entries
+    ]
+
+
+def _at(exc: LedgerError, sub: Submission) -> LedgerError:
+    """Name the batch item in the error: ``events.N`` in the message and ``details``."""
+    where = f"events.{sub.index}"
+    if isinstance(exc, InputError) and not exc.details:
+        return type(exc)(
+            f"{where}: {exc}",
+            field=exc.field or where,
+            details=[{"index": sub.index, "field": exc.field or where, "message": str(exc)}],
+        )
+    if isinstance(exc, policy.Denied) and not exc.details:
+        named = policy.Denied(f"{where}: {exc}", actor=exc.actor, lot=exc.lot, step=exc.step, reason=exc.reason)
+        named.details = [{"index": sub.index, "field": f"{where}.lot", "message": str(exc)}]
+        return named
+    return exc
+
+
+def _prevalidate(subs: Sequence[Submission], now: datetime) -> None:
+    """Check every event's shape before touching the database; report all errors at once."""
+    errors: list[dict[str, object]] = []
+    for sub in subs:
+        where = f"events.{sub.index}"
+        try:
+            if sub.create is not None:
+                sub.normalized = _commissioning(sub.create, now)
+            elif sub.event is not None:
+                sub.normalized = normalize_event(sub.event, now=now, where=f"{where}.event")
+            else:
+                sub.normalized = _client_event(sub, now)
+        except InputError as exc:
+            errors.extend({"index": sub.index, **d} for d in exc.details) if exc.details else errors.append(
+                {"index": sub.index, "field": exc.field or where, "message": str(exc)}
+            )
+    if errors:
+        first = errors[0]
+        raise InputError(
+            f"{len(errors)} invalid event(s); first: {first['message']}", field=str(first.get("field")), details=errors
+        )
+
+
+def _commissioning(lot: LotCreate, now: datetime) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "type": "ObjectEvent",
+        "action": "ADD",
+        "bizStep": "commissioning",
+        "disposition": "active",
+        "eventTime": lot.event_time or now.isoformat(timespec="seconds"),
+        "ilmd": lot_ilmd(lot),
+    }
+    if lot.quantity is not None:
+        event["quantityList"] = [{"lot": lot.lot_id, "quantity": lot.quantity, "uom": lot.unit}]
+    return normalize_event(event, now=now, where="lot")
+
+
+def _client_event(sub: Submission, now: datetime) -> dict[str, Any]:
+    ent = sub.entry
+    where = f"events.{sub.index}.entry"
+    if not isinstance(ent, Mapping) or set(ent) != canonical.ENTRY_KEYS:
+        got = sorted(ent) if isinstance(ent, Mapping) else type(ent).__name__
+        raise InputError(f"{where} must have exactly {sorted(canonical.ENTRY_KEYS)}, got {got}", field=where)
+    event = ent["event"]
+    if not isinstance(event, Mapping):
+        raise InputError(f"{where}.event must be an object", field=f"{where}.event")
+    core = {k: v for k, v in event.items() if k not in ("recordTime", "ocop:inputs")}
+    normalized = normalize_event(core, now=now, where=f"{where}.event")
+    if canonical.canonicalize(normalized) != canonical.canonicalize(core):
+        raise InputError(f"{where}.event is not in normalized form: expected {normalized}", field=f"{where}.event")
+    rt = event.get("recordTime")
+    try:
+        recorded = datetime.fromisoformat(str(rt).replace("Z", "+00:00"))
+        skew = abs(recorded - now)
+    except (ValueError, TypeError) as exc:
+        raise InputError(
+            f"{where}.event.recordTime must be a UTC timestamp, got {rt!r}", field=f"{where}.event.recordTime"
+        ) from exc
+    if skew > CLOCK_SKEW:
+        raise InputError(
+            f"{where}.event.recordTime is {skew} away from the ledger's clock (max {CLOCK_SKEW})",
+            field=f"{where}.event.recordTime",
+        )
+    return dict(event)
+
+
+def _load_lots(conn: Connection, subs: Sequence[Submission]) -> dict[str, _LotState]:
+    ids = {s.lot for s in subs}
+    for s in subs:
+        ids |= {q["lot"] for q in s.normalized.get("inputQuantityList", []) if "lot" in q}
+    rows = conn.execute(
+        select(_lot.c.lot_id, _lot.c.org_id, _lot.c.last_seq, _lot.c.head_hash).where(_lot.c.lot_id.in_(sorted(ids)))
+    )
+    return {r.lot_id: _LotState(r.org_id, r.last_seq, r.head_hash) for r in rows}
+
+
+def _create_lots(
+    conn: Connection, subs: Sequence[Submission], lots: dict[str, _LotState], facts: access.Facts, now: datetime
+) -> None:
+    for sub in subs:
+        if sub.create is None and not _is_client_commissioning(sub, lots):
+            continue
+        try:
+            _create_lot(conn, sub, lots, facts, now)
+        except LedgerError as exc:
+            if sub.create is not None:  # Ledger.create_lot: a single lot, no batch item to name
+                raise
+            raise _at(exc, sub) from exc  # a client-signed commissioning entry in a batch
+
+
+def _create_lot(
+    conn: Connection, sub: Submission, lots: dict[str, _LotState], facts: access.Facts, now: datetime
+) -> None:
+    lot = sub.create or _lot_from_ilmd(sub)
+    if lot.lot_id != sub.lot:
+        raise InputError(f"lot id does not match its GTIN and code: expected {lot.lot_id}, got {sub.lot}")
+    if lot.lot_id in lots:
+        raise ConflictError(f"lot {lot.lot_id} exists already", field="code")
+    prod = conn.execute(select(_product.c.id, _product.c.org_id).where(_product.c.gtin == lot.gtin)).first()
+    if prod is None:
+        raise InputError(f"unknown product: no GTIN {lot.gtin} is registered", field="gtin")
+    access.check_event(
+        facts,
+        actor=sub.actor_org_id,
+        role=sub.role,
+        lot=lot.lot_id,
+        owner=int(prod.org_id),
+        event=sub.normalized,
+        owners={},
+    )
+    fields = lot.model_dump(exclude={"gtin", "event_time"})
+    conn.execute(
+        insert(_lot).values(
+            lot_id=lot.lot_id,
+            product_id=prod.id,
+            org_id=sub.actor_org_id,
+            created_at=now,
+            last_seq=-1,
+            head_hash=None,
+            **fields,
+        )
+    )
+    lots[lot.lot_id] = _LotState(sub.actor_org_id, -1, None)
+
+
+def _is_client_commissioning(sub: Submission, lots: Mapping[str, _LotState]) -> bool:
+    return sub.entry is not None and sub.lot not in lots and sub.normalized.get("bizStep") == "commissioning"
+
+
+def _lot_from_ilmd(sub: Submission) -> LotCreate:
+    fields = lot_fields_from_ilmd(sub.normalized.get("ilmd") or {})
+    q = (sub.normalized.get("quantityList") or [{}])[0]
+    try:
+        return LotCreate.model_validate(
+            {k: v for k, v in {**fields, "quantity": q.get("quantity"), "unit": q.get("uom")}.items() if v is not None}
+        )
+    except ValidationError as exc:
+        raise input_error(exc, f"events.{sub.index}.entry.event.ilmd") from exc
+
+
+def _build(
+    conn: Connection,
+    sub: Submission,
+    lots: dict[str, _LotState],
+    facts: access.Facts,
+    signers: _Signers,
+    now: datetime,
+    idx: int,
+) -> store.NewEntry:
+    state = lots.get(sub.lot)
+    if state is None:
+        raise InputError(f"unknown lot {sub.lot!r}", field="lot")
+    event = dict(sub.normalized)
+    owners = {k: v.org_id for k, v in lots.items()}
+    access.check_event(
+        facts, actor=sub.actor_org_id, role=sub.role, lot=sub.lot, owner=state.org_id, event=event, owners=owners
+    )
+    inputs = _link_inputs(sub, event, lots)
+    access.check_input_quantities(conn, event)
+    if sub.entry is None:
+        signer = signers.active(conn, sub.actor_org_id)
+        event["recordTime"] = signers.record_time
+        if inputs:
+            event["ocop:inputs"] = inputs
+        stmt = canonical.statement(
+            lot=sub.lot, seq=state.last_seq + 1, prev=state.head, event=event, signer=signer.key_id
+        )
+        cs = canonical.CanonicalStatement(stmt)
+        sig = signer.sign(cs.bytes)
+    else:
+        stmt, sig = _check_client_entry(conn, sub, state, inputs)
+        cs = canonical.CanonicalStatement(stmt)
+    leaf = merkle.leaf_hash(cs.entry_bytes(sig))
+    state.last_seq, state.head = stmt["seq"], leaf.hex()
+    return store.NewEntry(
+        idx=idx,
+        lot_id=sub.lot,
+        seq=stmt["seq"],
+        prev=stmt["prev"],
+        event_json=cs.event_bytes.decode(),
+        event=stmt["event"],
+        signer=stmt["signer"],
+        sig=sig,
+        leaf_hash=leaf,
+        recorded_at=now,
+        inputs=tuple(i["lot"] for i in inputs),
+    )
+
+
+class _Signers:
+    """The organizations' active server-held keys, looked up once per batch."""
+
+    def __init__(self, keyring: KeyRing, now: datetime) -> None:
+        self._keyring = keyring
+        self._by_org: dict[int, signing.Signer] = {}
+        self.record_time = format_record_time(now)
+
+    def active(self, conn: Connection, org_id: int) -> signing.Signer:
+        signer = self._by_org.get(org_id)
+        if signer is None:
+            found = self._keyring.active_signer(conn, org_id)
+            if found is None:
+                raise InputError(
+                    "wrong signer: the organization has no server-held active key; sign entries yourself "
+                    "and send them as 'entry'",
+                    field="entry",
+                )
+            signer = self._by_org[org_id] = found
+        return signer
+
+
+def _link_inputs(sub: Submission, event: dict[str, Any], lots: Mapping[str, _LotState]) -> list[dict[str, str]]:
+    out = []
+    for i, q in enumerate(event.get("inputQuantityList", [])):
+        src = q.get("lot")
+        if src is None:
+            continue
+        st = lots.get(src)
+        if st is None or st.head is None:
+            raise InputError(f"unknown input lot {src!r}", field=f"event.inputQuantityList.{i}.lot")
+        if src == sub.lot:
+            raise InputError(
+                "a transformation cannot take its own output lot as input", field=f"event.inputQuantityList.{i}.lot"
+            )
+        out.append({"lot": src, "head": st.head})
+    return out
+
+
+def _check_client_entry(
+    conn: Connection, sub: Submission, state: _LotState, inputs: list[dict[str, str]]
+) -> tuple[dict[str, Any], str]:
+    assert sub.entry is not None
+    stmt, sig = canonical.split_entry(sub.entry)
+    expect = {"lot": sub.lot, "seq": state.last_seq + 1, "prev": state.head}
+    for name, want in expect.items():
+        if stmt.get(name) != want:
+            raise ConflictError(
+                f"entry.{name} does not match the lot's head: expected {want!r}, got {stmt.get(name)!r}",
+                field=f"entry.{name}",
+            )
+    if stmt["event"].get("ocop:inputs", []) != inputs:
+        raise ConflictError(
+            f"entry.event.ocop:inputs must name the input lots' heads: expected {inputs}",
+            field="entry.event.ocop:inputs",
+        )
+    key = conn.execute(select(_key).where(_key.c.key_id == stmt.get("signer"))).first()
+    if key is None or key.org_id != sub.actor_org_id or key.status != "active":
+        raise InputError(
+            f"wrong signer: {stmt.get('signer')!r} is not an active key of your organization", field="entry.signer"
+        )
+    try:
+        signing.verify_signature(bytes(key.public_key), canonical.statement_bytes(stmt), sig)
+    except SignatureError as exc:
+        raise InputError(f"entry.sig: {exc}", field="entry.sig") from exc
+    return stmt, sig

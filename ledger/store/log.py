@@ -1,0 +1,205 @@
+"""The append-only log in the database: entries, subtree hashes, the head, and proofs.
+
+Every function takes an open ``Connection`` (see ``ledger.store.db``): the caller owns the
+transaction. Appends must run in ``write_tx``; ``lock_head`` is their first statement, so
+log indexes are taken one writer at a time and stay gapless and unique.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, TextClause, bindparam, func, insert, select, text, update
+
+from ledger.core import merkle, proofs
+from ledger.errors import NotFound, VerificationError
+from ledger.store.models import LogEntry, LogHead, Lot, TreeNode
+
+_entry = LogEntry.__table__  # type: ignore[attr-defined]
+_node = TreeNode.__table__  # type: ignore[attr-defined]
+_head = LogHead.__table__  # type: ignore[attr-defined]
+_lot = Lot.__table__  # type: ignore[attr-defined]
+_CHUNK = 200  # nodes per query: 400 parameters, well under SQLite's limit
+
+
+@dataclass(frozen=True)
+class TreeHead:
+    size: int
+    root: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tree_size": self.size, "root": self.root.hex()}
+
+
+def ensure_head(conn: Connection) -> None:
+    """Create the single head row of an empty log if it is not there yet."""
+    if conn.execute(select(_head.c.id).where(_head.c.id == 1)).first() is None:
+        conn.execute(insert(_head).values(id=1, size=0, root=merkle.EMPTY_ROOT, updated_at=_now()))
+
+
+def lock_head(conn: Connection) -> TreeHead:
+    """Take the log's write lock (the head row) and return the head as committed."""
+    now = _now()
+    res = conn.execute(update(_head).where(_head.c.id == 1).values(updated_at=now))
+    if res.rowcount != 1:
+        raise VerificationError("log head row is missing: expected 1 row, got 0 (run migrations)")
+    return read_head(conn)
+
+
+def read_head(conn: Connection) -> TreeHead:
+    row = conn.execute(select(_head.c.size, _head.c.root).where(_head.c.id == 1)).first()
+    if row is None:
+        return TreeHead(0, merkle.EMPTY_ROOT)
+    return TreeHead(int(row.size), bytes(row.root))
+
+
+def read_nodes(conn: Connection, coords: Iterable[proofs.Coord]) -> dict[proofs.Coord, bytes]:
+    """Stored hashes of the given nodes; level 0 comes from the entries' leaf hashes."""
+    want = set(coords)
+    leaves = sorted(i for lvl, i in want if lvl == 0)
+    inner = sorted(c for c in want if c[0] > 0)
+    out: dict[proofs.Coord, bytes] = {}
+    for chunk in _chunks(leaves):
+        q = select(_entry.c.idx, _entry.c.leaf_hash).where(_entry.c.idx.in_(chunk))
+        out.update({(0, int(r.idx)): bytes(r.leaf_hash) for r in conn.execute(q)})
+    for chunk in _chunks(inner):
+        params = {f"l{i}": lvl for i, (lvl, _) in enumerate(chunk)} | {f"i{i}": ix for i, (_, ix) in enumerate(chunk)}
+        rows = conn.execute(_node_query(len(chunk)), params)
+        out.update({(int(r.level), int(r.idx)): bytes(r.hash) for r in rows})
+    return out
+
+
+@lru_cache(maxsize=64)
+def _node_query(n: int) -> TextClause:
+    """Nodes by primary key as an OR of (level, idx) pairs.
+
+    A row-value ``IN`` is not answered from the primary key by SQLite (it scans the table,
+    so a proof at 10^6 entries took ~75 ms); an OR of equalities uses the index on both
+    SQLite and PostgreSQL, keeping a proof at O(log n) index reads.
+    """
+    where = " OR ".join(f"(level = :l{i} AND idx = :i{i})" for i in range(n))
+    return text(f"SELECT level, idx, hash FROM tree_node WHERE {where}")  # noqa: S608 - no user text
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def load_frontier(conn: Connection, size: int) -> merkle.Frontier:
+    coords = proofs.root_coords(size)
+    nodes = read_nodes(conn, coords)
+    return merkle.Frontier(size, [proofs._take(nodes, c) for c in coords])
+
+
+def root_at(conn: Connection, size: int) -> bytes:
+    """The root of the log when it had ``size`` entries."""
+    _check_size(conn, size)
+    return proofs.root_from_nodes(size, read_nodes(conn, proofs.root_coords(size)))
+
+
+def inclusion_proof(conn: Connection, index: int, size: int) -> list[bytes]:
+    _check_size(conn, size)
+    ranges, coords = proofs.inclusion_coords(index, size)
+    return proofs.hashes_from_nodes(ranges, read_nodes(conn, coords))
+
+
+def consistency_proof(conn: Connection, size1: int, size2: int) -> list[bytes]:
+    _check_size(conn, size2)
+    ranges, coords = proofs.consistency_coords(size1, size2)
+    return proofs.hashes_from_nodes(ranges, read_nodes(conn, coords))
+
+
+def _check_size(conn: Connection, size: int) -> None:
+    head = read_head(conn)
+    if not 0 <= size <= head.size:
+        raise NotFound(f"tree size out of range: expected 0..{head.size}, got {size}")
+
+
+@dataclass
+class NewEntry:
+    """One signed entry ready to be stored at log index ``idx``."""
+
+    idx: int
+    lot_id: str
+    seq: int
+    prev: str | None
+    event_json: str
+    event: dict[str, Any]
+    signer: str
+    sig: str
+    leaf_hash: bytes
+    recorded_at: datetime
+    inputs: tuple[str, ...] = ()
+
+
+def write_entries(conn: Connection, head: TreeHead, frontier: merkle.Frontier, entries: Sequence[NewEntry]) -> TreeHead:
+    """Store entries, the subtree nodes they complete, the lots' new heads and the log head."""
+    if not entries:
+        return head
+    rows: list[dict[str, Any]] = []
+    nodes: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
+    lot_heads: dict[str, tuple[int, str]] = {}
+    for i, e in enumerate(entries):
+        if e.idx != head.size + i:
+            raise VerificationError(f"log index out of order: expected {head.size + i}, got {e.idx}")
+        rows.append(_entry_row(e))
+        nodes.extend({"level": lv, "idx": ix, "hash": h} for lv, ix, h in frontier.append(e.leaf_hash))
+        lot_heads[e.lot_id] = (e.seq, e.leaf_hash.hex())
+        links.extend({"input_lot": s, "output_lot": e.lot_id, "entry_idx": e.idx} for s in e.inputs)
+    conn.execute(insert(_entry), rows)
+    if nodes:
+        conn.execute(insert(_node), nodes)
+    if links:
+        from ledger.store.models import LotLink
+
+        conn.execute(insert(LotLink.__table__), links)  # type: ignore[attr-defined]
+    conn.execute(
+        update(_lot)
+        .where(_lot.c.lot_id == bindparam("b_lot"))
+        .values(last_seq=bindparam("b_seq"), head_hash=bindparam("b_hash")),
+        [{"b_lot": k, "b_seq": s, "b_hash": h} for k, (s, h) in lot_heads.items()],
+    )
+    new = TreeHead(frontier.size, frontier.root())
+    conn.execute(update(_head).where(_head.c.id == 1).values(size=new.size, root=new.root, updated_at=_now()))
+    return new
+
+
+def _entry_row(e: NewEntry) -> dict[str, Any]:
+    return {
+        "idx": e.idx,
+        "lot_id": e.lot_id,
+        "seq": e.seq,
+        "prev": e.prev,
+        "event": e.event_json,
+        "event_type": e.event["type"],
+        "biz_step": e.event["bizStep"],
+        "event_time": e.event["eventTime"],
+        "signer": e.signer,
+        "sig": e.sig,
+        "leaf_hash": e.leaf_hash,
+        "recorded_at": e.recorded_at,
+    }
+
+
+def lot_entries(conn: Connection, lot_id: str) -> list[Any]:
+    """A lot's stored entries in log order."""
+    return list(conn.execute(select(_entry).where(_entry.c.lot_id == lot_id).order_by(_entry.c.idx)))
+
+
+def entries_range(conn: Connection, start: int, end: int) -> list[Any]:
+    q = select(_entry).where(_entry.c.idx >= start, _entry.c.idx < end).order_by(_entry.c.idx)
+    return list(conn.execute(q))
+
+
+def entry_count(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(_entry)).scalar_one())
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
