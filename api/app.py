@@ -1,7 +1,8 @@
 """The FastAPI application factory. Nothing is built at import time.
 
-``uvicorn --factory api.app:create_app`` builds everything from ``LEDGER_*`` settings; tests and
-the CLI pass in their own ``Ledger``, settings and chain client.
+The composition root builds the settings, the ``Ledger`` facade and the chain reader and hands them
+in: ``ocop-ledger serve`` and ``up``, and for uvicorn's import-string factory
+``uvicorn --factory ledger.cli.wiring:create_app_from_env``; tests pass in their own.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from api.middleware import LimitMiddleware, Metrics, ObserveMiddleware, PathMidd
 from api.page import Pages
 from api.routes import admin, exports, public, resolver, shipment, write
 from api.services import LRU, Services
+from ledger.core.ports import ChainReader
 from ledger.service import Ledger
 from ledger.settings import Settings
 
@@ -90,22 +92,24 @@ def _install_docs(app: FastAPI) -> None:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Connect to the chain in the background at start, so the first verification does not wait."""
+    """Connect a lazy chain reader in the background at start, so the first verification does not wait."""
     threading.Thread(target=app.state.services.chain, name="chain-connect", daemon=True).start()
     yield
 
 
 def create_app(
-    settings: Settings | None = None,
+    settings: Settings,
     *,
     ledger: Ledger | None = None,
-    chain: Any = None,
+    chain: ChainReader | None = None,
     api_settings: ApiSettings | None = None,
     connect_chain: bool = True,
 ) -> FastAPI:
-    """Build the app. ``chain`` is a read-only ``ledger.chain.client.ChainClient``; without it one is
-    connected on first use from settings (unless ``connect_chain`` is False)."""
-    settings = settings or Settings()
+    """Build the app. ``chain`` is the read-only ``ChainReader`` verdicts trust, built by the composition
+    root (a lazily connecting one, ``ledger.chain.lazy.LazyChainReader``, when the chain may be down);
+    without it every verdict stays ``pending`` with ``anchor.status`` ``not_configured``.
+    ``connect_chain`` is kept for callers of the old signature: the app never connects by itself."""
+    del connect_chain
     api_settings = api_settings or ApiSettings()
     ledger = ledger or Ledger.open(settings)
     app = FastAPI(
@@ -124,7 +128,7 @@ def create_app(
         ],
     )
     metrics = Metrics()
-    app.state.services = Services(ledger, settings, api_settings, chain, connect_chain=connect_chain)
+    app.state.services = Services(ledger, settings, api_settings, chain)
     app.state.pages = Pages()
     app.state.page_cache = LRU[tuple[Any, ...], str](api_settings.verdict_cache_size, api_settings.verdict_cache_ttl)
     app.state.metrics = metrics

@@ -12,9 +12,7 @@ from api.errors import Unauthorized
 from api.services import Services
 from ledger.core import gs1
 from ledger.errors import InputError, PermissionDenied
-from ledger.store import apikeys
-from ledger.store.apikeys import Principal
-from ledger.store.db import read_tx
+from ledger.service import Principal
 
 
 def services(request: Request) -> Services:
@@ -31,8 +29,7 @@ def principal(request: Request, svc: Svc) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
-    with read_tx(svc.ledger.engine) as conn:
-        who = apikeys.authenticate(conn, token.strip())
+    who = svc.ledger.authenticate(token.strip())
     if who is None:
         raise Unauthorized("invalid or revoked API key")
     return who

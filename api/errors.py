@@ -13,7 +13,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.middleware import BodyTooLarge
@@ -27,6 +26,7 @@ from ledger.errors import (
     PermissionDenied,
     VerificationError,
 )
+from ledger.service import StorageError, storage_fault
 
 log = logging.getLogger("ocop.api")
 
@@ -129,20 +129,14 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
 
-def _storage_full(exc: DBAPIError) -> bool:
-    orig = exc.orig
-    if getattr(orig, "sqlite_errorcode", None) == 13:  # SQLITE_FULL: disk or max_page_count reached
-        return True
-    return getattr(orig, "sqlstate", None) == "53100" or "disk is full" in str(orig)  # PostgreSQL disk_full
-
-
 async def database_error(request: Request, exc: Exception) -> JSONResponse:
     """The database is unreachable, dropped the connection, or is full: the transaction was rolled
     back, nothing of the request is stored, and the client may retry (503) or must wait for space (507)."""
-    assert isinstance(exc, DBAPIError)
-    if not isinstance(exc, (OperationalError, InterfaceError)) and not exc.connection_invalidated:
+    assert isinstance(exc, StorageError)
+    fault = storage_fault(exc)
+    if fault is None:
         return await unexpected_error(request, exc)
-    if _storage_full(exc):
+    if fault == "full":
         log.error("storage full on %s %s: %s", request.method, request.url.path, exc.orig)
         return error_response(507, "storage_full", "the ledger's storage is full; nothing of this request was stored")
     log.error("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
@@ -163,5 +157,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LedgerError, ledger_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(DBAPIError, database_error)
+    app.add_exception_handler(StorageError, database_error)
     app.add_exception_handler(Exception, unexpected_error)

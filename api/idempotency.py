@@ -3,7 +3,7 @@
 Routers that hold writes are built with ``route_class=IdempotentRoute``, which wraps the handler of
 each such route: with the header, the caller's organization
 claims the key through ``Ledger.idempotent`` and the route runs inside the transaction that
-stores the key's record, so the write and its first answer commit together (``ledger.store.idempotency``).
+stores the key's record, so the write and its first answer commit together (``Ledger.joined``).
 A resend gets that answer back with ``Idempotent-Replayed: true``. Only successful answers are
 kept: a refused write stored nothing, so its retry is simply checked again.
 """
@@ -21,10 +21,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from api.services import Services
-from ledger.store import apikeys
-from ledger.store.apikeys import Principal
-from ledger.store.db import bound, read_tx
-from ledger.store.idempotency import Answer, Claim, fingerprint, parse_key
+from ledger.service import Answer, Claim, Principal, fingerprint, parse_key
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -89,9 +86,8 @@ def idempotent(handler: Handler) -> Handler:
             if claim.replay is not None:
                 await run_in_threadpool(stack.close)
                 return _replayed(claim.replay)
-            assert claim.conn is not None
             try:
-                with bound(svc.ledger.engine, claim.conn):
+                with svc.ledger.joined(claim):
                     response = await handler(request)
                 if not 200 <= response.status_code < 300:
                     raise _Refused(response)
@@ -113,8 +109,7 @@ def _caller(svc: Services, request: Request) -> Principal | None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    with read_tx(svc.ledger.engine) as conn:
-        return apikeys.authenticate(conn, token.strip())
+    return svc.ledger.authenticate(token.strip())
 
 
 def _replayed(answer: Answer) -> Response:

@@ -15,17 +15,12 @@ from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import select
 
 from api.i18n import CHAINS, TEXT, check_label, step_label
 from api.services import Services
 from ledger.core.verify import LotReport
-from ledger.store import lineage, shipments
-from ledger.store.db import read_tx
-from ledger.store.keys import keys_by_id
-from ledger.store.models import Organization
+from ledger.service import sscc_uri
 
-_org = Organization.__table__  # type: ignore[attr-defined]
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -108,10 +103,8 @@ def lot_path(lot_id: str) -> str:
 def lineage_view(svc: Services, lot_id: str, lang: str) -> dict[str, Any]:
     """What the lot was made from (``made_from``) and what was made from it (``made_into``), one
     step each way, with the signed quantities; each item links to its own page."""
-    with read_tx(svc.ledger.engine) as conn:
-        up = [e for _, e in lineage.edges(conn, lot_id, "up", max_depth=1)]
-        down = [e for _, e in lineage.edges(conn, lot_id, "down", max_depth=1)]
-        info = lineage.lot_summaries(conn, [e.input_lot for e in up] + [e.output_lot for e in down])
+    near = svc.ledger.neighbours(lot_id)
+    up, down, info = near["up"], near["down"], near["summaries"]
 
     def item(other: str, qty: Any, uom: Any, used: str | None = None) -> dict[str, Any]:
         s = info.get(other, {})
@@ -146,7 +139,7 @@ def shipment_view(svc: Services, data: dict[str, Any], reports: dict[str, LotRep
     t = TEXT[lang]
     lots = []
     destination = data.get("destination")
-    uri = shipments.sscc_uri(str(data["sscc"]))
+    uri = sscc_uri(str(data["sscc"]))
     for m in data["lots"]:
         lot_id = str(m["lot"])
         report = reports.get(lot_id)
@@ -217,13 +210,7 @@ def verdict_view(svc: Services, report: LotReport | None, verdict: str, lang: st
 
 
 def _signer_orgs(svc: Services, kids: set[str]) -> dict[str, str]:
-    with read_tx(svc.ledger.engine) as conn:
-        keys = keys_by_id(conn, kids)
-        org_ids = {int(k.org_id) for k in keys.values()}
-        names = {
-            int(r.id): str(r.name) for r in conn.execute(select(_org.c.id, _org.c.name).where(_org.c.id.in_(org_ids)))
-        }
-    return {kid: names.get(int(k.org_id), kid) for kid, k in keys.items()}
+    return svc.ledger.signer_names(kids)
 
 
 def _when(iso: str) -> str:

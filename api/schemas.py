@@ -10,7 +10,7 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ledger.store.apikeys import ROLES
+from ledger.service import ROLES
 
 LOT_ID = "08930000045676.PH-2026-07"
 HEX = "9f2c1d4e5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d"

@@ -124,7 +124,8 @@ def serve(tmp: Path, ctx: dict[str, Any]) -> tuple[subprocess.Popen[bytes], int]
         "LEDGER_RATE_LIMIT": "0",
     }
     out = (tmp / "uvicorn.log").open("wb")
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--port", str(port), "--workers", "1"]
+    factory = "ledger.cli.wiring:create_app_from_env"
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--port", str(port), "--workers", "1"]
     proc = subprocess.Popen([*cmd, "--no-access-log"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     for _ in range(300):
         try:

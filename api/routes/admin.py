@@ -19,9 +19,6 @@ from api.schemas import (
     errors,
 )
 from ledger.core.records import OrganizationCreate, OrganizationPrefixes
-from ledger.store import apikeys
-from ledger.store import log as store
-from ledger.store.db import read_tx, write_tx
 
 router = APIRouter(
     prefix="/api/v1/admin", tags=["admin"], responses=errors(401, 403, 404, 422), route_class=IdempotentRoute
@@ -42,13 +39,7 @@ def create_org(
     api_key_role: Annotated[Role | None, Query(description="also create the organization's first API key")] = None,
 ) -> dict[str, Any]:
     """Create an organization and its server-held signing key (and, with ``api_key_role``, an API key)."""
-    if api_key_role is not None:
-        apikeys.check_role(api_key_role, data.kind)
-    org = svc.ledger.create_org(data)
-    if api_key_role is not None:
-        with write_tx(svc.ledger.engine) as conn:
-            org["api_key"] = apikeys.create(conn, int(org["id"]), api_key_role, "first key")
-    return org
+    return svc.ledger.create_org_with_api_key(data, api_key_role)
 
 
 @router.get("/organizations/{org}", response_model=OrgDetail)
@@ -66,41 +57,22 @@ def set_gs1_prefixes(org: str, data: OrganizationPrefixes, who: Admin, svc: Svc)
 @router.post("/organizations/{org}/api-keys", status_code=201, response_model=ApiKeyCreated, responses=errors(409))
 def create_api_key(org: str, data: ApiKeyCreate, who: Admin, svc: Svc) -> dict[str, Any]:
     """A new API key for the organization; the token is in this response only."""
-    org_id = int(svc.ledger.get_org(org)["id"])
-    with write_tx(svc.ledger.engine) as conn:
-        return apikeys.create(conn, org_id, data.role, data.label)
+    return svc.ledger.create_api_key(org, data.role, data.label)
 
 
 @router.get("/organizations/{org}/api-keys", response_model=list[ApiKeyPublic])
 def list_api_keys(org: str, who: Admin, svc: Svc) -> list[dict[str, Any]]:
     """The organization's API keys (handles, roles, revocation; never tokens)."""
-    org_id = int(svc.ledger.get_org(org)["id"])
-    with read_tx(svc.ledger.engine) as conn:
-        return apikeys.list_keys(conn, org_id)
+    return svc.ledger.list_api_keys(org)
 
 
 @router.post("/api-keys/{key_id}/revoke", response_model=ApiKeyPublic, responses=errors(409))
 def revoke_api_key(key_id: str, who: Admin, svc: Svc) -> dict[str, Any]:
     """Revoke an API key; it is refused from the next request on."""
-    with write_tx(svc.ledger.engine) as conn:
-        return apikeys.revoke(conn, key_id)
+    return svc.ledger.revoke_api_key(key_id)
 
 
 @router.get("/anchoring", response_model=AnchoringStatus)
 def anchoring_status(who: Admin, svc: Svc) -> dict[str, Any]:
     """How far the log is anchored: log size, newest confirmed anchor, entries waiting, rows by status."""
-    ids = svc.chain_ids()
-    with read_tx(svc.ledger.engine) as conn:
-        size = store.read_head(conn).size
-        latest = svc.latest_anchor(conn)
-        counts = svc.anchor_counts(conn)
-    anchored = latest["tree_size"] if latest else 0
-    return {
-        "tree_size": size,
-        "anchored_size": anchored,
-        "pending_entries": size - anchored,
-        "chain_id": ids[0] if ids else None,
-        "contract": ids[1] if ids else None,
-        "latest": latest,
-        "counts": counts,
-    }
+    return svc.ledger.anchoring_status(svc.chain_ids(), svc.settings.explorer_url)

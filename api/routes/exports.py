@@ -1,7 +1,8 @@
 """Exporter routes: shipments, lineage, FSMA 204, EUDR, EPCIS 2.0, certificates, CSV import.
 
 Built by ``make_router(get_ledger, require_role)`` so the app decides how the ledger and the caller
-are found: ``get_ledger`` is a FastAPI dependency returning the ``Ledger``; ``require_role(*roles)``
+are found: ``get_ledger`` is a FastAPI dependency returning the ``Ledger`` facade, the routes' one
+door to the store and the exports; ``require_role(*roles)``
 returns a dependency that yields the caller (with ``org_id``) or raises for other roles.
 Errors are ledger errors (``InputError`` -> 4xx), mapped by the app's one exception handler.
 """
@@ -16,11 +17,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from ledger.errors import InputError
-from ledger.exports import certificate, epcis, eudr, eudr_dds, fsma204
-from ledger.exports.csv_import import import_csv
-from ledger.store import lineage as lineage_mod
-from ledger.store import shipments
-from ledger.store.db import read_tx
 
 PDF, GEOJSON, LD = "application/pdf", "application/geo+json", "application/ld+json"
 
@@ -56,19 +52,15 @@ def make_router(
     # which events the caller may record is decided by ledger.core.policy in the append path, as for /events
     Writer = Annotated[Any, Depends(require_role("exporter", "producer", "admin"))]
 
-    def read(ledger: Any, fn: Callable[[Any], Any]) -> Any:
-        with read_tx(ledger.engine) as conn:
-            return fn(conn)
-
     @router.get("/api/v1/lots/{lot_id}/lineage")
     def lot_lineage(lot_id: str, ledger: LedgerDep, direction: Literal["up", "down"] = "up") -> dict[str, Any]:
         """Lots this lot was made from (up) or made into (down), recursively, with quantities."""
-        return dict(read(ledger, lambda c: lineage_mod.lineage(c, lot_id, direction)))
+        return ledger.lineage(lot_id, direction)  # type: ignore[no-any-return]
 
     @router.get("/api/v1/shipments/{sscc}")
     def get_shipment(sscc: str, ledger: LedgerDep, check: Check) -> dict[str, Any]:
         """The shipment and its lots, derived from the signed aggregation events, with each lot's verdict."""
-        data = read(ledger, lambda c: shipments.get_shipment(c, sscc))
+        data = ledger.shipment(sscc)
         verdicts = [ledger.verify_lot(m["lot"], check).verdict for m in data["lots"]]
         order = ["tampered", "not_found", "pending", "verified"]
         data["verdict"] = next((v for v in order if v in verdicts), "pending")
@@ -83,12 +75,12 @@ def make_router(
     @router.get("/api/v1/lots/{lot_id}/eudr-dds")
     def lot_eudr_dds(lot_id: str, ledger: LedgerDep) -> dict[str, Any]:
         """EUDR due diligence statement data for a lot: HS heading, quantity, country, plots, producers."""
-        return dict(read(ledger, lambda c: eudr_dds.statement(c, lot=lot_id)))
+        return ledger.eudr_dds(lot=lot_id)  # type: ignore[no-any-return]
 
     @router.get("/api/v1/shipments/{sscc}/eudr-dds")
     def shipment_eudr_dds(sscc: str, ledger: LedgerDep) -> dict[str, Any]:
         """EUDR due diligence statement data for the lots in a shipment."""
-        return dict(read(ledger, lambda c: eudr_dds.statement(c, sscc=sscc)))
+        return ledger.eudr_dds(sscc=sscc)  # type: ignore[no-any-return]
 
     @router.post("/api/v1/shipments/{sscc}/pack", responses=writes)
     def pack(
@@ -104,8 +96,8 @@ def make_router(
         lots, when = body.get("lots"), body.get("event_time")
         if not isinstance(lots, list) or not isinstance(when, str):
             raise InputError("expected {'lots': [lot id, ...], 'event_time': ISO 8601}", field="lots")
-        return shipments.pack(
-            ledger, _org(who), sscc, lots, event_time=when, read_point=body.get("read_point"), role=_role(who)
+        return ledger.pack(  # type: ignore[no-any-return]
+            _org(who), sscc, lots, event_time=when, read_point=body.get("read_point"), role=_role(who)
         )
 
     @router.post("/api/v1/shipments/{sscc}/unpack", responses=writes)
@@ -116,7 +108,9 @@ def make_router(
         when = body.get("event_time")
         if not isinstance(when, str):
             raise InputError("expected {'event_time': ISO 8601, 'lots'?: [...]}", field="event_time")
-        return shipments.unpack(ledger, _org(who), sscc, body.get("lots"), event_time=when, role=_role(who))
+        return ledger.unpack(  # type: ignore[no-any-return]
+            _org(who), sscc, body.get("lots"), event_time=when, role=_role(who)
+        )
 
     @router.get("/api/v1/exports/fsma204")
     def fsma(
@@ -128,32 +122,29 @@ def make_router(
         format: Literal["csv", "xlsx"] = "csv",
     ) -> Response:
         """FDA FSMA 204 sortable spreadsheet (CSV or XLSX) for a lot, a shipment or a date range."""
-        rows = read(ledger, lambda c: fsma204.rows_for(c, lot=lot, sscc=sscc, start=start, end=end))
-        if format == "xlsx":
-            media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-            return Response(fsma204.to_xlsx(rows), media_type=media, headers=_attach("fsma204.xlsx"))
-        return Response(fsma204.to_csv(rows), media_type="text/csv; charset=utf-8", headers=_attach("fsma204.csv"))
+        body, media = ledger.fsma204(lot=lot, sscc=sscc, start=start, end=end, format=format)
+        return Response(body, media_type=media, headers=_attach(f"fsma204.{format}"))
 
     @router.get("/api/v1/exports/eudr")
     def eudr_export(ledger: LedgerDep, sscc: str | None = None, lot: str | None = None) -> Response:
         """EUDR GeoJSON FeatureCollection of the production plots behind a shipment."""
-        fc = read(ledger, lambda c: eudr.feature_collection(c, sscc=sscc, lot=lot))
+        fc = ledger.eudr_geojson(sscc=sscc, lot=lot)
         return Response(json.dumps(fc, ensure_ascii=False), media_type=GEOJSON, headers=_attach("eudr.geojson"))
 
     @router.get("/api/v1/lots/{lot_id}/epcis")
     def lot_epcis(lot_id: str, ledger: LedgerDep, upstream: bool = False) -> Response:
         """The lot's events as an EPCIS 2.0 JSON-LD document; eventID = CBV 2.0 Event Hash ID."""
-        doc = read(ledger, lambda c: epcis.lot_document(c, lot_id, upstream=upstream))
+        doc = ledger.epcis_lot(lot_id, upstream=upstream)
         return Response(json.dumps(doc, ensure_ascii=False), media_type=LD)
 
     @router.get("/api/v1/shipments/{sscc}/epcis")
     def shipment_epcis(sscc: str, ledger: LedgerDep) -> Response:
-        doc = read(ledger, lambda c: epcis.shipment_document(c, sscc))
+        doc = ledger.epcis_shipment(sscc)
         return Response(json.dumps(doc, ensure_ascii=False), media_type=LD)
 
     def _pdf(request: Request, ledger: Any, check: Any, **subject: Any) -> Response:
         base = str(request.base_url).rstrip("/")
-        pdf = certificate.render(certificate.build(ledger, base_url=base, anchor_check=check, **subject))
+        pdf = ledger.certificate_pdf(base, check, **subject)
         return Response(pdf, media_type=PDF, headers=_attach("certificate.pdf"))
 
     @router.get("/api/v1/lots/{lot_id}/certificate.pdf")
@@ -174,7 +165,7 @@ def make_router(
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise InputError("the CSV must be UTF-8", field="body") from exc
-        return {"recorded": import_csv(ledger, _org(who), text, role=_role(who))}
+        return {"recorded": ledger.import_csv(_org(who), text, role=_role(who))}
 
     return router
 

@@ -19,12 +19,7 @@ from api.schemas import (
     VerifyReport,
     errors,
 )
-from api.services import _entry_json
 from ledger.core import gs1
-from ledger.errors import InputError, NotFound
-from ledger.exports import qr
-from ledger.store import log as store
-from ledger.store.db import read_tx
 
 router = APIRouter(responses=errors(404, 422, 429))
 JSON = "application/json"
@@ -70,7 +65,7 @@ def _qr(svc: Svc, lot_id: str, kind: str, caption: bool) -> bytes:
     svc.ledger.get_lot(lot)  # 404 for unknown lots
     gtin, code = gs1.split_lot_id(lot)
     url = gs1.digital_link(svc.settings.public_url, gtin, code)
-    data = (qr.png if kind == "png" else qr.svg)(url, lot if caption else None)
+    data = svc.ledger.qr_code("png" if kind == "png" else "svg", url, lot if caption else None)
     svc.qr.put(key, data)
     return data
 
@@ -116,10 +111,7 @@ def get_lot(lot_id: str, svc: Svc) -> dict[str, Any]:
 @router.get("/api/v1/log/checkpoint", response_model=Checkpoint, tags=["log"])
 def checkpoint(svc: Svc) -> dict[str, Any]:
     """The log's current tree head (size, RFC 9162 root) and its newest anchor on chain."""
-    with read_tx(svc.ledger.engine) as conn:
-        head = store.read_head(conn)
-        anchor = svc.latest_anchor(conn)
-    return {"tree_size": head.size, "root": head.root.hex(), "anchor": anchor}
+    return svc.ledger.checkpoint(svc.chain_ids(), svc.settings.explorer_url)
 
 
 @router.get("/api/v1/log/entries", response_model=LogEntries, tags=["log"])
@@ -131,19 +123,7 @@ def log_entries(
     ] = None,
 ) -> dict[str, Any]:
     """Entries ``[start, end)`` of the log, at most ``LEDGER_ENTRIES_PAGE_MAX`` (1000) per page."""
-    limit = svc.api.entries_page_max
-    end = start + min(100, limit) if end is None else end
-    if end <= start:
-        raise InputError(f"end must be greater than start: got start {start}, end {end}", field="end")
-    if end - start > limit:
-        raise InputError(f"page too large: expected at most {limit} entries, got {end - start}", field="end")
-    with read_tx(svc.ledger.engine) as conn:
-        size = store.read_head(conn).size
-        if start > size:
-            raise NotFound(f"start beyond the log: expected at most {size}, got {start}")
-        end = min(end, size)
-        rows = store.entries_range(conn, start, end)
-    return {"start": start, "end": end, "tree_size": size, "entries": [_entry_json(r) for r in rows]}
+    return svc.ledger.log_entries(start, end, svc.api.entries_page_max)
 
 
 @router.get("/api/v1/log/consistency", response_model=ConsistencyOut, tags=["log"])
@@ -153,18 +133,7 @@ def log_consistency(
     second: Annotated[int, Query(ge=1, le=2**62, description="the newer tree size")],
 ) -> dict[str, Any]:
     """RFC 9162 consistency proof from tree size ``first`` to ``second`` (both ≤ the log's size)."""
-    if first > second:
-        raise InputError(f"first must not exceed second: got first {first}, second {second}", field="first")
-    with read_tx(svc.ledger.engine) as conn:
-        proof = store.consistency_proof(conn, first, second)
-        r1, r2 = store.root_at(conn, first), store.root_at(conn, second)
-    return {
-        "first": first,
-        "second": second,
-        "first_root": r1.hex(),
-        "second_root": r2.hex(),
-        "proof": [h.hex() for h in proof],
-    }
+    return svc.ledger.consistency(first, second)
 
 
 @router.get("/api/v1/anchors", response_model=AnchorsPublic, tags=["log"])
@@ -176,8 +145,7 @@ def anchors(
     ] = None,
 ) -> dict[str, Any]:
     """Confirmed anchors of the log on chain, newest first."""
-    with read_tx(svc.ledger.engine) as conn:
-        rows = svc.anchors_query(conn, limit, before)
+    rows = svc.ledger.anchors(svc.chain_ids(), svc.settings.explorer_url, limit, before)
     return {"anchors": rows, "count": len(rows)}
 
 
@@ -194,9 +162,8 @@ async def healthz(svc: Svc) -> dict[str, Any]:
 def metrics(request: Request, svc: Svc) -> Response:
     """Prometheus metrics: requests by route and status, latencies, log size, cache hits."""
     m = request.app.state.metrics
-    with read_tx(svc.ledger.engine) as conn:
-        m.log_size.set(store.read_head(conn).size)
-        latest = svc.latest_anchor(conn)
+    m.log_size.set(svc.ledger.head().size)
+    latest = svc.latest_anchor()
     m.anchored_size.set(latest["tree_size"] if latest else 0)
     m.cache_hits.set(svc.verdicts.hits)
     m.cache_misses.set(svc.verdicts.misses)

@@ -23,8 +23,6 @@ from api.schemas import errors
 from api.services import Services
 from ledger.core import gs1
 from ledger.errors import InputError, NotFound
-from ledger.store import shipments
-from ledger.store.db import read_tx
 
 router = APIRouter(tags=["digital link"])
 
@@ -48,8 +46,7 @@ def overall_verdict(verdicts: list[str]) -> str:
 
 def shipment_data(svc: Services, sscc: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The shipment JSON (as ``/api/v1/shipments/{sscc}``) and each lot's verification report."""
-    with read_tx(svc.ledger.engine) as conn:
-        data = shipments.get_shipment(conn, sscc)
+    data = svc.ledger.shipment(sscc)
     reports = {m["lot"]: svc.report(m["lot"])[0] for m in data["lots"]}
     verdicts = [r.verdict for r in reports.values()]
     data["verdict"] = overall_verdict(verdicts)

@@ -26,7 +26,7 @@ from api.schemas import (
 from api.services import Services
 from ledger.core.records import LotCreate, ProductCreate
 from ledger.errors import InputError, PermissionDenied
-from ledger.store.apikeys import Principal
+from ledger.service import Principal
 
 router = APIRouter(tags=["write"], responses=errors(401, 403, 413, 422), route_class=IdempotentRoute)
 

@@ -1,7 +1,7 @@
 """CLI commands around the HTTP API: ``api-key``, ``serve``, ``qr`` and ``verify-bundle``.
 
-``serve`` hands uvicorn the import string ``api.app:create_app``, so that every worker process
-builds its own app (from ``LEDGER_*`` settings).
+``serve`` hands uvicorn the import string ``ledger.cli.wiring:create_app_from_env``, so that every
+worker process builds its own app (settings, ledger facade and chain reader from ``LEDGER_*``).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def serve_api(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_l
 
     open_ledger()  # migrate and check the master key once, before the workers start
     uvicorn.run(
-        "api.app:create_app",
+        "ledger.cli.wiring:create_app_from_env",
         factory=True,
         host=host,
         port=port,

@@ -240,7 +240,7 @@ def _start_devchain(settings: Settings) -> Any:
 
 
 def _start_api(settings: Settings, ledger: Any, host: str, port: int) -> tuple[Any, threading.Thread]:
-    """Serve ``api.app.create_app()`` with uvicorn in a thread."""
+    """Serve ``api.app.create_app`` (with the chain client built here) with uvicorn in a thread."""
     import uvicorn
 
     from api.app import create_app

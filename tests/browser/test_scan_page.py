@@ -85,7 +85,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 "-m",
                 "uvicorn",
                 "--factory",
-                "api.app:create_app",
+                "ledger.cli.wiring:create_app_from_env",
                 "--host",
                 "127.0.0.1",
                 "--port",
