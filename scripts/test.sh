@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: lint and types, the contract (compile, artifact check, solhint,
+# The whole test suite: lint, types and the import contracts (pyproject.toml), the contract (compile, artifact check, solhint,
 # Hardhat tests), and pytest on SQLite and PostgreSQL with a real anvil and Chromium.
 # PostgreSQL is expected at LEDGER_TEST_PG_URL (default postgresql://postgres@127.0.0.1:5432/test).
 set -euo pipefail
@@ -18,6 +18,7 @@ fi
 step() { printf '\n== %s\n' "$*"; }
 step "ruff";        .venv/bin/ruff check . && .venv/bin/ruff format --check .
 step "mypy";        .venv/bin/mypy
+step "imports";     .venv/bin/lint-imports
 step "contract";    bash scripts/build_contract.sh --check
 step "solhint";     npx --no-install solhint --disc --noPoster --max-warnings 0 'contracts/**/*.sol'
 step "hardhat";     npx --no-install hardhat test
