@@ -21,6 +21,7 @@ from api.middleware import LimitMiddleware, Metrics, ObserveMiddleware, PathMidd
 from api.page import Pages
 from api.routes import admin, public, resolver, shipment, write
 from api.services import LRU, Services
+from ledger.runtime import settle_recursion_limit
 from ledger.service import Ledger
 from ledger.settings import Settings
 
@@ -110,6 +111,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app. ``chain`` is a read-only ``ledger.chain.ChainClient``; without it one is
     connected on first use from settings (unless ``connect_chain`` is False)."""
+    settle_recursion_limit()
     settings = settings or Settings()
     api_settings = api_settings or ApiSettings()
     ledger = ledger or Ledger.open(settings)

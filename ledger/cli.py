@@ -16,6 +16,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from ledger import bounds
 from ledger.errors import InputError, LedgerError, NotFound, VerificationError
 
 app = typer.Typer(help="OCOP Ledger: signed, chained, anchored provenance for OCOP goods.", no_args_is_help=True)
@@ -69,7 +70,7 @@ def emit(data: Any, as_json: bool, text: str | None = None) -> None:
 def read_json(path: Path) -> Any:
     try:
         raw = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
-        return json.loads(raw)
+        return bounds.loads(raw, where=str(path))
     except (OSError, ValueError) as exc:
         fail(f"cannot read JSON from {path}: {exc}")
 
@@ -320,6 +321,9 @@ def describe(report: Any) -> str:
 
 def main() -> None:
     from ledger import cli_api, cli_chain, cli_tools
+    from ledger.runtime import settle_recursion_limit
+
+    settle_recursion_limit()
 
     cli_chain.register(app)
     cli_tools.register(app)

@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from ledger import bounds
 from ledger.cli import JsonOpt, emit, fail, open_ledger, run
+from ledger.errors import InputError
 
 api_key_app = typer.Typer(help="API keys of organizations (Authorization: Bearer <key>).", no_args_is_help=True)
 
@@ -197,8 +198,8 @@ def verify_bundle_cmd(
     except OSError as exc:
         fail(f"cannot read the bundle {file}: {exc}", 2)
     try:
-        data: Any = json.loads(raw)
-    except ValueError as exc:
+        data: Any = bounds.loads(raw, where="bundle")
+    except InputError as exc:
         data = {"unparseable": str(exc)}  # reported by the format check
     try:
         report = verify_bundle(data, RpcChain(rpc), contract=contract)
