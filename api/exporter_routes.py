@@ -12,9 +12,11 @@ import json
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
+from api.headers import attachment
 from ledger import lineage as lineage_mod
 from ledger import shipments
 from ledger.db import read_tx
@@ -55,7 +57,7 @@ def make_router(
     @router.get("/api/v1/lots/{lot_id}/lineage")
     def lot_lineage(lot_id: str, ledger: LedgerDep, direction: Literal["up", "down"] = "up") -> dict[str, Any]:
         """Lots this lot was made from (up) or made into (down), recursively, with quantities."""
-        return dict(read(ledger, lambda c: lineage_mod.lineage(c, lot_id, direction)))
+        return dict(read(ledger, lambda c: lineage_mod.lineage(c, _lot(lot_id), direction)))
 
     @router.get("/api/v1/shipments/{sscc}")
     def get_shipment(sscc: str, ledger: LedgerDep, check: Check) -> dict[str, Any]:
@@ -123,7 +125,7 @@ def make_router(
     @router.get("/api/v1/lots/{lot_id}/epcis")
     def lot_epcis(lot_id: str, ledger: LedgerDep, upstream: bool = False) -> Response:
         """The lot's events as an EPCIS 2.0 JSON-LD document; eventID = CBV 2.0 Event Hash ID."""
-        doc = read(ledger, lambda c: epcis.lot_document(c, lot_id, upstream=upstream))
+        doc = read(ledger, lambda c: epcis.lot_document(c, _lot(lot_id), upstream=upstream))
         return Response(json.dumps(doc, ensure_ascii=False), media_type=LD)
 
     @router.get("/api/v1/shipments/{sscc}/epcis")
@@ -139,7 +141,7 @@ def make_router(
     @router.get("/api/v1/lots/{lot_id}/certificate.pdf")
     def lot_certificate(lot_id: str, request: Request, ledger: LedgerDep, check: Check) -> Response:
         """Provenance certificate PDF (Vietnamese and English) of a lot."""
-        return _pdf(request, ledger, check, lot=lot_id)
+        return _pdf(request, ledger, check, lot=_lot(lot_id))
 
     @router.get("/api/v1/shipments/{sscc}/certificate.pdf")
     def shipment_certificate(sscc: str, request: Request, ledger: LedgerDep, check: Check) -> Response:
@@ -160,4 +162,9 @@ def make_router(
 
 
 def _attach(name: str) -> dict[str, str]:
-    return {"Content-Disposition": f'attachment; filename="{name}"'}
+    return attachment(name)
+
+
+def _lot(lot_id: str) -> str:
+    """A lot id from a path segment: a '/' inside a lot code arrives as %2F (``api.middleware``)."""
+    return unquote(lot_id)
