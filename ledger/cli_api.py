@@ -115,6 +115,7 @@ def serve_api(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_l
         access_log=False,
         proxy_headers=False,
         server_header=False,
+        http="api.protocol:HttpProtocol",  # malformed or oversized requests get the JSON error body
     )
 
 
