@@ -94,6 +94,21 @@ def _install_docs(app: FastAPI) -> None:
         )
 
 
+def _document_body_errors(app: FastAPI) -> None:
+    """Every route that takes a request body may answer 400 (malformed or too deeply nested JSON,
+    from the error handlers and ``LimitMiddleware``) and 413: say so in OpenAPI, in one place."""
+    from fastapi.routing import APIRoute
+
+    from api.schemas import errors as error_responses
+
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        if route.body_field is not None or "requestBody" in (route.openapi_extra or {}):
+            for status, entry in error_responses(400, 413).items():
+                route.responses.setdefault(status, entry)
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Connect to the chain in the background at start, so the first verification does not wait."""
@@ -142,6 +157,7 @@ def create_app(
     for router in (public.router, write.router, admin.router):
         app.include_router(router)
     _install_docs(app)
+    _document_body_errors(app)
     app.add_middleware(
         LimitMiddleware,
         max_body=api_settings.max_body_bytes,

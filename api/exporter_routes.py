@@ -25,6 +25,14 @@ from ledger.exports import certificate, epcis, eudr, fsma204
 from ledger.importer import import_csv
 
 PDF, GEOJSON, LD = "application/pdf", "application/geo+json", "application/ld+json"
+CSV, XLSX = "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _file(*media: str, binary: bool = False) -> dict[str, Any]:
+    """Route options documenting a 200 that is a file of ``media`` types, not JSON."""
+    schema = {"type": "string", "format": "binary"} if binary else {}
+    content = {m: {"schema": schema} for m in media}
+    return {"response_class": Response, "responses": {200: {"description": "the file", "content": content}}}
 
 
 def _org(who: Any) -> Any:
@@ -100,7 +108,7 @@ def make_router(
             raise InputError("expected {'event_time': ISO 8601, 'lots'?: [...]}", field="event_time")
         return shipments.unpack(ledger, _org(who), sscc, body.get("lots"), event_time=when)
 
-    @router.get("/api/v1/exports/fsma204")
+    @router.get("/api/v1/exports/fsma204", **_file(CSV, XLSX, binary=True))
     def fsma(
         ledger: LedgerDep,
         lot: str | None = None,
@@ -112,23 +120,22 @@ def make_router(
         """FDA FSMA 204 sortable spreadsheet (CSV or XLSX) for a lot, a shipment or a date range."""
         rows = read(ledger, lambda c: fsma204.rows_for(c, lot=lot, sscc=sscc, start=start, end=end))
         if format == "xlsx":
-            media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-            return Response(fsma204.to_xlsx(rows), media_type=media, headers=_attach("fsma204.xlsx"))
+            return Response(fsma204.to_xlsx(rows), media_type=XLSX, headers=_attach("fsma204.xlsx"))
         return Response(fsma204.to_csv(rows), media_type="text/csv; charset=utf-8", headers=_attach("fsma204.csv"))
 
-    @router.get("/api/v1/exports/eudr")
+    @router.get("/api/v1/exports/eudr", **_file(GEOJSON))
     def eudr_export(ledger: LedgerDep, sscc: str | None = None, lot: str | None = None) -> Response:
         """EUDR GeoJSON FeatureCollection of the production plots behind a shipment."""
         fc = read(ledger, lambda c: eudr.feature_collection(c, sscc=sscc, lot=lot))
         return Response(json.dumps(fc, ensure_ascii=False), media_type=GEOJSON, headers=_attach("eudr.geojson"))
 
-    @router.get("/api/v1/lots/{lot_id}/epcis")
+    @router.get("/api/v1/lots/{lot_id}/epcis", **_file(LD))
     def lot_epcis(lot_id: str, ledger: LedgerDep, upstream: bool = False) -> Response:
         """The lot's events as an EPCIS 2.0 JSON-LD document; eventID = CBV 2.0 Event Hash ID."""
         doc = read(ledger, lambda c: epcis.lot_document(c, _lot(lot_id), upstream=upstream))
         return Response(json.dumps(doc, ensure_ascii=False), media_type=LD)
 
-    @router.get("/api/v1/shipments/{sscc}/epcis")
+    @router.get("/api/v1/shipments/{sscc}/epcis", **_file(LD))
     def shipment_epcis(sscc: str, ledger: LedgerDep) -> Response:
         doc = read(ledger, lambda c: epcis.shipment_document(c, sscc))
         return Response(json.dumps(doc, ensure_ascii=False), media_type=LD)
@@ -138,17 +145,21 @@ def make_router(
         pdf = certificate.render(certificate.build(ledger, base_url=base, anchor_check=check, **subject))
         return Response(pdf, media_type=PDF, headers=_attach("certificate.pdf"))
 
-    @router.get("/api/v1/lots/{lot_id}/certificate.pdf")
+    @router.get("/api/v1/lots/{lot_id}/certificate.pdf", **_file(PDF, binary=True))
     def lot_certificate(lot_id: str, request: Request, ledger: LedgerDep, check: Check) -> Response:
         """Provenance certificate PDF (Vietnamese and English) of a lot."""
         return _pdf(request, ledger, check, lot=_lot(lot_id))
 
-    @router.get("/api/v1/shipments/{sscc}/certificate.pdf")
+    @router.get("/api/v1/shipments/{sscc}/certificate.pdf", **_file(PDF, binary=True))
     def shipment_certificate(sscc: str, request: Request, ledger: LedgerDep, check: Check) -> Response:
         """Provenance certificate PDF of a shipment and every lot behind it."""
         return _pdf(request, ledger, check, sscc=sscc)
 
-    @router.post("/api/v1/import", responses=writes)
+    @router.post(
+        "/api/v1/import",
+        responses=writes,
+        openapi_extra={"requestBody": {"required": True, "content": {CSV: {"schema": {"type": "string"}}}}},
+    )
     async def import_rows(request: Request, ledger: LedgerDep, who: Writer) -> dict[str, Any]:
         """CSV import (body ``text/csv``, docs/import.md): every row checked, then all stored or none."""
         raw = await request.body()
