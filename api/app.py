@@ -95,18 +95,24 @@ def _install_docs(app: FastAPI) -> None:
 
 
 def _document_body_errors(app: FastAPI) -> None:
-    """Every route that takes a request body may answer 400 (malformed or too deeply nested JSON,
-    from the error handlers and ``LimitMiddleware``) and 413: say so in OpenAPI, in one place."""
-    from fastapi.routing import APIRoute
+    """Every operation that takes a request body may answer 400 (malformed or too deeply nested
+    JSON, from the error handlers and ``LimitMiddleware``) and 413: say so in OpenAPI, in one place."""
+    build = app.openapi
+    answers = {"400": "malformed or too deeply nested JSON, or a bad parameter", "413": "request body too large"}
 
-    from api.schemas import errors as error_responses
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        for ops in schema.get("paths", {}).values():
+            for op in ops.values():
+                if isinstance(op, dict) and "requestBody" in op:
+                    for status, text in answers.items():
+                        op.setdefault("responses", {}).setdefault(status, {"description": text, "content": error})
+        return schema
 
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
-            continue
-        if route.body_field is not None or "requestBody" in (route.openapi_extra or {}):
-            for status, entry in error_responses(400, 413).items():
-                route.responses.setdefault(status, entry)
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 @asynccontextmanager

@@ -224,12 +224,12 @@ def _rows(reader: csv.DictReader[str], text: str) -> Iterator[dict[str | Any, An
 
 
 def _long_column(text: str, line_num: int, names: list[str]) -> str:
-    """The column of the first over-long field on line ``line_num`` (best effort; '' if unknown)."""
-    lines = text.lstrip("\ufeff").splitlines()
-    line = lines[line_num - 1] if 0 < line_num <= len(lines) else ""
-    for i, cell in enumerate(line.split(",")):
-        if len(cell) > csv.field_size_limit() and i < len(names):
-            return names[i]
+    """The column of the first over-long field at or near line ``line_num`` (best effort; '' if unknown)."""
+    limit = csv.field_size_limit()
+    for line in text.lstrip("\ufeff").splitlines()[max(line_num - 2, 1) :]:
+        for i, cell in enumerate(line.split(",")):
+            if len(cell) > limit:
+                return names[i] if i < len(names) else ""
     return ""
 
 
