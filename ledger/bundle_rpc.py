@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from ledger import bounds
 from ledger.bundle import AnchorTx
 from ledger.errors import AnchorError
 
@@ -36,8 +37,8 @@ class RpcChain:
         req = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - the user's RPC URL
-                reply = json.loads(resp.read())
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+                reply = bounds.loads(resp.read(), where=f"RPC {method} reply")
+        except (urllib.error.URLError, OSError, ValueError) as exc:  # InputError is a ValueError
             raise AnchorError(f"RPC {method} to {self.url} failed: {exc}") from exc
         if not isinstance(reply, dict) or "error" in reply:
             raise AnchorError(f"RPC {method} failed: {reply.get('error') if isinstance(reply, dict) else reply}")

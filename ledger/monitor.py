@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from ledger import canonical, merkle
+from ledger import bounds, canonical, merkle
 from ledger.errors import LedgerError, VerificationError
 
 PAGE = 1000
@@ -97,7 +97,7 @@ class _Api:
             raise LedgerError(f"GET {path} failed: {exc}") from exc
         if r.status_code != 200:
             raise LedgerError(f"GET {path}: expected status 200, got {r.status_code}: {r.text[:200]}")
-        return r.json()
+        return bounds.loads(r.content, where=f"GET {path}")  # the server is not trusted: depth-bounded
 
 
 def monitor(
