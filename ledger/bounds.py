@@ -39,8 +39,9 @@ _STEP = bytes.maketrans(b"[]{}", b"\x01\xff\x01\xff")
 def json_depth(data: bytes) -> int:
     """Deepest nesting of ``[`` / ``{`` in JSON text, brackets inside strings not counted.
 
-    A linear scan with no recursion; for text that is not JSON it still returns a bound that
-    errs on the deep side (an unterminated string counts its brackets)."""
+    A linear scan with no recursion. Exact whenever the text holds more than ``MAX_JSON_DEPTH``
+    opening brackets; with fewer it returns their count, an upper bound. For text that is not JSON
+    it errs on the deep side (an unterminated string counts its brackets)."""
     if data.count(b"[") + data.count(b"{") <= MAX_JSON_DEPTH:
         return data.count(b"[") + data.count(b"{")
     brackets = _NOT_BRACKET.sub(b"", _STRING.sub(b"", data)).translate(_STEP)
