@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.concurrency import run_in_threadpool
 
 from ledger.bounds import MAX_JSON_DEPTH, json_depth
 
@@ -145,7 +146,7 @@ class LimitMiddleware:
                 )
                 return
         body = b"".join(chunks)
-        depth = json_depth(body)
+        depth = json_depth(body) if len(body) < 65536 else await run_in_threadpool(json_depth, body)
         if depth > MAX_JSON_DEPTH:
             message = f"request body nests too deep: expected at most {MAX_JSON_DEPTH} levels, got {depth}"
             await send_json(send, 400, _error("too_deep", message))
