@@ -94,11 +94,13 @@ def _install_docs(app: FastAPI) -> None:
         )
 
 
-def _document_body_errors(app: FastAPI) -> None:
-    """Every operation that takes a request body may answer 400 (malformed or too deeply nested
-    JSON, from the error handlers and ``LimitMiddleware``) and 413: say so in OpenAPI, in one place."""
+def _document_input_errors(app: FastAPI) -> None:
+    """What ``LimitMiddleware`` and the error handlers answer before a route runs, in OpenAPI, in one
+    place: 400 for malformed or too deeply nested JSON (and 413) on every operation with a body, and
+    400 for a control character in a path or query parameter on every operation with parameters."""
     build = app.openapi
-    answers = {"400": "malformed or too deeply nested JSON, or a bad parameter", "413": "request body too large"}
+    body_answers = {"400": "malformed or too deeply nested JSON, or a bad parameter", "413": "request body too large"}
+    param_answers = {"400": "a bad parameter (e.g. a control character in the path or query)"}
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -107,9 +109,14 @@ def _document_body_errors(app: FastAPI) -> None:
         error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
         for ops in schema.get("paths", {}).values():
             for op in ops.values():
-                if isinstance(op, dict) and "requestBody" in op:
-                    for status, text in answers.items():
-                        op.setdefault("responses", {}).setdefault(status, {"description": text, "content": error})
+                if not isinstance(op, dict):
+                    continue
+                answers = {
+                    **(param_answers if op.get("parameters") else {}),
+                    **(body_answers if "requestBody" in op else {}),
+                }
+                for status, text in answers.items():
+                    op.setdefault("responses", {}).setdefault(status, {"description": text, "content": error})
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -163,7 +170,7 @@ def create_app(
     for router in (public.router, write.router, admin.router):
         app.include_router(router)
     _install_docs(app)
-    _document_body_errors(app)
+    _document_input_errors(app)
     app.add_middleware(
         LimitMiddleware,
         max_body=api_settings.max_body_bytes,

@@ -52,6 +52,9 @@ def keep_encoded_slashes(raw_path: bytes) -> str:
     )
 
 
+_ENCODED_CONTROL = re.compile(rb"%(?:[01][0-9A-Fa-f]|7[Ff])|%[Cc]2%[89][0-9A-Fa-f]|[\x00-\x1f\x7f]")
+
+
 class PathMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -90,6 +93,8 @@ class LimitMiddleware:
 
     A request body (other than ``text/csv``) is read whole, within the size limit, and its nesting
     depth scanned before any JSON parser sees it; the app then receives the same bytes.
+    Control characters (``%00``, ``%0A``, C1) in the path or query get a 400: no identifier holds
+    one, and PostgreSQL cannot even compare text holding NUL, so no route gets to look one up.
     """
 
     def __init__(
@@ -105,6 +110,10 @@ class LimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if _ENCODED_CONTROL.search(scope.get("raw_path") or b"") or _ENCODED_CONTROL.search(scope["query_string"]):
+            message = "the request path or query holds a control character (e.g. %00): expected none"
+            await send_json(send, 400, _error("bad_request", message))
             return
         if self.rate > 0 and scope["method"] in ("GET", "HEAD") and scope["path"] not in UNLIMITED_PATHS:
             wait = self._take(scope.get("client"))

@@ -149,3 +149,25 @@ def test_openapi_documents_files_and_malformed_json(world: World) -> None:
             if "requestBody" in op:
                 assert "400" in op["responses"] and "413" in op["responses"], (method, path)
     assert "400" in spec["/api/v1/lots/{lot_id}/events"]["post"]["responses"]
+
+
+CONTROL_URLS = [
+    "/api/v1/lots/%00/lineage",
+    "/api/v1/lots/08930000045676.A%00B/epcis",
+    "/api/v1/lots/08930000045676.A%0aB/certificate.pdf",
+    "/api/v1/exports/fsma204?lot=%00",
+    "/api/v1/exports/eudr?lot=a%1fb",
+    "/api/v1/shipments/%7f",
+    "/api/v1/admin/organizations/a%00b/api-keys",
+    "/api/v1/lots/08930000045676.A%C2%85B",
+]
+
+
+@pytest.mark.parametrize("url", CONTROL_URLS)
+def test_control_characters_in_paths_and_queries(world: World, url: str) -> None:
+    r = world.client.get(url, headers=world.auth("admin"))
+    err = assert_error(r, 400, "bad_request")
+    assert "control character" in err["message"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+    r = world.client.post("/api/v1/admin/api-keys/ak_%00x/revoke", headers=world.auth("admin"))
+    assert_error(r, 400, "bad_request")
