@@ -24,6 +24,7 @@ from api.page import Pages
 from api.routes import admin, exports, public, resolver, shipment, write
 from api.services import LRU, Services
 from ledger.core.ports import ChainReader
+from ledger.runtime import settle_recursion_limit
 from ledger.service import Ledger
 from ledger.settings import Settings
 
@@ -90,6 +91,34 @@ def _install_docs(app: FastAPI) -> None:
         )
 
 
+def _document_input_errors(app: FastAPI) -> None:
+    """What ``LimitMiddleware`` and the error handlers answer before a route runs, in OpenAPI, in one
+    place: 400 for malformed or too deeply nested JSON (and 413) on every operation with a body, and
+    400 for a control character in a path or query parameter on every operation with parameters."""
+    build = app.openapi
+    body_answers = {"400": "malformed or too deeply nested JSON, or a bad parameter", "413": "request body too large"}
+    param_answers = {"400": "a bad parameter (e.g. a control character in the path or query)"}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        for ops in schema.get("paths", {}).values():
+            for op in ops.values():
+                if not isinstance(op, dict):
+                    continue
+                answers = {
+                    **(param_answers if op.get("parameters") else {}),
+                    **(body_answers if "requestBody" in op else {}),
+                }
+                for status, text in answers.items():
+                    op.setdefault("responses", {}).setdefault(status, {"description": text, "content": error})
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Connect a lazy chain reader in the background at start, so the first verification does not wait."""
@@ -110,6 +139,7 @@ def create_app(
     without it every verdict stays ``pending`` with ``anchor.status`` ``not_configured``.
     ``connect_chain`` is kept for callers of the old signature: the app never connects by itself."""
     del connect_chain
+    settle_recursion_limit()
     api_settings = api_settings or ApiSettings()
     ledger = ledger or Ledger.open(settings)
     app = FastAPI(
@@ -139,6 +169,7 @@ def create_app(
     for router in (public.router, write.router, admin.router):
         app.include_router(router)
     _install_docs(app)
+    _document_input_errors(app)
     app.add_middleware(
         LimitMiddleware,
         max_body=api_settings.max_body_bytes,

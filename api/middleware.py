@@ -14,6 +14,9 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.concurrency import run_in_threadpool
+
+from ledger.core.bounds import MAX_JSON_DEPTH, json_depth
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -49,6 +52,9 @@ def keep_encoded_slashes(raw_path: bytes) -> str:
     )
 
 
+_ENCODED_CONTROL = re.compile(rb"%(?:[01][0-9A-Fa-f]|7[Ff])|%[Cc]2%[89][0-9A-Fa-f]|[\x00-\x1f\x7f]")
+
+
 class PathMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -82,7 +88,14 @@ def _error(code: str, message: str) -> dict[str, Any]:
 
 
 class LimitMiddleware:
-    """413 for bodies over ``max_body``; 429 (token bucket per client IP) on public routes."""
+    """413 for bodies over ``max_body``; 400 for bodies nested deeper than ``MAX_JSON_DEPTH``;
+    429 (token bucket per client IP) on public routes.
+
+    A request body (other than ``text/csv``) is read whole, within the size limit, and its nesting
+    depth scanned before any JSON parser sees it; the app then receives the same bytes.
+    Control characters (``%00``, ``%0A``, C1) in the path or query get a 400: no identifier holds
+    one, and PostgreSQL cannot even compare text holding NUL, so no route gets to look one up.
+    """
 
     def __init__(
         self, app: ASGIApp, max_body: int, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
@@ -97,6 +110,10 @@ class LimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if _ENCODED_CONTROL.search(scope.get("raw_path") or b"") or _ENCODED_CONTROL.search(scope["query_string"]):
+            message = "the request path or query holds a control character (e.g. %00): expected none"
+            await send_json(send, 400, _error("bad_request", message))
             return
         if self.rate > 0 and scope["method"] in ("GET", "HEAD") and scope["path"] not in UNLIMITED_PATHS:
             wait = self._take(scope.get("client"))
@@ -117,7 +134,42 @@ class LimitMiddleware:
                 _error("payload_too_large", f"request body is {declared} bytes; the limit is {self.max_body}"),
             )
             return
+        if scope["method"] in ("POST", "PUT", "PATCH") and not _is_csv(scope):
+            await self._depth_checked(scope, receive, send)
+            return
         await self._guarded(scope, receive, send)
+
+    async def _depth_checked(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chunks: list[bytes] = []
+        seen, more = 0, True
+        while more:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                return  # the client went away
+            chunks.append(msg.get("body", b""))
+            seen += len(chunks[-1])
+            more = bool(msg.get("more_body"))
+            if seen > self.max_body:
+                await send_json(
+                    send, 413, _error("payload_too_large", f"request body exceeds the limit of {self.max_body} bytes")
+                )
+                return
+        body = b"".join(chunks)
+        depth = json_depth(body) if len(body) < 65536 else await run_in_threadpool(json_depth, body)
+        if depth > MAX_JSON_DEPTH:
+            message = f"request body nests too deep: expected at most {MAX_JSON_DEPTH} levels, got {depth}"
+            await send_json(send, 400, _error("too_deep", message))
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         seen = 0
@@ -163,6 +215,13 @@ class LimitMiddleware:
     def _prune(self, now: float) -> None:
         full = self.burst / self.rate
         self.buckets = {k: v for k, v in self.buckets.items() if now - v[1] < full}
+
+
+def _is_csv(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            return bytes(value).split(b";")[0].strip().lower() == b"text/csv"
+    return False
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -13,12 +13,22 @@ import json
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
+from api.headers import attachment
 from ledger.errors import InputError
 
 PDF, GEOJSON, LD = "application/pdf", "application/geo+json", "application/ld+json"
+CSV, XLSX = "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _file(*media: str, binary: bool = False) -> dict[str, Any]:
+    """Route options documenting a 200 that is a file of ``media`` types, not JSON."""
+    schema = {"type": "string", "format": "binary"} if binary else {}
+    content = {m: {"schema": schema} for m in media}
+    return {"response_class": Response, "responses": {200: {"description": "the file", "content": content}}}
 
 
 def _org(who: Any) -> Any:
@@ -55,7 +65,7 @@ def make_router(
     @router.get("/api/v1/lots/{lot_id}/lineage")
     def lot_lineage(lot_id: str, ledger: LedgerDep, direction: Literal["up", "down"] = "up") -> dict[str, Any]:
         """Lots this lot was made from (up) or made into (down), recursively, with quantities."""
-        return ledger.lineage(lot_id, direction)  # type: ignore[no-any-return]
+        return ledger.lineage(_lot(lot_id), direction)  # type: ignore[no-any-return]
 
     @router.get("/api/v1/shipments/{sscc}")
     def get_shipment(sscc: str, ledger: LedgerDep, check: Check) -> dict[str, Any]:
@@ -112,7 +122,7 @@ def make_router(
             _org(who), sscc, body.get("lots"), event_time=when, role=_role(who)
         )
 
-    @router.get("/api/v1/exports/fsma204")
+    @router.get("/api/v1/exports/fsma204", **_file(CSV, XLSX, binary=True))
     def fsma(
         ledger: LedgerDep,
         lot: str | None = None,
@@ -125,19 +135,19 @@ def make_router(
         body, media = ledger.fsma204(lot=lot, sscc=sscc, start=start, end=end, format=format)
         return Response(body, media_type=media, headers=_attach(f"fsma204.{format}"))
 
-    @router.get("/api/v1/exports/eudr")
+    @router.get("/api/v1/exports/eudr", **_file(GEOJSON))
     def eudr_export(ledger: LedgerDep, sscc: str | None = None, lot: str | None = None) -> Response:
         """EUDR GeoJSON FeatureCollection of the production plots behind a shipment."""
         fc = ledger.eudr_geojson(sscc=sscc, lot=lot)
         return Response(json.dumps(fc, ensure_ascii=False), media_type=GEOJSON, headers=_attach("eudr.geojson"))
 
-    @router.get("/api/v1/lots/{lot_id}/epcis")
+    @router.get("/api/v1/lots/{lot_id}/epcis", **_file(LD))
     def lot_epcis(lot_id: str, ledger: LedgerDep, upstream: bool = False) -> Response:
         """The lot's events as an EPCIS 2.0 JSON-LD document; eventID = CBV 2.0 Event Hash ID."""
-        doc = ledger.epcis_lot(lot_id, upstream=upstream)
+        doc = ledger.epcis_lot(_lot(lot_id), upstream=upstream)
         return Response(json.dumps(doc, ensure_ascii=False), media_type=LD)
 
-    @router.get("/api/v1/shipments/{sscc}/epcis")
+    @router.get("/api/v1/shipments/{sscc}/epcis", **_file(LD))
     def shipment_epcis(sscc: str, ledger: LedgerDep) -> Response:
         doc = ledger.epcis_shipment(sscc)
         return Response(json.dumps(doc, ensure_ascii=False), media_type=LD)
@@ -147,17 +157,21 @@ def make_router(
         pdf = ledger.certificate_pdf(base, check, **subject)
         return Response(pdf, media_type=PDF, headers=_attach("certificate.pdf"))
 
-    @router.get("/api/v1/lots/{lot_id}/certificate.pdf")
+    @router.get("/api/v1/lots/{lot_id}/certificate.pdf", **_file(PDF, binary=True))
     def lot_certificate(lot_id: str, request: Request, ledger: LedgerDep, check: Check) -> Response:
         """Provenance certificate PDF (Vietnamese and English) of a lot."""
-        return _pdf(request, ledger, check, lot=lot_id)
+        return _pdf(request, ledger, check, lot=_lot(lot_id))
 
-    @router.get("/api/v1/shipments/{sscc}/certificate.pdf")
+    @router.get("/api/v1/shipments/{sscc}/certificate.pdf", **_file(PDF, binary=True))
     def shipment_certificate(sscc: str, request: Request, ledger: LedgerDep, check: Check) -> Response:
         """Provenance certificate PDF of a shipment and every lot behind it."""
         return _pdf(request, ledger, check, sscc=sscc)
 
-    @router.post("/api/v1/import", responses=writes)
+    @router.post(
+        "/api/v1/import",
+        responses=writes,
+        openapi_extra={"requestBody": {"required": True, "content": {CSV: {"schema": {"type": "string"}}}}},
+    )
     async def import_rows(request: Request, ledger: LedgerDep, who: Writer) -> dict[str, Any]:
         """CSV import (body ``text/csv``, docs/import.md): every row checked, then all stored or none."""
         raw = await request.body()
@@ -171,4 +185,9 @@ def make_router(
 
 
 def _attach(name: str) -> dict[str, str]:
-    return {"Content-Disposition": f'attachment; filename="{name}"'}
+    return attachment(name)
+
+
+def _lot(lot_id: str) -> str:
+    """A lot id from a path segment: a '/' inside a lot code arrives as %2F (``api.middleware``)."""
+    return unquote(lot_id)

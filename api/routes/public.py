@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import Svc, lot_or_input_error
+from api.headers import attachment
 from api.schemas import (
     AnchorsPublic,
     Checkpoint,
@@ -52,8 +53,7 @@ def lot_bundle(lot_id: str, svc: Svc) -> JSONResponse:
     """The self-contained proof bundle: entries, public keys, inclusion proofs to one anchored tree head,
     and the anchor (chain id, contract, transaction, block). 409 until the lot's newest entry is anchored."""
     lot = lot_or_input_error(lot_id)
-    name = lot.replace("/", "_")
-    return JSONResponse(svc.bundle(lot), headers={"Content-Disposition": f'attachment; filename="bundle-{name}.json"'})
+    return JSONResponse(svc.bundle(lot), headers=attachment(f"bundle-{lot}.json"))
 
 
 def _qr(svc: Svc, lot_id: str, kind: str, caption: bool) -> bytes:

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.deps import Svc
 from api.errors import error_response
+from api.headers import attachment
 from api.i18n import TEXT, pick_lang
 from api.page import Pages, shipment_view, verdict_view
 from api.routes.resolver import wants_json
@@ -137,6 +138,4 @@ def shipment_bundle(sscc: str, svc: Svc) -> JSONResponse:
     """One self-contained proof bundle of every lot in the shipment and every lot they were made from,
     all proven to one anchored tree head. 409 until every lot's newest entry is anchored."""
     gs1.validate_sscc(sscc)
-    return JSONResponse(
-        svc.shipment_bundle(sscc), headers={"Content-Disposition": f'attachment; filename="bundle-{sscc}.json"'}
-    )
+    return JSONResponse(svc.shipment_bundle(sscc), headers=attachment(f"bundle-{sscc}.json"))

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from ledger.core import canonical, merkle
+from ledger.core import bounds, canonical, merkle
 from ledger.core.ports import ChainReader
 from ledger.errors import LedgerError, VerificationError
 
@@ -94,7 +94,7 @@ class _Api:
             raise LedgerError(f"GET {path} failed: {exc}") from exc
         if r.status_code != 200:
             raise LedgerError(f"GET {path}: expected status 200, got {r.status_code}: {r.text[:200]}")
-        return r.json()
+        return bounds.loads(r.content, where=f"GET {path}")  # the server is not trusted: depth-bounded
 
 
 def monitor(

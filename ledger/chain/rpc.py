@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from ledger.core import bounds
 from ledger.core.ports import AnchorTx
 from ledger.errors import AnchorError, InputError
 
@@ -46,7 +47,7 @@ class RpcChain:
         req = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - the user's RPC URL
-                reply = json.loads(resp.read())
+                reply = bounds.loads(resp.read(), where=f"RPC {method} reply")  # InputError is a ValueError
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise AnchorError(f"RPC {method} to {self.url} failed: {exc}") from exc
         if not isinstance(reply, dict) or "error" in reply:

@@ -6,13 +6,14 @@ worker process builds its own app (settings, ledger facade and chain reader from
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ledger.cli.common import JsonOpt, emit, fail, load_settings, open_ledger, run
+from ledger.core import bounds
+from ledger.errors import InputError
 
 # --- API keys -----------------------------------------------------------------------------
 
@@ -101,6 +102,7 @@ def serve_api(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_l
         access_log=False,
         proxy_headers=False,
         server_header=False,
+        http="api.protocol:HttpProtocol",  # malformed or oversized requests get the JSON error body
     )
 
 
@@ -184,8 +186,8 @@ def verify_bundle_cmd(
     except OSError as exc:
         fail(f"cannot read the bundle {file}: {exc}", 2)
     try:
-        data: Any = json.loads(raw)
-    except ValueError as exc:
+        data: Any = bounds.loads(raw, where="bundle")
+    except InputError as exc:
         data = {"unparseable": str(exc)}  # reported by the format check
     try:
         report = verify_bundle(data, RpcChain(rpc), contract=contract)

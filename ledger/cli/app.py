@@ -101,6 +101,9 @@ app = build_app()
 
 
 def main() -> None:
+    from ledger.runtime import settle_recursion_limit
+
+    settle_recursion_limit()  # web3 (py_ecc) raises it to 100,000: deep JSON would overflow the C stack
     try:
         app()
     except VerificationError as exc:  # pragma: no cover - last resort

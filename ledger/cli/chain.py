@@ -249,7 +249,9 @@ def _start_api(settings: Settings, ledger: Any, host: str, port: int) -> tuple[A
 
     chain = connect(settings, signer=False)  # its own HTTP session, read-only
     app = create_app(settings, ledger=ledger, chain=chain)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", http="api.protocol:HttpProtocol")
+    )
     thread = threading.Thread(target=server.run, name="api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

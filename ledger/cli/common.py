@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from ledger.core import bounds
 from ledger.errors import InputError, LedgerError, NotFound, PermissionDenied
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ def write_out(data: bytes, out: Path | None) -> None:
 def read_json(path: Path) -> Any:
     try:
         raw = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
-        return json.loads(raw)
+        return bounds.loads(raw, where=str(path))
     except (OSError, ValueError) as exc:
         fail(f"cannot read JSON from {path}: {exc}")
 

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ledger.core import bounds
 from ledger.errors import InputError
 
 CBV_BIZ_STEPS = frozenset(
@@ -283,7 +284,7 @@ def parse_time(value: str, field: str) -> datetime:
         ) from exc
     if t.tzinfo is None or t.utcoffset() is None:
         raise ValueError(f"{field} must carry a timezone offset (e.g. +07:00), got {value!r}")
-    return t
+    return bounds.check_datetime(t, field)
 
 
 def _offset(t: datetime) -> str:
@@ -318,6 +319,7 @@ def normalize_event(raw: Any, *, now: datetime, where: str = "event") -> dict[st
     for owned in ("recordTime", "ocop:inputs"):
         if owned in raw:
             raise InputError(f"{where}.{owned} is set by the ledger; leave it out", field=f"{where}.{owned}")
+    bounds.check_value(raw, where)  # nothing is stored that a reader (XLSX, PDF, XML, PostgreSQL) cannot serve
     try:
         ev = EventIn.model_validate(raw)
     except ValidationError as exc:

@@ -11,9 +11,18 @@ import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from ledger.core import gs1
+from ledger.core import bounds, gs1
 from ledger.errors import InputError
 
 OrgKind = Literal["cooperative", "company", "inspector", "exporter", "operator"]
@@ -36,7 +45,29 @@ GS1Prefixes = Annotated[
 
 
 class _Strict(BaseModel):
+    """Master data: unknown fields refused, and no text that a reader (PostgreSQL, XML, PDF) cannot hold."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _clean_text(cls, value: Any, info: ValidationInfo) -> Any:
+        bounds.check_value(value, str(info.field_name), max_depth=8)
+        return value
+
+
+def _iso_date(value: Any) -> Any:
+    """Dates only as ISO strings (or ``date`` objects): a number is not silently read as a Unix time."""
+    if isinstance(value, bool | int | float):
+        raise ValueError(f"expected an ISO 8601 date like 2026-07-01, got the number {value!r}")
+    return value
+
+
+def _date_in_range(value: date, info: ValidationInfo) -> date:
+    return bounds.check_date(value, str(info.field_name))
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(_date_in_range)]
 
 
 class OrganizationCreate(_Strict):
@@ -62,8 +93,8 @@ class Certification(_Strict):
     scheme: Short = Field(examples=["VietGAP", "GlobalGAP", "organic"])
     certificate_no: Short | None = None
     issuer: Name | None = None
-    valid_from: date | None = None
-    valid_to: date | None = None
+    valid_from: IsoDate | None = None
+    valid_to: IsoDate | None = None
 
     @model_validator(mode="after")
     def _dates(self) -> Certification:
@@ -135,8 +166,8 @@ class LotCreate(_Strict):
     )
     plot: dict[str, Any] | None = Field(default=None, description="GeoJSON Point or Polygon, WGS84")
     plot_area_ha: float | None = Field(default=None, gt=0, le=100000)
-    harvest_start: date | None = None
-    harvest_end: date | None = None
+    harvest_start: IsoDate | None = None
+    harvest_end: IsoDate | None = None
     quantity: float | None = Field(default=None, gt=0, le=1e12)
     unit: str | None = Field(default=None, pattern=r"^[A-Z0-9]{2,3}$", examples=["KGM"])
     event_time: str | None = Field(default=None, description="when the lot came into being; default now")

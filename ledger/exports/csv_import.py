@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from ledger.core import policy
+from ledger.core import bounds, policy
 from ledger.core.events import normalize_event
 from ledger.core.records import LotCreate, input_error
 from ledger.errors import InputError
@@ -168,9 +168,9 @@ def lot_from_row(r: dict[str, str]) -> LotCreate:
     data: dict[str, Any] = {k: r[k] for k in LOT_COLUMNS if r.get(k) and k != "plot_geojson"}
     if r.get("plot_geojson"):
         try:
-            data["plot"] = json.loads(r["plot_geojson"])
-        except ValueError as exc:
-            raise _RowError("plot_geojson", f"expected GeoJSON, got {r['plot_geojson'][:40]!r}") from exc
+            data["plot"] = bounds.loads(r["plot_geojson"], where="plot_geojson", limit=8)
+        except InputError as exc:
+            raise _RowError("plot_geojson", f"expected GeoJSON, got {r['plot_geojson'][:40]!r}: {exc}") from exc
     if r.get("quantity"):
         data |= {"quantity": _number(r["quantity"], "quantity"), "unit": r.get("uom") or "KGM"}
     if r.get("event_time"):
@@ -189,7 +189,7 @@ def parse(text: str, now: datetime) -> tuple[list[Submission], list[dict[str, An
         raise InputError(f"CSV header: unknown columns {unknown}; expected a subset of {COLUMNS}", field="header")
     subs: list[Submission] = []
     errors: list[dict[str, Any]] = []
-    for n, raw in enumerate(reader, start=2):
+    for n, raw in enumerate(_rows(reader, text), start=2):
         r = {k: (v or "").strip() for k, v in raw.items() if k is not None}
         try:
             subs.append(_row(r, len(subs), now))
@@ -203,6 +203,34 @@ def parse(text: str, now: datetime) -> tuple[list[Submission], list[dict[str, An
     if len(subs) > MAX_BATCH:
         errors.append({"row": MAX_BATCH + 2, "column": "", "message": f"too many rows: at most {MAX_BATCH} per file"})
     return subs, errors
+
+
+def _rows(reader: csv.DictReader[str], text: str) -> Iterator[dict[str | Any, Any]]:
+    """The reader's rows; a malformed row or an over-long field (``csv.field_size_limit``) is an
+    ``InputError`` naming the row and, when it can be found, the column."""
+    n = 1
+    try:
+        for n, row in enumerate(reader, start=2):  # noqa: B007
+            yield row
+    except csv.Error as exc:
+        row_no = n + 1
+        column = _long_column(text, reader.line_num, list(reader.fieldnames or []))
+        where = f"row {row_no}, column {column or '-'}"
+        raise InputError(
+            f"CSV {where}: {exc} (expected fields of at most {csv.field_size_limit()} characters)",
+            field="csv",
+            details=[{"row": row_no, "column": column, "message": str(exc)}],
+        ) from exc
+
+
+def _long_column(text: str, line_num: int, names: list[str]) -> str:
+    """The column of the first over-long field at or near line ``line_num`` (best effort; '' if unknown)."""
+    limit = csv.field_size_limit()
+    for line in text.lstrip("\ufeff").splitlines()[max(line_num - 2, 1) :]:
+        for i, cell in enumerate(line.split(",")):
+            if len(cell) > limit:
+                return names[i] if i < len(names) else ""
+    return ""
 
 
 def _row(r: dict[str, str], index: int, now: datetime) -> Submission:

@@ -27,6 +27,8 @@ from ledger.store.models import Organization, SigningKey
 
 _org = Organization.__table__  # type: ignore[attr-defined]
 _key = SigningKey.__table__  # type: ignore[attr-defined]
+_MAX_ID = 2**63 - 1  # the largest id a BIGINT holds: a 30-digit reference is not found, not an overflow
+_SLUG_REF = re.compile(r"^[a-z0-9-]{1,64}$")  # what slugify and OrganizationCreate.slug produce
 
 
 def slugify(name: str) -> str:
@@ -77,9 +79,12 @@ class LedgerBase:
 
     @staticmethod
     def _org_id(conn: Connection, ref: str | int) -> int:
-        col = _org.c.id if isinstance(ref, int) or str(ref).isdigit() else _org.c.slug
-        val = int(ref) if col is _org.c.id else ref
-        row = conn.execute(select(_org.c.id).where(col == val)).first()
+        row = None
+        if isinstance(ref, int) or (str(ref).isascii() and str(ref).isdigit()):
+            if 0 < int(ref) <= _MAX_ID:  # ASCII digits only: '²' and Arabic-Indic '١' are not ids
+                row = conn.execute(select(_org.c.id).where(_org.c.id == int(ref))).first()
+        elif _SLUG_REF.match(str(ref)):
+            row = conn.execute(select(_org.c.id).where(_org.c.slug == ref)).first()
         if row is None:
             raise NotFound(f"no organization {ref!r}")
         return int(row.id)

@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from ledger.core import bounds
 from ledger.errors import ConflictError, InputError, NotFound
 from ledger.store.models import ApiKey, Organization
 
@@ -79,6 +80,8 @@ def create(
     if org is None:
         raise NotFound(f"no organization {org_id}")
     check_role(role, str(org.kind))
+    if label is not None:
+        bounds.check_text(label, "label")
     if label is not None and len(label) > 100:
         raise InputError(f"label is too long: expected at most 100 characters, got {len(label)}", field="label")
     key_id = "ak_" + secrets.token_hex(6)

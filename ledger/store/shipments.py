@@ -133,6 +133,16 @@ def _child(conn: Connection, item: str | Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def check_lots(lots: Any, *, mappings: bool) -> None:
+    """``lots`` is a non-empty list of lot ids (and, when packing, ``{"lot", "quantity", "uom"}`` objects)."""
+    want = "lot ids or {'lot', 'quantity', 'uom'} objects" if mappings else "lot ids"
+    if not isinstance(lots, Sequence) or isinstance(lots, str) or not lots:
+        raise InputError(f"lots: expected a non-empty list of {want}, got {lots!r:.60}", field="lots")
+    for i, item in enumerate(lots):
+        if not (isinstance(item, str) and item) and not (mappings and isinstance(item, Mapping)):
+            raise InputError(f"lots.{i}: expected one of {want}, got {item!r:.60}", field=f"lots.{i}")
+
+
 def pack(
     ledger: Any,
     org: str | int,
@@ -164,6 +174,8 @@ def unpack(
     """Take lots (default: all) out of the shipment: one AggregationEvent (DELETE) per lot.
 
     The organization that packed a lot may unpack it, whoever owns the lot (``ledger.core.policy``)."""
+    if lots is not None:
+        check_lots(lots, mappings=False)
     with read_tx(ledger.engine) as conn:
         inside = {m.lot_id: m for m in members(conn, sscc)}
     chosen = list(inside) if lots is None else list(lots)
@@ -187,8 +199,12 @@ def _aggregate(
     role: str | None,
 ) -> list[dict[str, Any]]:
     uri = sscc_uri(sscc)
-    if not lots:
-        raise InputError("no lots given: expected at least 1", field="lots")
+    check_lots(lots, mappings=True)
+    if read_point is not None and not isinstance(read_point, Mapping):
+        raise InputError(
+            f"read_point: expected an object like {{'id': 'urn:ocop:loc:…'}}, got {type(read_point).__name__}",
+            field="read_point",
+        )
     with write_tx(ledger.engine) as conn:
         org_id = ledger._org_id(conn, org)
         items = []
