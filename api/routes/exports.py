@@ -49,18 +49,28 @@ def make_router(
     get_ledger: Callable[..., Any],
     require_role: Callable[..., Any],
     get_anchor_check: Callable[..., Any] | None = None,
-) -> APIRouter:  # noqa: C901
+) -> APIRouter:
     """``get_anchor_check`` (optional dependency) gives the ``AnchorCheck`` verdicts use; default none."""
     from api.idempotency import IdempotentRoute
     from api.schemas import errors
 
     # documented so that clients (and the fuzzer) know every status these routes give
     router = APIRouter(tags=["exporter"], responses=errors(400, 404, 422, 429), route_class=IdempotentRoute)
-    writes = errors(401, 403, 409, 413)
-    LedgerDep = Annotated[Any, Depends(get_ledger)]
-    Check = Annotated[Any, Depends(get_anchor_check or _no_chain)]
+    check = get_anchor_check or _no_chain
     # which events the caller may record is decided by ledger.core.policy in the append path, as for /events
-    Writer = Annotated[Any, Depends(require_role("exporter", "producer", "admin"))]
+    writer = require_role("exporter", "producer", "admin")
+    writes = errors(401, 403, 409, 413)
+    _read_routes(router, get_ledger, check)  # registration order is the routes' matching order
+    _pack_routes(router, get_ledger, writer, writes)
+    _file_routes(router, get_ledger, check)
+    _import_route(router, get_ledger, writer, writes)
+    return router
+
+
+def _read_routes(router: APIRouter, get_ledger: Callable[..., Any], get_check: Callable[..., Any]) -> None:
+    """Lineage, shipments (also at ``/00/{sscc}``) and EUDR due diligence statements."""
+    LedgerDep = Annotated[Any, Depends(get_ledger)]
+    Check = Annotated[Any, Depends(get_check)]
 
     @router.get("/api/v1/lots/{lot_id}/lineage")
     def lot_lineage(lot_id: str, ledger: LedgerDep, direction: Literal["up", "down"] = "up") -> dict[str, Any]:
@@ -92,6 +102,14 @@ def make_router(
         """EUDR due diligence statement data for the lots in a shipment."""
         return ledger.eudr_dds(sscc=sscc)  # type: ignore[no-any-return]
 
+
+def _pack_routes(
+    router: APIRouter, get_ledger: Callable[..., Any], writer: Callable[..., Any], writes: dict[int | str, Any]
+) -> None:
+    """Packing lots into a shipment and taking them out: signed AggregationEvents."""
+    LedgerDep = Annotated[Any, Depends(get_ledger)]
+    Writer = Annotated[Any, Depends(writer)]
+
     @router.post("/api/v1/shipments/{sscc}/pack", responses=writes)
     def pack(
         sscc: str,
@@ -121,6 +139,12 @@ def make_router(
         return ledger.unpack(  # type: ignore[no-any-return]
             _org(who), sscc, body.get("lots"), event_time=when, role=_role(who)
         )
+
+
+def _file_routes(router: APIRouter, get_ledger: Callable[..., Any], get_check: Callable[..., Any]) -> None:
+    """Files: FSMA 204 spreadsheets, EUDR GeoJSON, EPCIS 2.0 documents, certificates."""
+    LedgerDep = Annotated[Any, Depends(get_ledger)]
+    Check = Annotated[Any, Depends(get_check)]
 
     @router.get("/api/v1/exports/fsma204", **_file(CSV, XLSX, binary=True))
     def fsma(
@@ -167,6 +191,13 @@ def make_router(
         """Provenance certificate PDF of a shipment and every lot behind it."""
         return _pdf(request, ledger, check, sscc=sscc)
 
+
+def _import_route(
+    router: APIRouter, get_ledger: Callable[..., Any], writer: Callable[..., Any], writes: dict[int | str, Any]
+) -> None:
+    LedgerDep = Annotated[Any, Depends(get_ledger)]
+    Writer = Annotated[Any, Depends(writer)]
+
     @router.post(
         "/api/v1/import",
         responses=writes,
@@ -180,8 +211,6 @@ def make_router(
         except UnicodeDecodeError as exc:
             raise InputError("the CSV must be UTF-8", field="body") from exc
         return {"recorded": ledger.import_csv(_org(who), text, role=_role(who))}
-
-    return router
 
 
 def _attach(name: str) -> dict[str, str]:
