@@ -93,9 +93,6 @@ class Services:
         """The lot, its product, its producer and its signed entries (not verified here)."""
         return self.ledger.lot_json(lot_id, self.settings.public_url)
 
-    def latest_anchor(self) -> dict[str, Any] | None:
-        return self.ledger.latest_anchor(self.chain_ids(), self.settings.explorer_url)
-
     def bundle(self, lot_id: str) -> dict[str, Any]:
         return self.ledger.bundle(lot_id, self.chain_ids(), self.settings.explorer_url)
 

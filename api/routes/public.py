@@ -162,9 +162,9 @@ async def healthz(svc: Svc) -> dict[str, Any]:
 def metrics(request: Request, svc: Svc) -> Response:
     """Prometheus metrics: requests by route and status, latencies, log size, cache hits."""
     m = request.app.state.metrics
-    m.log_size.set(svc.ledger.head().size)
-    latest = svc.latest_anchor()
-    m.anchored_size.set(latest["tree_size"] if latest else 0)
+    status = svc.ledger.anchoring_status(svc.chain_ids(), svc.settings.explorer_url)  # one read transaction
+    m.log_size.set(status["tree_size"])
+    m.anchored_size.set(status["anchored_size"])
     m.cache_hits.set(svc.verdicts.hits)
     m.cache_misses.set(svc.verdicts.misses)
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
