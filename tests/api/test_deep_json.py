@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import World
-from tests.api.test_cli import run  # noqa: F401  (the CLI fixture)
+from tests.cli.test_cli import run  # noqa: F401  (the CLI fixture)
 from tests.api.test_inputs import assert_error
 
 DEEP = b"[" * 70_000 + b"]" * 70_000
