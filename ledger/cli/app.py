@@ -326,6 +326,9 @@ def main() -> None:
     cli_chain.register(app)
     cli_tools.register(app)
     cli_api.register(app)
+    from ledger.cli import accounts as cli_accounts  # console accounts (issue 14)
+
+    cli_accounts.register(app)
     try:
         app()
     except VerificationError as exc:  # pragma: no cover - last resort

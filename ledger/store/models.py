@@ -195,3 +195,6 @@ class Shipment(SQLModel, table=True):
     description: str | None = Field(default=None, max_length=200)
     destination: str | None = Field(default=None, max_length=200)
     created_at: datetime
+
+
+from ledger.store import account_models  # noqa: E402, F401  (the console's tables, issue 14)
