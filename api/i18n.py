@@ -129,6 +129,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "commissioning": ("Tạo lô hàng", "Lot created"),
     "ocop:harvesting": ("Thu hoạch", "Harvested"),
     "ocop:cooling": ("Làm lạnh", "Cooled"),
+    "ocop:sorting": ("Phân loại", "Sorted"),
     "ocop:drying": ("Sấy khô", "Dried"),
     "ocop:fermenting": ("Lên men", "Fermented"),
     "ocop:roasting": ("Rang", "Roasted"),

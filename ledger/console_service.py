@@ -245,6 +245,9 @@ class Console:
 
     # --- photos ---------------------------------------------------------------------------
 
+    def check_photo(self, data: bytes) -> str:
+        return self.photos.check(data)
+
     def store_photo(self, data: bytes) -> dict[str, str]:
         return self.photos.put(data)
 

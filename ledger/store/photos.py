@@ -51,6 +51,16 @@ class PhotoStore:
 
     def put(self, data: bytes) -> dict[str, str]:
         """Store a photo; returns ``{"sha256", "mediaType"}``. Storing the same bytes twice is a no-op."""
+        kind = self.check(data)
+        digest = hashlib.sha256(data).hexdigest()
+        target = self.path(digest)
+        if not target.exists():
+            _write(target, data)
+        return {"sha256": digest, "mediaType": kind}
+
+    @staticmethod
+    def check(data: bytes) -> str:
+        """The photo's media type; ``InputError`` for an empty, too large or non-image file."""
         if not data:
             raise InputError("the photo is empty", field="photos")
         if len(data) > MAX_PHOTO_BYTES:
@@ -61,21 +71,7 @@ class PhotoStore:
         kind = media_type(data)
         if kind is None:
             raise InputError("expected a JPEG, PNG or WebP photo, got another kind of file", field="photos")
-        digest = hashlib.sha256(data).hexdigest()
-        target = self.path(digest)
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        return {"sha256": digest, "mediaType": kind}
+        return kind
 
     def get(self, sha256: str) -> tuple[bytes, str]:
         """The photo's bytes and type; ``NotFound`` if absent, ``PhotoTampered`` if they no longer match."""
@@ -97,6 +93,21 @@ class PhotoStore:
         except PhotoTampered:
             return "tampered"
         return "ok"
+
+
+def _write(target: Path, data: bytes) -> None:
+    """Write atomically: a reader sees the whole file or none."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 class PhotoTampered(VerificationError):
