@@ -17,7 +17,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from sqlalchemy import func, insert, select
 
-from ledger.errors import ConflictError, NotFound, PermissionDenied
+from ledger.errors import ConflictError, InputError, NotFound, PermissionDenied
 from ledger.service import Ledger
 from ledger.store import accounts, apikeys
 from ledger.store import log as store
@@ -261,3 +261,11 @@ class Console:
     def open(cls, ledger: Ledger, data_dir: Path) -> Console:
         """The console over ``ledger``, with photos under ``data_dir/photos``."""
         return cls(ledger, PhotoStore(data_dir / "photos"))
+
+
+def photo_state(data_dir: Path, sha256: str) -> str:
+    """ok, tampered (the file no longer hashes to the signed hash) or missing; for the scan page."""
+    try:
+        return PhotoStore(data_dir / "photos").state(sha256)
+    except InputError:
+        return "missing"

@@ -163,6 +163,8 @@ def test_record_an_event_with_a_photo_signed_by_hash(coop: tuple[World, str]) ->
     assert photo.status_code == 200 and photo.content == JPEG and photo.headers["content-type"] == "image/jpeg"
     page = w.client.get(LOT_URL)
     assert f'src="/photos/{digest}"' in page.text and 'data-photo="ok"' in page.text
+    scan = w.client.get("/01/08930000045676/10/PH%2F2026-07")  # the consumer's page shows it too
+    assert f'src="/photos/{digest}"' in scan.text and 'data-photo="ok"' in scan.text
 
 
 def test_a_swapped_photo_shows_as_tampered(coop: tuple[World, str]) -> None:
@@ -174,6 +176,9 @@ def test_a_swapped_photo_shows_as_tampered(coop: tuple[World, str]) -> None:
     assert 'data-photo="tampered"' in page.text and "Ảnh đã bị thay đổi" in page.text
     r = w.client.get(f"/photos/{digest}")
     assert r.status_code == 409 and r.json()["error"]["code"] == "photo_tampered"
+    scan = w.client.get("/01/08930000045676/10/PH%2F2026-07")
+    assert 'data-photo="tampered"' in scan.text and "Ảnh đã bị thay đổi sau khi ký" in scan.text
+    assert f'src="/photos/{digest}"' not in scan.text
 
 
 def test_a_resent_submission_is_stored_once(coop: tuple[World, str]) -> None:
