@@ -34,7 +34,9 @@ def static(name: str) -> Response:
 @router.get(PREFIX + "/sw.js")
 def service_worker() -> Response:
     """The service worker, served from /console so that its scope is the console."""
-    return _static("sw.js", {"Service-Worker-Allowed": PREFIX + "/"})
+    # The worker's own CSP governs its fetches (the default 'none' would stop it caching pages).
+    csp = "default-src 'none'; connect-src 'self'"
+    return _static("sw.js", {"Service-Worker-Allowed": PREFIX + "/", "Content-Security-Policy": csp})
 
 
 @router.get(PREFIX + "/manifest.webmanifest")

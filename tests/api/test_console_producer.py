@@ -285,3 +285,4 @@ def test_every_page_is_small_and_loads_nothing_from_outside(coop: tuple[World, s
     assert len(r.content) < 60 * 1024
     assert "http://" not in r.text.replace("http://testserver", "") and "https://" not in r.text
     assert '<meta name="viewport"' in r.text
+    assert "built-in method" not in r.text and "Khoá API" in r.text  # every text key resolves
