@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from argon2 import PasswordHasher
 from sqlalchemy import func, insert, select
@@ -258,7 +258,7 @@ class Console:
         return self.photos.state(sha256)
 
     @classmethod
-    def open(cls, ledger: Ledger, data_dir: Path) -> Console:
+    def open(cls, ledger: Ledger, data_dir: Path) -> Self:
         """The console over ``ledger``, with photos under ``data_dir/photos``."""
         return cls(ledger, PhotoStore(data_dir / "photos"))
 

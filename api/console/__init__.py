@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.console import assets, auth, producer
+from api.console import assets, auth, exporter, producer
 
 router = APIRouter()
-for _r in (assets.router, auth.router, producer.router):
+for _r in (assets.router, auth.router, producer.router, exporter.router):
     router.include_router(_r)

@@ -26,7 +26,8 @@ from starlette.datastructures import FormData
 from api.console.i18n import FIELD_HELP, TEXT
 from api.errors import error_body, status_of
 from api.services import Services
-from ledger.console_service import Account, Console
+from ledger.console_service import Account
+from ledger.console_tools import ConsoleTools
 from ledger.errors import InputError, LedgerError
 
 PREFIX = "/console"
@@ -70,7 +71,7 @@ class Web:
 
     def __init__(self, svc: Services) -> None:
         self.svc = svc
-        self.console = Console.open(svc.ledger, svc.settings.data_dir)
+        self.console = ConsoleTools.open(svc.ledger, svc.settings.data_dir)
         self.env = Environment(
             loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), auto_reload=False
         )

@@ -225,7 +225,8 @@ def test_a_swapped_photo_shows_as_altered(site: dict[str, Any], phone: tuple[Any
 @pytest.mark.parametrize(
     "path",
     ["/console", "/console/products/new", "/console/lots/new", "/console/people", "/console/keys",
-     f"/console/lot?id={quote(LOT, safe='')}", f"/console/event?lot={quote(LOT, safe='')}&step=packing"],
+     f"/console/lot?id={quote(LOT, safe='')}", f"/console/event?lot={quote(LOT, safe='')}&step=packing",
+     "/console/shipments", "/console/import", f"/console/label?id={quote(LOT, safe='')}"],
 )  # fmt: skip
 def test_console_pages_pass_axe_wcag21_aa(site: dict[str, Any], phone: tuple[Any, Any], path: str) -> None:
     _, page = phone

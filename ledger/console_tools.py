@@ -1,0 +1,68 @@
+"""The console's exporter and operator tools (issue 14): shipments, CSV import, operator views.
+
+``ConsoleTools`` adds to ``Console`` what only exporters and operators need; each method calls the
+same ledger function the API's route for it calls (``ledger.store.shipments``,
+``ledger.exports.csv_import``), with the same role rule.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.console_service import Account, Console
+from ledger.errors import PermissionDenied
+from ledger.exports import csv_import
+from ledger.store import apikeys, shipments
+from ledger.store.db import read_tx
+
+
+class ConsoleTools(Console):
+    """Shipments, CSV import and operator views: the same ledger functions the API's routes call."""
+
+    WRITERS = ("exporter", "producer", "admin")  # as the API's shipment and import routes
+
+    def _writer(self, who: Account) -> int:
+        role = self.principal(who).role
+        if role not in self.WRITERS:
+            raise PermissionDenied(f"this needs the role {' or '.join(self.WRITERS)}, got {role}")
+        return who.org_id
+
+    def shipment(self, sscc: str) -> dict[str, Any]:
+        with read_tx(self.ledger.engine) as conn:
+            return shipments.get_shipment(conn, sscc)
+
+    def pack(self, who: Account, sscc: str, lots: list[str], event_time: str, description: str | None) -> list[Any]:
+        org = self._writer(who)
+        return shipments.pack(self.ledger, org, sscc, lots, event_time=event_time, description=description)
+
+    def move(
+        self, who: Account, sscc: str, step: str, event_time: str, party: str | None, ref: str | None
+    ) -> list[Any]:
+        org = self._writer(who)
+        txs = [{"type": "po", "bizTransaction": ref}] if ref else []
+        return shipments.move(self.ledger, org, sscc, step, event_time=event_time, party=party, biz_transactions=txs)
+
+    def unpack(self, who: Account, sscc: str, event_time: str) -> list[Any]:
+        return shipments.unpack(self.ledger, self._writer(who), sscc, None, event_time=event_time)
+
+    def import_csv(self, who: Account, text: str) -> list[dict[str, Any]]:
+        return csv_import.import_csv(self.ledger, self._writer(who), text)
+
+    # --- operator ---------------------------------------------------------------------------
+
+    def require_operator(self, who: Account) -> None:
+        if who.org_kind != "operator":
+            raise PermissionDenied(f"only the operator's people may see this; {who.org_name} is a {who.org_kind}")
+
+    def organizations(self, who: Account) -> list[dict[str, Any]]:
+        self.require_operator(who)
+        return self.ledger.list_orgs()
+
+    def all_people(self, who: Account) -> list[dict[str, Any]]:
+        self.require_operator(who)
+        return self.people(None)
+
+    def all_api_keys(self, who: Account) -> list[dict[str, Any]]:
+        self.require_operator(who)
+        with read_tx(self.ledger.engine) as conn:
+            return apikeys.list_keys(conn, None)
