@@ -79,6 +79,7 @@ def product_from_form(form: FormData) -> tuple[dict[str, str], ProductCreate | N
 async def lot_from_form(form: FormData) -> tuple[dict[str, str], LotCreate | None, Errors]:
     names = ("gtin", "code", "origin_province", "origin_commune", "quantity", "unit", "harvest_start", "harvest_end")
     values = {n: text(form, n, 300) for n in (*names, "lat", "lon", "plot_area_ha")}
+    values["plot_geojson"] = text(form, "plot_geojson", 200_000)
     errors: Errors = {}
     data: dict[str, Any] = _optional(values, *names)
     data.setdefault("gtin", "")
@@ -86,6 +87,8 @@ async def lot_from_form(form: FormData) -> tuple[dict[str, str], LotCreate | Non
     quantity = _number(values, "quantity", errors)
     if quantity is not None:
         data["quantity"] = quantity
+    elif not values["quantity"]:
+        data.pop("unit", None)  # the unit menu always sends a value: it only counts with a quantity
     plot = await _plot(form, values, errors)
     if plot is not None:
         data["plot"] = plot
@@ -104,6 +107,12 @@ async def _plot(form: FormData, values: dict[str, str], errors: Errors) -> dict[
     if isinstance(upload, UploadFile) and upload.filename:
         try:
             return plot_from_file(await upload.read(1024 * 1024 + 1))
+        except InputError as exc:
+            errors["plot_file"] = str(exc)
+            return None
+    if values.get("plot_geojson"):  # a boundary walked with the phone (console.js)
+        try:
+            return plot_from_file(values["plot_geojson"].encode())
         except InputError as exc:
             errors["plot_file"] = str(exc)
             return None

@@ -85,6 +85,16 @@ def test_create_a_product_then_a_lot_with_an_uploaded_polygon(coop: tuple[World,
     assert ilmd["ocop:plot"]["type"] == "Polygon"  # the plot is signed in the commissioning event
 
 
+def test_a_lot_with_a_walked_boundary_and_no_quantity(coop: tuple[World, str]) -> None:
+    w, csrf = coop
+    walked = json.dumps(SQUARE)  # what console.js puts in plot_geojson after a walk around the plot
+    data = {"csrf": csrf, "gtin": GTIN_A, "code": "WALK-1", "unit": "KGM", "quantity": "", "plot_geojson": walked}
+    assert w.client.post("/console/lots/new", data=data, follow_redirects=False).status_code == 303
+    lot = w.ledger.get_lot(f"{GTIN_A}.WALK-1")
+    assert lot["plot"]["type"] == "Polygon" and lot["quantity"] is None and lot["unit"] is None
+    assert lot["plot_area_ha"] == pytest.approx(1.2, rel=0.05)
+
+
 def test_a_lot_with_a_gps_point(coop: tuple[World, str]) -> None:
     w, csrf = coop
     data = {"csrf": csrf, "gtin": GTIN_A, "code": "GPS-1", "lat": "11.123456", "lon": "108.654321"}

@@ -107,6 +107,31 @@
             function () { draining = false; return null; });
   }
 
+  /* A phone camera's photo (often 4-12 MB) is redrawn at most 1600 px wide as a JPEG before it is
+     queued: the photo that is signed and stored is this smaller one. Unreadable files go as they are. */
+  function shrink(file) {
+    if (!window.createImageBitmap || !/^image\//.test(file.type)) return Promise.resolve(file);
+    return createImageBitmap(file).then(function (img) {
+      var scale = Math.min(1, 1600 / Math.max(img.width, img.height));
+      if (scale === 1 && file.size < 1024 * 1024) return file;
+      var canvas = document.createElement("canvas");
+      canvas.width = Math.round(img.width * scale);
+      canvas.height = Math.round(img.height * scale);
+      canvas.getContext("2d").drawImage(img, 0, 0, canvas.width, canvas.height);
+      return new Promise(function (resolve) {
+        canvas.toBlob(function (blob) { resolve(blob || file); }, "image/jpeg", 0.85);
+      });
+    }, function () { return file; });
+  }
+
+  function shrinkAll(entry) {
+    return Promise.all(entry.files.map(function (f) {
+      return shrink(f.blob).then(function (b) {
+        return { name: f.name, blob: b, filename: b === f.blob ? f.filename : f.filename.replace(/\.[^.]*$/, "") + ".jpg" };
+      });
+    })).then(function (files) { entry.files = files; return entry; });
+  }
+
   function queueForm(form) {
     var fields = [], files = [];
     var when = form.querySelector("[name=event_time]");
@@ -130,7 +155,7 @@
     if (!window.indexedDB || !window.Promise) return; // let the browser post the form itself
     ev.preventDefault();
     var entry = queueForm(form);
-    put(entry).then(show).then(drain).then(function (sent) {
+    shrinkAll(entry).then(put).then(show).then(drain).then(function (sent) {
       if (sent && sent.key === entry.key) {
         var lot = (form.querySelector("[name=lot]") || {}).value || "";
         window.location.href = PREFIX + "/lot?id=" + encodeURIComponent(lot) + "&recorded=1";
@@ -152,6 +177,33 @@
     var urls = [window.location.pathname + window.location.search];
     document.querySelectorAll("a[data-step]").forEach(function (a) { urls.push(a.getAttribute("href")); });
     navigator.serviceWorker.ready.then(function (reg) { if (reg.active) reg.active.postMessage({ cache: urls }); });
+  }
+
+  /* Walk around the plot: each GPS fix becomes a corner; "finish" closes the ring into a GeoJSON
+     Polygon in the form's plot_geojson field (the server computes its area). */
+  function walk() {
+    var start = $("[data-walk-start]"), stop = $("[data-walk-stop]"), out = $("#f-plot_geojson");
+    var status = $("#walk-status");
+    if (!start || !stop || !out || !navigator.geolocation) return;
+    var points = [], watch = null;
+    start.hidden = false;
+    start.addEventListener("click", function () {
+      points = [];
+      start.hidden = true;
+      stop.hidden = false;
+      watch = navigator.geolocation.watchPosition(function (pos) {
+        points.push([+pos.coords.longitude.toFixed(6), +pos.coords.latitude.toFixed(6)]);
+        status.textContent = String(points.length);
+      }, function () {}, { enableHighAccuracy: true, maximumAge: 0 });
+    });
+    stop.addEventListener("click", function () {
+      if (watch !== null) navigator.geolocation.clearWatch(watch);
+      stop.hidden = true;
+      start.hidden = false;
+      if (points.length >= 3) {
+        out.value = JSON.stringify({ type: "Polygon", coordinates: [points.concat([points[0]])] });
+      }
+    });
   }
 
   function gps() {
@@ -179,6 +231,7 @@
   window.addEventListener("offline", offlineBanner);
   offlineBanner();
   gps();
+  walk();
   cacheForOffline();
   if (window.indexedDB) { show().then(drain); setInterval(drain, 15000); }
 })();
