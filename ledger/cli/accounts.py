@@ -97,5 +97,5 @@ def account_invite(
     from ledger.settings import Settings
 
     token = run(lambda: _console().invite_for(org, role))
-    link = f"{(base_url or Settings().public_url).rstrip('/')}/console/invite/{token}"
+    link = f"{(base_url or Settings().public_url).rstrip('/')}/console/invite?token={token}"
     emit({"org": org, "role": role, "link": link}, as_json, link)
