@@ -27,6 +27,7 @@ from PIL import Image
 
 from ledger.console_service import Console
 from ledger.core.canonical import from_canonical
+from ledger.core.records import OrganizationCreate
 from ledger.store import log as store
 from ledger.store.db import read_tx
 from tests.api.anvil_support import GTIN, MASTER_KEY_B64, ChainWorld, free_port, start_chain_world
@@ -35,6 +36,8 @@ from tests.browser.test_scan_page import ARGS, CHROMIUM, _missing, _wait_up, sho
 pytestmark = [pytest.mark.browser, pytest.mark.chain]
 PHONE = {"width": 360, "height": 740}
 LOGIN, PASSWORD = "0912 345 678", "mat-khau-vuon-1"
+EXPORTER = "xuatkhau@vina.vn"
+SSCC = "089300000000000019"
 LOT = f"{GTIN}.PH-CONSOLE-1"
 ROOT = Path(__file__).resolve().parents[2]
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
@@ -61,7 +64,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     gen = start_chain_world(tmp)
     world: ChainWorld = next(gen)
     try:
-        Console.open(world.ledger, world.settings.data_dir).create_account("htx-phu-hoi", LOGIN, PASSWORD, "owner")
+        console = Console.open(world.ledger, world.settings.data_dir)
+        console.create_account("htx-phu-hoi", LOGIN, PASSWORD, "owner")
+        world.ledger.create_org(OrganizationCreate(name="Vina Export", slug="vina-export", kind="exporter"))
+        console.create_account("vina-export", EXPORTER, PASSWORD, "owner")
         port = free_port()
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -278,6 +284,36 @@ def test_console_pages_pass_axe_wcag21_aa(site: dict[str, Any], phone: tuple[Any
     assert resp.status == 200 and "/signin" not in page.url
     fits(page)
     check_axe(page, path)
+
+
+def test_exporter_packs_a_shipment_and_downloads_fsma204(site: dict[str, Any], browser: Any) -> None:
+    base, world = site["base"], site["world"]
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN", accept_downloads=True)
+    try:
+        page = ctx.new_page()
+        page.goto(base + "/console/shipments")
+        page.fill("#f-login", EXPORTER)
+        page.fill("#f-password", PASSWORD)
+        page.click("button.primary")
+        page.wait_for_url(base + "/console/shipments")
+        page.fill("#p-sscc", SSCC)
+        page.fill("#p-lots", LOT)
+        page.click("form[action$='/shipments/pack'] button")
+        page.wait_for_url(f"**/console/shipments?sscc={SSCC}")
+        assert page.locator("[data-lots]").get_attribute("data-lots") == "1"
+        page.fill("#m-sscc", SSCC)
+        page.fill("#m-party", "Importer warehouse, Los Angeles CA")
+        page.fill("#m-ref", "INV-2026-007")
+        page.click("form[action$='/shipments/move'] button")
+        page.wait_for_url(f"**/console/shipments?sscc={SSCC}")
+        with page.expect_download() as info:
+            page.click("text=FSMA 204 (CSV)")
+        body = Path(info.value.path()).read_text(encoding="utf-8-sig")
+        assert LOT in body and "INV-2026-007" in body and "Los Angeles" in body
+        assert stored_steps(world, LOT)[-2:] == ["packing", "shipping"]
+        check_axe(page, "/console/shipments?sscc=")
+    finally:
+        ctx.close()
 
 
 def test_sign_in_page_passes_axe(site: dict[str, Any], browser: Any) -> None:
