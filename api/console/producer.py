@@ -33,7 +33,7 @@ def home(request: Request) -> Response:
     if who is None:
         return to_signin(request)
     w = web(request)
-    lots = w.console.lots(who.org_id)
+    lots = w.console.lots(who.org_id, limit=30)  # each needs a verdict: the newest 30
     for lot in lots:
         report, _ = w.svc.report(str(lot["lot_id"]))
         lot["verdict"] = report.verdict

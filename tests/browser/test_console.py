@@ -24,12 +24,14 @@ from urllib.parse import quote
 
 import pytest
 from PIL import Image
+from sqlalchemy import delete
 
 from ledger.console_service import Console
 from ledger.core.canonical import from_canonical
 from ledger.core.records import OrganizationCreate
 from ledger.store import log as store
-from ledger.store.db import read_tx
+from ledger.store.account_models import ConsoleSession
+from ledger.store.db import read_tx, write_tx
 from tests.api.anvil_support import GTIN, MASTER_KEY_B64, ChainWorld, free_port, start_chain_world
 from tests.browser.test_scan_page import ARGS, CHROMIUM, _missing, _wait_up, shot
 
@@ -257,6 +259,30 @@ def test_walk_the_plot_and_shrink_a_big_photo(site: dict[str, Any], phone: tuple
     digest = ev["ocop:documents"][0]["sha256"]
     with Image.open(world.data_dir / "data" / "photos" / digest[:2] / digest) as stored:
         assert stored.size == (1600, 1067)  # redrawn at most 1600 px wide before it was signed
+
+
+def test_a_queue_outlives_an_expired_session(site: dict[str, Any], phone: tuple[Any, Any]) -> None:
+    """Queued offline, the session ends meanwhile: nothing is lost; after signing in again it is sent once."""
+    ctx, page = phone
+    base, world = site["base"], site["world"]
+    page.goto(f"{base}/console/lot?id={quote(LOT, safe='')}")
+    signed_in(page)
+    sorting = f"/console/event?lot={quote(LOT, safe='')}&step=ocop%3Asorting"
+    until(page, "u => !!navigator.serviceWorker.controller && caches.match(u).then(r => !!r)", sorting)
+    ctx.set_offline(True)
+    page.click("a[data-step='ocop:sorting']")
+    page.click("button.primary")
+    page.locator("#queued").wait_for(state="visible")
+    with write_tx(world.ledger.engine) as conn:  # the session expires while the phone is offline
+        conn.execute(delete(ConsoleSession.__table__))  # type: ignore[attr-defined]
+    ctx.set_offline(False)
+    page.wait_for_timeout(1500)  # the drain is refused (401) and keeps the entry
+    assert "ocop:sorting" not in stored_steps(world, LOT)
+    assert page.locator("#queue-count").inner_text() == "1"
+    page.goto(base + "/console")
+    signed_in(page)
+    until(page, "() => document.getElementById('queue').hidden")
+    assert stored_steps(world, LOT).count("ocop:sorting") == 1
 
 
 def test_a_swapped_photo_shows_as_altered(site: dict[str, Any], phone: tuple[Any, Any]) -> None:

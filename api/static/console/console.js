@@ -73,9 +73,17 @@
   }
 
   /* --- sending --------------------------------------------------------------------------- */
+  /* A submission queued before the session expired is sent with the current session's CSRF token,
+     but only when the same person is signed in again; anyone else's queue is left alone. */
+  function currentCsrf(it) {
+    var input = document.querySelector("input[name=csrf]");
+    var me = document.body.getAttribute("data-account");
+    return input && me && me === it.account ? input.value : null;
+  }
+
   function send(it) {
-    var fd = new FormData();
-    it.fields.forEach(function (f) { fd.append(f[0], f[1]); });
+    var fd = new FormData(), csrf = currentCsrf(it);
+    it.fields.forEach(function (f) { fd.append(f[0], f[0] === "csrf" && csrf ? csrf : f[1]); });
     it.files.forEach(function (f) { fd.append(f.name, f.blob, f.filename); });
     return fetch(it.action, {
       method: "POST", body: fd, credentials: "same-origin",
@@ -84,7 +92,7 @@
   }
 
   function drain() {
-    if (draining || !navigator.onLine) return Promise.resolve(null);
+    if (draining || !navigator.onLine || !document.body.getAttribute("data-account")) return Promise.resolve(null);
     draining = true;
     var last = null;
     return all().then(function (items) {
@@ -147,7 +155,7 @@
     var step = form.querySelector("[name=step]");
     var label = (step ? step.options[step.selectedIndex].text : "") + " · " + (form.querySelector("[name=lot]") || {}).value;
     return { key: newKey(), action: form.action, fields: fields, files: files, label: label,
-             captured: new Date().toISOString() };
+             captured: new Date().toISOString(), account: document.body.getAttribute("data-account") };
   }
 
   function onSubmit(ev) {
