@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from api.console.forms import text
 from api.console.i18n import TEXT
 from api.console.web import (
     PREFIX,
@@ -30,8 +31,7 @@ KEY_ROLES = {"cooperative": ["producer"], "company": ["producer"], "exporter": [
 
 
 def _text(form: FormData, name: str, limit: int = 300) -> str:
-    value = form.get(name)
-    return value.strip()[:limit] if isinstance(value, str) else ""
+    return text(form, name, limit)[:limit]
 
 
 def _safe_next(target: str) -> str:

@@ -28,9 +28,13 @@ _MODEL_FIELDS = ("ocop_stars", "ocop_year", "quantity", "unit", "harvest_end", "
 Errors = dict[str, str]
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def text(form: FormData, name: str, limit: int = 2000) -> str:
+    """A text field, trimmed, without control characters (a NUL would be refused by PostgreSQL)."""
     value = form.get(name)
-    return value.strip()[: limit + 1] if isinstance(value, str) else ""
+    return _CONTROL.sub("", value).strip()[: limit + 1] if isinstance(value, str) else ""
 
 
 def _optional(values: Mapping[str, str], *names: str) -> dict[str, Any]:

@@ -153,6 +153,17 @@ def test_form_errors_keep_what_was_typed_and_say_what_to_fix(
     assert w.counts() == before
 
 
+def test_control_characters_never_reach_the_database(coop: tuple[World, str]) -> None:
+    w, csrf = coop
+    data = {"csrf": csrf, "gtin": "8930000000026", "name_vi": "Cà\x00 phê\x1b", "category": "\x00"}
+    r = w.client.post("/console/products/new", data=data, follow_redirects=False)
+    assert r.status_code == 303
+    assert w.ledger.get_product("08930000000026")["name_vi"] == "Cà phê"
+    note = {"csrf": csrf, "lot": LOT_A, "step": "packing", "note": "a\x00b", "place": "\x00"}
+    assert w.client.post("/console/event", data=note, follow_redirects=False).status_code == 303
+    assert entries(w, LOT_A)[-1]["ocop:note"] == "ab"
+
+
 def test_a_duplicate_product_is_a_conflict_with_the_form_kept(coop: tuple[World, str]) -> None:
     w, csrf = coop
     r = w.client.post("/console/products/new", data={"csrf": csrf, "gtin": GTIN_A, "name_vi": "Lần hai"})
