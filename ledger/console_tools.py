@@ -7,6 +7,7 @@ same ledger function the API's route for it calls (``ledger.store.shipments``,
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from ledger.console_service import Account, Console
@@ -66,3 +67,9 @@ class ConsoleTools(Console):
         self.require_operator(who)
         with read_tx(self.ledger.engine) as conn:
             return apikeys.list_keys(conn, None)
+
+    def reset_password_for(self, who: Account, login: str) -> tuple[dict[str, Any], str]:
+        """The operator sets a new random password for any account (shown once); it is unlocked and signed out."""
+        self.require_operator(who)
+        password = secrets.token_urlsafe(12)
+        return self.reset_password(login, password), password

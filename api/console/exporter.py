@@ -149,8 +149,22 @@ def label(request: Request) -> Response:
 def admin(request: Request) -> Response:
     """The operator's overview: organizations, people, API keys, anchoring."""
     who = account_of(request)
-    if who is None:
-        return to_signin(request)
+    return to_signin(request) if who is None else _admin(request, who)
+
+
+@router.post("/admin/reset-password")
+async def reset_password(request: Request) -> Response:
+    """The operator gives a person a new password (shown once): unlocked, signed out everywhere."""
+
+    async def handle(form: FormData, who: Account | None) -> Response:
+        assert who is not None
+        person, password = web(request).console.reset_password_for(who, text(form, "login", 254))
+        return _admin(request, who, 201, reset={"login": person["login"], "password": password})
+
+    return await guarded(request, handle)
+
+
+def _admin(request: Request, who: Account, status: int = 200, **extra: Any) -> Response:
     w = web(request)
     try:
         orgs, people, keys = w.console.organizations(who), w.console.all_people(who), w.console.all_api_keys(who)
@@ -159,4 +173,4 @@ def admin(request: Request) -> Response:
     _, size, anchored = w.svc.verdict_key("")
     chain = w.svc.chain_ids()
     ctx: dict[str, Any] = {"orgs": orgs, "people": people, "keys": keys, "size": size, "anchored": anchored}
-    return render(request, "admin.html", who=who, chain=chain, **ctx)
+    return render(request, "admin.html", status, who=who, chain=chain, **ctx, **extra)

@@ -142,6 +142,8 @@ TEXT: dict[str, dict[str, str]] = {
         "latest_anchor": "Lần neo gần nhất",
         "kind": "Loại",
         "none": "Chưa có",
+        "reset_password": "Đặt lại mật khẩu",
+        "new_password": "Mật khẩu mới (chỉ hiện một lần) của",
     },
     "en": {
         "app": "OCOP Ledger",
@@ -279,6 +281,8 @@ TEXT: dict[str, dict[str, str]] = {
         "latest_anchor": "Latest anchor",
         "kind": "Kind",
         "none": "None yet",
+        "reset_password": "Reset password",
+        "new_password": "New password (shown once) of",
     },
 }
 

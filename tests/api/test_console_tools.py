@@ -108,6 +108,23 @@ def test_operator_overview_for_the_operator_only(staff: World) -> None:
     assert r.status_code == 403 and "xuatkhau@sg.vn" not in r.text
 
 
+def test_operator_resets_a_password_others_cannot(staff: World) -> None:
+    op, csrf = client_of(staff, "vanhanh@ocop.vn")
+    victim, _ = client_of(staff, "0912345678")
+    r = op.post("/console/admin/reset-password", data={"csrf": csrf, "login": "0912 345 678"})
+    assert r.status_code == 201
+    password = r.text.split('id="new-password">')[1].split("<")[0]
+    assert victim.get("/console", follow_redirects=False).status_code == 303  # signed out everywhere
+    fresh = TestClient(staff.client.app)
+    page = fresh.get("/console/signin")
+    form = {"csrf": page.text.split('name="csrf" value="')[1].split('"')[0], "login": "0912345678"}
+    assert fresh.post("/console/signin", data={**form, "password": PASSWORD}).status_code == 401  # old one gone
+    assert fresh.post("/console/signin", data={**form, "password": password}, follow_redirects=False).status_code == 303
+    coop, coop_csrf = client_of(staff, "xuatkhau@sg.vn")
+    r = coop.post("/console/admin/reset-password", data={"csrf": coop_csrf, "login": "vanhanh@ocop.vn"})
+    assert r.status_code == 403
+
+
 def test_an_inspector_cannot_pack_or_import(staff: World) -> None:
     c, csrf = client_of(staff, "kiemdinh@q3.vn")
     before = staff.counts()
