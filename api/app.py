@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api import errors
+from api import console, errors
 from api.config import ApiSettings
 from api.deps import anchor_check_dep, ledger_dep, role_dependency
 from api.middleware import LimitMiddleware, Metrics, ObserveMiddleware, PathMiddleware
@@ -168,6 +168,7 @@ def create_app(
     _include_exporter_routes(app)  # before the lot routes, whose {lot_id:path} would shadow /lineage
     for router in (public.router, write.router, admin.router):
         app.include_router(router)
+    app.include_router(console.router)  # the web console (issue 14)
     _install_docs(app)
     _document_input_errors(app)
     app.add_middleware(

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import Unauthorized
 from api.services import Services
@@ -23,7 +24,14 @@ def services(request: Request) -> Services:
 Svc = Annotated[Services, Depends(services)]
 
 
-def principal(request: Request, svc: Svc) -> Principal:
+# Declares the bearer scheme in the OpenAPI document (so /docs has "Authorize"); the header is
+# still read and checked below, with this API's own 401 messages.
+bearer = HTTPBearer(auto_error=False, scheme_name="apiKey", description="an API key: `Authorization: Bearer ocop_…`")
+
+
+def principal(
+    request: Request, svc: Svc, _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None
+) -> Principal:
     """The caller of an authenticated route; 401 without a valid, unrevoked key."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

@@ -63,6 +63,9 @@ TEXT: dict[str, dict[str, str]] = {
         "ship_tampered_long": "Ít nhất một lô trong kiện hàng có dữ liệu không khớp với bản ghi đã ký.",
         "ship_not_found_long": "Không có kiện hàng nào với mã SSCC này trong sổ cái.",
         "ship_json": "Dữ liệu kiện hàng (JSON)",
+        "photo": "Ảnh",
+        "photo_tampered": "Ảnh đã bị thay đổi sau khi ký",
+        "photo_missing": "Không còn ảnh",
     },
     "en": {
         "title": "Product origin",
@@ -122,6 +125,9 @@ TEXT: dict[str, dict[str, str]] = {
         "ship_tampered_long": "At least one lot in this shipment does not match what was signed.",
         "ship_not_found_long": "No shipment with this SSCC is in the ledger.",
         "ship_json": "Shipment data (JSON)",
+        "photo": "Photo",
+        "photo_tampered": "Photo altered after signing",
+        "photo_missing": "Photo missing",
     },
 }
 
@@ -129,6 +135,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "commissioning": ("Tạo lô hàng", "Lot created"),
     "ocop:harvesting": ("Thu hoạch", "Harvested"),
     "ocop:cooling": ("Làm lạnh", "Cooled"),
+    "ocop:sorting": ("Phân loại", "Sorted"),
     "ocop:drying": ("Sấy khô", "Dried"),
     "ocop:fermenting": ("Lên men", "Fermented"),
     "ocop:roasting": ("Rang", "Roasted"),

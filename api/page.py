@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.i18n import CHAINS, TEXT, check_label, step_label
 from api.services import Services
+from ledger.console_service import photo_state
 from ledger.core.verify import LotReport
 from ledger.service import sscc_uri
 
@@ -76,7 +77,12 @@ def lot_view(svc: Services, lot_id: str, report: LotReport, lang: str) -> dict[s
                 "where": _where(ev, lot if ev.get("bizStep") == "commissioning" else None),
                 "quantity": _quantity(ev),
                 "note": ev.get("ocop:note"),
-                "documents": [d.get("name") or d.get("type") for d in ev.get("ocop:documents", [])],
+                "documents": [d.get("name") or d.get("type") for d in _docs(ev) if d.get("type") != "photo"],
+                "photos": [
+                    {"sha256": d["sha256"], "state": photo_state(svc.settings.data_dir, str(d["sha256"]))}
+                    for d in _docs(ev)
+                    if d.get("type") == "photo" and "sha256" in d
+                ],
                 "who": signers.get(str(ent["signer"]), str(ent["signer"])[:20] + "…"),
                 "state": state,
                 "state_text": t[f"event_{state}"],
@@ -93,6 +99,10 @@ def lot_view(svc: Services, lot_id: str, report: LotReport, lang: str) -> dict[s
         "timeline": list(reversed(timeline)),
         **lineage_view(svc, lot_id, lang),
     }
+
+
+def _docs(ev: dict[str, Any]) -> list[dict[str, Any]]:
+    return [d for d in ev.get("ocop:documents", []) if isinstance(d, dict)]
 
 
 def lot_path(lot_id: str) -> str:

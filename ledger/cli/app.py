@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from ledger.cli import api_keys, chain, records, tools
+from ledger.cli import accounts, api_keys, chain, records, tools
 from ledger.cli.common import fail
 from ledger.errors import VerificationError
 
@@ -79,6 +79,16 @@ GROUPS: list[tuple[str, str, list[tuple[str, Command]]]] = [
         "api-key",
         "API keys of organizations (Authorization: Bearer <key>).",
         [("create", api_keys.api_key_create), ("list", api_keys.api_key_list), ("revoke", api_keys.api_key_revoke)],
+    ),
+    (
+        "account",
+        "Console accounts: people who sign in to /console.",
+        [
+            ("create", accounts.account_create),
+            ("list", accounts.account_list),
+            ("reset-password", accounts.account_reset_password),
+            ("invite", accounts.account_invite),
+        ],
     ),
 ]
 """Command groups: (name, help, [(subcommand name, function)])."""

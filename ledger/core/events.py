@@ -32,7 +32,7 @@ CBV_BIZ_STEPS = frozenset(
     "unloading unpacking void_shipping".split()
 )
 OCOP_BIZ_STEPS = frozenset(
-    f"ocop:{s}" for s in "harvesting cooling drying fermenting roasting grinding freezing".split()
+    f"ocop:{s}" for s in "harvesting cooling sorting drying fermenting roasting grinding freezing".split()
 )
 CBV_DISPOSITIONS = frozenset(
     "active available completeness_inferred completeness_verified conformant container_closed "

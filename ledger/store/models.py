@@ -218,3 +218,6 @@ class IdempotencyRecord(SQLModel, table=True):
     body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime
     expires_at: datetime = Field(index=True)
+
+
+from ledger.store import account_models  # noqa: E402, F401  (the console's tables, issue 14)

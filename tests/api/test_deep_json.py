@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import World
-from tests.api.test_cli import run  # noqa: F401  (the CLI fixture)
 from tests.api.test_inputs import assert_error
+from tests.cli.test_cli import run  # noqa: F401  (the CLI fixture)
 
 DEEP = b"[" * 70_000 + b"]" * 70_000
 

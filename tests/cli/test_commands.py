@@ -76,6 +76,12 @@ TREE: dict[str, Any] = {
         "list": ["ORG", "--json"],
         "revoke": ["KEY_ID", "--json"],
     },
+    "account": {
+        "create": ["ORG", "LOGIN", "--role", "--name", "--password-stdin", "--json"],
+        "list": ["ORG", "--json"],
+        "reset-password": ["LOGIN", "--password-stdin", "--json"],
+        "invite": ["ORG", "--role", "--base-url", "--json"],
+    },
 }
 CONTRACT = (  # DESIGN.md's interface contract, "CLI (`ocop-ledger`, Typer)"
     "up serve anchor-worker devchain deploy org key product lot event import qr verify verify-bundle audit export"

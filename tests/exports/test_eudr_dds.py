@@ -77,7 +77,7 @@ def test_statement_errors_are_4xx(client: TestClient, scene: Scene) -> None:
 def test_cli_export_eudr_dds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from tests.api.test_cli import MASTER_KEY_B64
+    from tests.cli.test_cli import MASTER_KEY_B64
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LEDGER_DATA_DIR", str(tmp_path / "data"))
