@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(self.data_dir / 'ledger.store.db').resolve()}"
+        return f"sqlite:///{(self.data_dir / 'ledger.db').resolve()}"
 
     def resolved_master_key_file(self) -> Path:
         return self.master_key_file or self.data_dir / "master.key"

@@ -97,7 +97,7 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=10_000)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    url = args.db or f"sqlite:///{tempfile.mkdtemp(prefix='bench-audit-')}/ledger.store.db"
+    url = args.db or f"sqlite:///{tempfile.mkdtemp(prefix='bench-audit-')}/ledger.db"
     engine = make_engine(url)
     migrate.upgrade(engine)
     ledger = Ledger(engine, KeyRing(bytes(range(32))))

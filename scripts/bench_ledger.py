@@ -379,7 +379,7 @@ class Report:
 
 @contextmanager
 def sqlite_url(tmp: Path) -> Iterator[str]:
-    path = tmp / "append" / "ledger.store.db"
+    path = tmp / "append" / "ledger.db"
     try:
         yield f"sqlite:///{path}"
     finally:

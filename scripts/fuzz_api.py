@@ -36,7 +36,7 @@ def main() -> int:
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        engine = make_engine(f"sqlite:///{Path(tmp) / 'ledger.store.db'}")
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'ledger.db'}")
         migrate.upgrade(engine)
         ledger = Ledger(engine, KeyRing(MASTER_KEY))
         app = create_app(make_settings(Path(tmp)), ledger=ledger, connect_chain=False, api_settings=api_settings())

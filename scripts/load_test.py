@@ -31,7 +31,7 @@ from tests.hardening import loadgen, server  # noqa: E402
 def run(seconds: float, writers: int, readers: int, sqlite: bool) -> tuple[loadgen.LoadResult, list[str], int]:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        url = f"sqlite:///{tmp / 'ledger.store.db'}" if sqlite else stack.enter_context(server.pg_temp_database())
+        url = f"sqlite:///{tmp / 'ledger.db'}" if sqlite else stack.enter_context(server.pg_temp_database())
         led = Ledger.open(server.settings(tmp, url))
         stack.callback(led.engine.dispose)
         seeded = server.seed(led, orgs=10, lots_per_org=max(1, writers // 10))

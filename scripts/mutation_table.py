@@ -28,7 +28,7 @@ def main() -> int:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        built = lab.build(Path(tmp) / "ledger.store.db")
+        built = lab.build(Path(tmp) / "ledger.db")
         print(f"ledger: {built.entries} entries, {len(built.lots)} lots, anchors at {sorted(built.chain.roots)}")
         outcomes = mutations.run_all(built, args.count, args.seed, Path(tmp), args.processes)
         print(mutations.table(outcomes))

@@ -70,7 +70,7 @@ def _pg_schema(conn: psycopg.Connection) -> Iterator[str]:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of a fresh, empty database (no tables yet): a SQLite file or a PostgreSQL schema."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.store.db'}"
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
         return
     yield from _pg_schema(request.getfixturevalue("pg_database"))
 

@@ -108,7 +108,7 @@ def test_connection_drop_mid_batch_stores_nothing_and_tells_the_client(world: Wo
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def server_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.store.db'}"
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
         return
     if not server.pg_reachable():
         if os.environ.get("CI", "").lower() == "true":

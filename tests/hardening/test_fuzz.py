@@ -38,7 +38,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The app over a SQLite ledger holding the API test world (two cooperatives, an inspector, …)."""
     tmp: Path = tmp_path_factory.mktemp("fuzz")
-    engine = make_engine(f"sqlite:///{tmp / 'ledger.store.db'}")
+    engine = make_engine(f"sqlite:///{tmp / 'ledger.db'}")
     migrate.upgrade(engine)
     ledger = Ledger(engine, KeyRing(MASTER_KEY))
     app = create_app(make_settings(tmp), ledger=ledger, connect_chain=False, api_settings=api_settings())

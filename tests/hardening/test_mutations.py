@@ -21,7 +21,7 @@ COUNT = int(os.environ.get("LEDGER_MUTATIONS", "1000"))
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> lab.Built:
-    return lab.build(tmp_path_factory.mktemp("lab") / "ledger.store.db")
+    return lab.build(tmp_path_factory.mktemp("lab") / "ledger.db")
 
 
 def test_the_built_ledger_is_clean_and_realistic(built: lab.Built, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[server.Server]:
     data = tmp_path_factory.mktemp("input-server")
-    url = f"sqlite:///{data / 'ledger.store.db'}"
+    url = f"sqlite:///{data / 'ledger.db'}"
     Ledger.open(server.settings(data, url)).engine.dispose()
     with server.Server(data, url, data) as srv:
         yield srv

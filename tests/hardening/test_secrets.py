@@ -139,7 +139,7 @@ def test_no_secret_in_logs_errors_or_responses(world: World, caplog: pytest.LogC
 
 @pytest.mark.slow
 def test_no_secret_in_a_real_servers_stderr(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'ledger.store.db'}"
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
     led = Ledger.open(server.settings(tmp_path, url))
     try:
         seeded = server.seed(led, orgs=2, lots_per_org=1)
@@ -168,7 +168,7 @@ def test_no_secret_in_a_real_servers_stderr(tmp_path: Path) -> None:
 
 
 def test_missing_or_wrong_master_key_stops_the_app(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'ledger.store.db'}"
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
     Ledger.open(server.settings(tmp_path, url)).engine.dispose()  # a ledger sealed under MASTER_KEY
     wrong = base64.b64encode(bytes(32)).decode()
     with pytest.raises(ConfigError, match="master key is wrong"):
@@ -180,7 +180,7 @@ def test_missing_or_wrong_master_key_stops_the_app(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("master", ["wrong", "missing", "malformed"])
 def test_serve_refuses_to_start_without_the_right_master_key(tmp_path: Path, master: str) -> None:
-    url = f"sqlite:///{tmp_path / 'ledger.store.db'}"
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
     Ledger.open(server.settings(tmp_path, url)).engine.dispose()
     env = server.server_env(tmp_path, url)
     if master == "wrong":
