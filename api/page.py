@@ -18,9 +18,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.i18n import CHAINS, TEXT, check_label, step_label
 from api.services import Services
-from ledger.console_service import photo_state
 from ledger.core.verify import LotReport
 from ledger.service import sscc_uri
+from ledger.service.console import photo_state
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -2,7 +2,7 @@
 
 Vietnamese by default (``?lang=en`` or the ``ocop_lang`` cookie for English), every task works with
 JavaScript off; ``api/static/console/console.js`` only adds the offline queue, camera and GPS.
-Routes reach the ledger only through ``ledger.console_service.Console`` and the API's services.
+Routes reach the ledger only through ``ledger.service.console.Console`` and the API's services.
 """
 
 from __future__ import annotations

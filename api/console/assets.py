@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse, Response
 
 from api.console.web import PREFIX, web
 from api.errors import error_body
-from ledger.console_service import PhotoTampered
 from ledger.errors import InputError, NotFound
+from ledger.service.console import PhotoTampered
 
 STATIC = Path(__file__).resolve().parents[1] / "static" / "console"
 _TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}

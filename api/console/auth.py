@@ -22,8 +22,8 @@ from api.console.web import (
     to_signin,
     web,
 )
-from ledger.console_service import Account, AccountLocked, SignedIn, SignInRefused
 from ledger.errors import ConflictError, InputError, NotFound
+from ledger.service.console import Account, AccountLocked, SignedIn, SignInRefused
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 KEY_ROLES = {"cooperative": ["producer"], "company": ["producer"], "exporter": ["exporter", "producer"],

@@ -15,8 +15,8 @@ from starlette.datastructures import FormData, UploadFile
 from api.console.forms import VN, text
 from api.console.web import PREFIX, account_of, guarded, render, to_signin, web
 from api.page import lot_path
-from ledger.console_service import Account
 from ledger.errors import InputError, NotFound, PermissionDenied
+from ledger.service.console import Account
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 VN_OFFSET = "+07:00"

@@ -15,8 +15,8 @@ from api.console.i18n import STEPS, UNITS
 from api.console.web import PREFIX, account_of, guarded, render, to_signin, wants_json, web
 from api.deps import require
 from api.page import lot_path
-from ledger.console_service import Account
 from ledger.errors import ConflictError, InputError, NotFound
+from ledger.service.console import Account
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:.")

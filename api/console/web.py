@@ -26,9 +26,9 @@ from starlette.datastructures import FormData
 from api.console.i18n import FIELD_HELP, TEXT
 from api.errors import error_body, status_of
 from api.services import Services
-from ledger.console_service import Account
-from ledger.console_tools import ConsoleTools
 from ledger.errors import InputError, LedgerError
+from ledger.service.console import Account
+from ledger.service.console_tools import ConsoleTools
 
 PREFIX = "/console"
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "console"

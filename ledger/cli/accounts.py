@@ -19,7 +19,7 @@ StdinOpt = Annotated[bool, typer.Option("--password-stdin", help="read the passw
 
 
 def _console() -> Any:
-    from ledger.console_service import Console
+    from ledger.service.console import Console
     from ledger.settings import Settings
 
     return Console.open(open_ledger(), Settings().data_dir)

@@ -8,7 +8,7 @@
   and the session's CSRF token.
 - An invitation is a one-time link token (only its SHA-256 is stored), valid for ``INVITE_TTL``.
 
-Nothing here knows HTTP: the console's routes reach these functions through ``ledger.console_service``.
+Nothing here knows HTTP: the console's routes reach these functions through ``ledger.service.console``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from api.console.web import Web
-from ledger.console_service import Console
+from ledger.service.console import Console
 
 FAST = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 PASSWORD = "mat-khau-dai-1"

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from ledger.cli import accounts as cli_accounts
 from ledger.cli import app as cli
-from ledger.console_service import Console
 from ledger.service import Ledger
+from ledger.service.console import Console
 from ledger.settings import Settings
 
 MASTER_KEY_B64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="

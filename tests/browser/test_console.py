@@ -26,9 +26,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import delete
 
-from ledger.console_service import Console
 from ledger.core.canonical import from_canonical
 from ledger.core.records import OrganizationCreate
+from ledger.service.console import Console
 from ledger.store import log as store
 from ledger.store.account_models import ConsoleSession
 from ledger.store.db import read_tx, write_tx

@@ -8,10 +8,10 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
-from ledger.console_service import AccountLocked, Console, SignInRefused
 from ledger.core.records import OrganizationCreate
 from ledger.errors import ConflictError, InputError, NotFound, PermissionDenied
 from ledger.service import Ledger
+from ledger.service.console import AccountLocked, Console, SignInRefused
 from ledger.store.account_models import ConsoleSession, Person
 from ledger.store.accounts import MAX_FAILURES, normalize_login
 from ledger.store.db import read_tx

@@ -10,9 +10,9 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from ledger.console_service import Account, Console
 from ledger.errors import PermissionDenied
 from ledger.exports import csv_import
+from ledger.service.console import Account, Console
 from ledger.store import apikeys, shipments
 from ledger.store.db import read_tx
 
