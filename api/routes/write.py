@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request, Response
 from sqlalchemy import select
 
-from api import epcis
+from api import epcis, sequenced
 from api.deps import Caller, Svc, lot_or_input_error, require
 from api.errors import Forbidden
 from api.idempotency import IdempotentRoute
@@ -74,37 +74,44 @@ EventBody = Annotated[
 ]
 
 
+# The three append routes go through the process's sequencer (api.sequenced): each request is
+# checked on its own, then committed in a batch with other requests', and answered after the commit.
 @router.post("/api/v1/lots/{lot_id:path}/events", status_code=201, response_model=EventRecorded)
-def record_event(lot_id: str, body: EventBody, who: Caller, svc: Svc) -> dict[str, Any]:
+@sequenced.handles_idempotency
+async def record_event(lot_id: str, body: EventBody, who: Caller, svc: Svc, request: Request) -> Response:
     """Record one event on a lot. Producers: any step on their own lots; inspectors and exporters:
     their steps on any lot."""
     lot = lot_or_input_error(lot_id)
     item = {"lot": lot, "entry": body["entry"]} if set(body) == {"entry"} else {"lot": lot, "event": body}
-    return record(svc, who, [item])[0]
+    return await sequenced.record(request, svc, who, [item], lambda rec: rec[0], authorize_events)
 
 
 @router.post("/api/v1/events:batch", status_code=201, response_model=BatchOut)
-def record_batch(body: BatchIn, who: Caller, svc: Svc) -> dict[str, Any]:
+@sequenced.handles_idempotency
+async def record_batch(body: BatchIn, who: Caller, svc: Svc, request: Request) -> Response:
     """Record up to 5000 events at once, all or nothing: one bad event stores none, and every
     error is listed in ``error.details`` with its index."""
     items = [i.model_dump(exclude_none=True) for i in body.events]
-    return {"recorded": record(svc, who, items)}
+    return await sequenced.record(request, svc, who, items, lambda rec: {"recorded": rec}, authorize_events)
 
 
 @router.post("/api/v1/epcis/capture", status_code=201, response_model=EpcisCaptureOut, tags=["epcis"])
-def epcis_capture(
+@sequenced.handles_idempotency
+async def epcis_capture(
     doc: Annotated[dict[str, Any], Body(description="an EPCIS 2.0 JSON-LD EPCISDocument", examples=[EPCIS_EXAMPLE])],
     who: Caller,
     svc: Svc,
-) -> dict[str, Any]:
+    request: Request,
+) -> Response:
     """Capture an EPCIS 2.0 document (object, aggregation and transformation events), all or nothing;
     errors are listed per event (``details[].index`` is the event's position in ``eventList``)."""
     items = epcis.map_document(doc)
     try:
-        recorded = record(svc, who, items)
+        return await sequenced.record(
+            request, svc, who, items, lambda rec: {"captured": len(rec), "recorded": rec}, authorize_events
+        )
     except (InputError, PermissionDenied) as exc:
         raise _renamed(exc) from exc
-    return {"captured": len(recorded), "recorded": recorded}
 
 
 def _renamed(exc: InputError | PermissionDenied) -> InputError | PermissionDenied:
