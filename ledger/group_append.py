@@ -72,9 +72,7 @@ class _Batch:
     entries: list[store.NewEntry] = field(default_factory=list)
 
 
-def append_requests(
-    conn: Connection, groups: Sequence[Group], keyring: KeyRing, now: datetime
-) -> list[GroupResult]:
+def append_requests(conn: Connection, groups: Sequence[Group], keyring: KeyRing, now: datetime) -> list[GroupResult]:
     """Append every group that passes its checks; one result per group, in order (see module doc)."""
     head = store.lock_head(conn)
     lots = _load_lots(conn, [s for g in groups for s in g.subs])
