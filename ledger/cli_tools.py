@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -186,6 +187,9 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one place that wires the
         contract: Contract = None,
         chunk: Annotated[int, typer.Option(help="entries read per query")] = 10_000,
         no_progress: Annotated[bool, typer.Option("--no-progress")] = False,
+        processes: Annotated[
+            int | None, typer.Option(min=1, help="worker processes checking signatures (default: the CPU count)")
+        ] = None,
     ) -> None:
         """Audit the whole log from the database: every leaf, subtree, root, lot chain and anchor."""
         from ledger.audit import audit
@@ -193,8 +197,9 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one place that wires the
 
         ledger = run(open_ledger)
         chain = run(lambda: _chain(rpc, contract, Settings()))
+        procs = processes or os.cpu_count() or 1
         if no_progress or as_json:
-            report = run(lambda: audit(ledger.engine, chain=chain, chunk=chunk))
+            report = run(lambda: audit(ledger.engine, chain=chain, chunk=chunk, processes=procs))
         else:
             with typer.progressbar(length=max(1, ledger.head().size), label="auditing", file=sys.stderr) as bar:
                 done = [0]
@@ -203,7 +208,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one place that wires the
                     bar.update(n - done[0])
                     done[0] = n
 
-                report = run(lambda: audit(ledger.engine, chain=chain, chunk=chunk, progress=step))
+                report = run(lambda: audit(ledger.engine, chain=chain, chunk=chunk, progress=step, processes=procs))
         data = report.to_json()
         lines = [
             f"audited {report.entries} entries, {report.lots} lots, {report.anchors} anchors "
