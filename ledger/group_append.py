@@ -2,11 +2,12 @@
 
 The sequencer (``ledger.sequencer``) hands ``append_requests`` the requests of one batch. The
 log head is locked once, lots and the Merkle frontier are read once, and each request is then
-linked, signed and indexed inside its own savepoint (``conn.begin_nested()``): a request whose
-lot creation, authorization, chain check or idempotency claim fails rolls back only itself (its
-rows, its lots' in-memory heads, its indexes), and the requests after it take the next indexes.
-All entries that remain are written together, so indexes stay gapless and unique. Every request
-was validated on its own before it was queued (``ledger.ingest._prevalidate``).
+linked, signed and indexed on its own: a request whose lot creation, authorization, chain check or
+idempotency claim fails rolls back only itself (its rows, inside its own savepoint
+``conn.begin_nested()`` when it writes any; its lots' in-memory heads; its indexes), and the
+requests after it take the next indexes. All entries that remain are written together, so indexes
+stay gapless and unique. Every request was validated on its own before it was queued
+(``ledger.ingest._prevalidate``).
 
 The ``Idempotency-Key`` record of each request is claimed and completed in its savepoint, in the
 batch's transaction (``ledger.idempotency.claim_on``): it commits with the entries it guards.
@@ -15,6 +16,7 @@ batch's transaction (``ledger.idempotency.claim_on``): it commits with the entri
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -87,7 +89,7 @@ def _append_one(batch: _Batch, group: Group) -> GroupResult:
     saved = _snapshot(batch.lots, group.subs)
     start = len(batch.entries)
     try:
-        with batch.conn.begin_nested():
+        with batch.conn.begin_nested() if _writes_rows(group) else nullcontext():
             return _append_in_savepoint(batch, group, start)
     except (LedgerError, IntegrityError) as exc:
         del batch.entries[start:]
@@ -95,6 +97,13 @@ def _append_one(batch: _Batch, group: Group) -> GroupResult:
         if isinstance(exc, IntegrityError):
             exc = ConflictError("conflicting write: a record with the same identity was stored meanwhile")
         return GroupResult(error=exc)
+
+
+def _writes_rows(group: Group) -> bool:
+    """Whether the request writes rows of its own before the batch's entries (an idempotency record,
+    a lot): only then does it need a savepoint. Server-signed events only read until the batch's one
+    ``write_entries``, and their in-memory state is restored on failure (two round trips saved)."""
+    return group.idem is not None or any(s.create is not None or s.entry is not None for s in group.subs)
 
 
 def _append_in_savepoint(batch: _Batch, group: Group, start: int) -> GroupResult:
