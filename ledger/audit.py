@@ -348,11 +348,19 @@ def audit_chunk(a: _Auditor, conn: Connection, start: int, end: int) -> tuple[li
     return leaves, tainted
 
 
-def merge_chunk(a: _Auditor, tree: TreeChecker, start: int, end: int, leaves: list[bytes], tainted: list[int]) -> None:
+def merge_chunk(
+    a: _Auditor,
+    tree: TreeChecker,
+    start: int,
+    end: int,
+    leaves: list[bytes],
+    tainted: list[int],
+    stored: dict[tuple[int, int], bytes] | None = None,
+) -> None:
     """Feed a checked chunk's leaves to the tree check, in log order."""
     for i in tainted:
         tree.taint(i)
-    tree.add(start, leaves)
+    tree.add(start, leaves, stored)
     a.report.entries = end
 
 

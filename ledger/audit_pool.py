@@ -9,7 +9,8 @@ process merges the chunks in log order. What depends on earlier chunks is done i
   before its chunk, so it takes that entry's ``seq``/``prev`` as given and reports them; the main
   process checks them with the same ``_chain`` rule against the head carried over from earlier chunks);
 - the lots' heads and signed fields, carried over chunk by chunk for ``lot_heads``;
-- the subtree hashes and roots (``TreeChecker``), fed with the workers' recomputed leaves.
+- the subtree hashes and roots (``TreeChecker``), fed with the workers' recomputed leaves and the
+  stored subtree hashes they read.
 
 The findings are those of the single-process audit (only their order within one index may differ).
 """
@@ -25,7 +26,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ledger.audit import Finding, Progress, _Auditor, _LotState, audit_chunk, merge_chunk
-from ledger.audit_tree import TreeChecker
+from ledger.audit_tree import TreeChecker, stored_for
 from ledger.db import make_engine, read_tx
 
 
@@ -51,6 +52,7 @@ class _ChunkResult:
     firsts: dict[str, _First]
     lots: dict[str, _LotState]
     input_refs: list[tuple[int, str, str]] = field(default_factory=list)
+    stored: dict[tuple[int, int], bytes] = field(default_factory=dict)  # the chunk's stored subtree hashes
 
 
 class _ChunkAuditor(_Auditor):
@@ -88,8 +90,9 @@ def _check(bounds: tuple[int, int]) -> _ChunkResult:
     a.begin()
     with read_tx(engine) as conn:
         leaves, tainted = audit_chunk(a, conn, start, end)
+        stored = stored_for(conn, start, end)
     r = a.report
-    return _ChunkResult(start, end, leaves, tainted, r.findings, r.truncated, a.firsts, a.lots, a.input_refs)
+    return _ChunkResult(start, end, leaves, tainted, r.findings, r.truncated, a.firsts, a.lots, a.input_refs, stored)
 
 
 def _ranges(size: int, chunk: int) -> Iterator[tuple[int, int]]:
@@ -102,7 +105,13 @@ def audit_chunks(
 ) -> None:
     """Check the log's ``size`` entries in chunks on ``processes`` worker processes, merging into ``a`` and ``tree``."""
     url = engine.url.render_as_string(hide_password=False)
-    ctx = multiprocessing.get_context("spawn")  # no inherited connections or threads in the workers
+    chunk = min(chunk, max(1000, size // (processes * 8)))  # several chunks per worker: they finish together
+    chunk -= chunk % 2  # even, as the tree check needs
+    # fork starts a worker in milliseconds (spawn re-imports everything: seconds on a busy machine). A
+    # forked worker opens its own engine and never touches the parent's connections, which it keeps
+    # referenced (never closed: closing would end the parent's PostgreSQL sessions) until os._exit.
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ctx.Pool(processes, initializer=_init, initargs=(url, a.max_findings)) as pool:
         for res in pool.imap(_check, _ranges(size, chunk)):
             _merge(a, tree, res)
@@ -123,4 +132,4 @@ def _merge(a: _Auditor, tree: TreeChecker, res: _ChunkResult) -> None:
         if st.fields is not None:
             cur.fields = st.fields
     a.input_refs.extend(res.input_refs)
-    merge_chunk(a, tree, res.start, res.end, res.leaves, res.tainted)
+    merge_chunk(a, tree, res.start, res.end, res.leaves, res.tainted, res.stored)
