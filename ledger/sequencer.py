@@ -178,6 +178,11 @@ class Sequencer:
             pending = [nxt]
 
     def _commit(self, batch: list[_Pending]) -> None:
+        # a request whose waiter gave up before its batch began is dropped; the others can no longer
+        # be cancelled, so a committed request is always told so
+        batch = [p for p in batch if p.future.set_running_or_notify_cancel()]
+        if not batch:
+            return
         started = time.monotonic()
         waits = [started - p.queued for p in batch]
         with write_tx(self.engine) as conn:

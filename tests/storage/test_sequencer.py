@@ -267,3 +267,18 @@ def test_two_sequencers_on_two_engines_share_one_log(ledger: Ledger, db_url: str
     assert len(set(acks)) == 90
     gapless(ledger)
     assert [r.seq for r in entries(ledger) if r.lot_id == world["lot"]] == list(range(91))
+
+
+def test_a_request_cancelled_before_its_batch_is_not_appended(ledger: Ledger, world: dict[str, Any]) -> None:
+    seq = Sequencer(ledger.engine, ledger.keyring, ledger.clock, max_wait=WAIT, max_batch=10)
+    try:
+        before = ledger.head().size
+        gone = seq.submit(group(seq, world["org"], [{"lot": world["lot"], "event": event()}]))
+        kept = seq.submit(group(seq, world["org"], [{"lot": world["lot"], "event": event()}]))
+        assert gone.cancel()  # its client went away while it waited in the queue
+        assert kept.result(10).recorded[0]["index"] == before
+        assert not kept.cancel()  # once its batch began, a request is answered, never cancelled
+    finally:
+        seq.close()
+    assert ledger.head().size == before + 1
+    gapless(ledger)
