@@ -132,13 +132,14 @@ def _quiet_lot(seeded: server.Seeded) -> tuple[str, str]:
 def _gapless(led: Ledger, before: int, acked: int) -> tuple[bool, str]:
     from sqlalchemy import func, select
 
+    from ledger import store
     from ledger.db import read_tx
     from ledger.models import LogEntry
 
     t: Any = LogEntry.__table__
-    with read_tx(led.engine) as conn:
+    with read_tx(led.engine) as conn:  # one snapshot, taken after the server stopped
         n, lo, hi = conn.execute(select(func.count(), func.min(t.c.idx), func.max(t.c.idx))).one()
-    size = led.head().size
+        size = store.read_head(conn).size
     ok = n == size and lo == 0 and hi == size - 1 and size - before >= acked
     return ok, f"{size - before} stored for {acked} acknowledged; {n} entries, indexes {lo}..{hi}, head {size}"
 
@@ -146,20 +147,21 @@ def _gapless(led: Ledger, before: int, acked: int) -> tuple[bool, str]:
 def bench_writers(kind: str, seconds: float) -> list[Figure]:
     sec = f"writers {kind}"
     target = 1500.0 if kind == "postgresql" else 1000.0
-    with ledger_db(kind) as (tmp, url, led, seeded), Serve(tmp, url) as base:
-        log(f"{kind}: /healthz at {CONNECTIONS} connections for {seconds:.0f} s")
-        health = wrk(base + "/healthz", seconds, CONNECTIONS, "get.lua")
-        before = led.head().size
-        lot, page = _quiet_lot(seeded)
-        log(f"{kind}: {CONNECTIONS} single-event writers for {seconds:.0f} s, readers on {lot}")
-        readers = [
-            subprocess.Popen(
-                [sys.executable, __file__, "--reader", base + path, str(seconds)], stdout=subprocess.PIPE, text=True
-            )
-            for path in (f"/api/v1/lots/{lot}/verify", page)
-        ]
-        w = wrk(base, seconds, CONNECTIONS, "post_events.lua", _writer_env(seeded))
-        reads = [json.loads(r.communicate()[0].strip().splitlines()[-1]) for r in readers]
+    with ledger_db(kind) as (tmp, url, led, seeded):
+        with Serve(tmp, url) as base:
+            log(f"{kind}: /healthz at {CONNECTIONS} connections for {seconds:.0f} s")
+            health = wrk(base + "/healthz", seconds, CONNECTIONS, "get.lua")
+            before = led.head().size
+            lot, page = _quiet_lot(seeded)
+            log(f"{kind}: {CONNECTIONS} single-event writers for {seconds:.0f} s, readers on {lot}")
+            readers = [
+                subprocess.Popen(
+                    [sys.executable, __file__, "--reader", base + path, str(seconds)], stdout=subprocess.PIPE, text=True
+                )
+                for path in (f"/api/v1/lots/{lot}/verify", page)
+            ]
+            w = wrk(base, seconds, CONNECTIONS, "post_events.lua", _writer_env(seeded))
+            reads = [json.loads(r.communicate()[0].strip().splitlines()[-1]) for r in readers]
         ok, detail = _gapless(led, before, w["ok"])
     note = f"{w['ok']} acknowledged, {w['non_2xx']} non-2xx, {w['socket_errors']} socket errors; {detail}"
     return [
@@ -205,10 +207,11 @@ def bench_workers(seconds: float) -> list[Figure]:
     details = []
     good = True
     for n in (1, 2):
-        with ledger_db("postgresql") as (tmp, url, led, seeded), Serve(tmp, url, workers=n) as base:
-            log(f"postgresql, serve --workers {n}: {CONNECTIONS} writers for {seconds:.0f} s")
-            before = led.head().size
-            w = wrk(base, seconds, CONNECTIONS, "post_events.lua", _writer_env(seeded))
+        with ledger_db("postgresql") as (tmp, url, led, seeded):
+            with Serve(tmp, url, workers=n) as base:
+                log(f"postgresql, serve --workers {n}: {CONNECTIONS} writers for {seconds:.0f} s")
+                before = led.head().size
+                w = wrk(base, seconds, CONNECTIONS, "post_events.lua", _writer_env(seeded))
             ok, detail = _gapless(led, before, w["ok"])
             rates[n] = w["ok_per_s"]
             good &= ok
