@@ -57,3 +57,26 @@ def test_sequencer_metrics_appear(world: World) -> None:
     assert counts["batch_events"] >= 1 and counts["commit_seconds"] == counts["batch_events"]
     assert counts["queue_wait_seconds"] == 3
     assert re.search(r"^ocop_sequencer_batch_events_sum 3\.0$", text, re.M)
+
+
+def test_a_request_the_policy_refuses_fails_alone_with_403(world: World) -> None:
+    """No route pre-authorizes: the inspector's key is refused a packing step inside the append
+    (ledger.core.policy), with the error body, while concurrent writers' events commit."""
+    path = f"/api/v1/lots/{LOT_A_PATH}/events"
+    before = world.counts()[0]
+    bodies = [("a", event("storing")), ("inspector", event("packing")), ("inspector", event("inspecting"))] * 3
+
+    def send(who_body: tuple[str, Any]) -> Any:
+        return world.client.post(path, json=who_body[1], headers=world.auth(who_body[0]))
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(send, bodies))
+    assert [a.status_code for a in answers] == [201, 403, 201] * 3, [a.text for a in answers]
+    refused = answers[1].json()["error"]
+    assert refused["code"] == "forbidden" and "may not record packing on another organization" in refused["message"]
+    assert world.counts()[0] == before + 6
+    r = world.client.post(
+        "/api/v1/events:batch", json={"events": [{"lot": LOT_A, "event": event("packing")}]}, headers=world.auth("b")
+    )
+    assert r.status_code == 403 and r.json()["error"]["details"][0]["index"] == 0
+    assert world.counts()[0] == before + 6

@@ -283,3 +283,24 @@ def test_a_request_cancelled_before_its_batch_is_not_appended(ledger: Ledger, wo
         seq.close()
     assert ledger.head().size == before + 1
     gapless(ledger)
+
+
+def test_the_callers_role_is_decided_per_request_in_the_batch(ledger: Ledger, world: dict[str, Any]) -> None:
+    """The routes no longer pre-authorize: the role travels with the submissions and the one policy
+    refuses one request in the batch (403) while the same organization's other request commits."""
+    exporter = int(add_org(ledger, "xk-sai-gon", "exporter")["id"])
+    rec = Recorder()
+    s = Sequencer(ledger.engine, ledger.keyring, ledger.clock, max_wait=WAIT, max_batch=100, observer=rec)
+    try:
+        item = [{"lot": world["lot"], "event": event("storing")}]
+        as_producer = s.submit(Group(exporter, s.prepare(exporter, item, "producer")))
+        as_exporter = s.submit(Group(exporter, s.prepare(exporter, item, "exporter")))
+        with pytest.raises(
+            PermissionDenied, match="events.0: a producer key may not record storing on another organization"
+        ):
+            as_producer.result(10)
+        assert as_exporter.result(10).recorded[0]["seq"] == 1
+    finally:
+        s.close()
+    assert rec.batches == [(2, 2)]  # one batch: the refusal was decided inside it
+    gapless(ledger)
