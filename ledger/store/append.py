@@ -68,8 +68,9 @@ class Batch:
         start = len(self.entries)
         for sub in subs:
             idx = self.head.size + len(self.entries)
+            pending = [e.event for e in self.entries] if sub.normalized.get("inputQuantityList") else []
             try:
-                self.entries.append(_build(self.conn, sub, self.lots, self.facts, self.signers, self.now, idx))
+                self.entries.append(_build(self.conn, sub, self.lots, self.facts, self.signers, self.now, idx, pending))
             except LedgerError as exc:
                 raise _at(exc, sub) from exc
         return self.entries[start:]
@@ -226,6 +227,7 @@ def _build(
     signers: _Signers,
     now: datetime,
     idx: int,
+    pending: Sequence[Mapping[str, Any]] = (),
 ) -> store.NewEntry:
     state = lots.get(sub.lot)
     if state is None:
@@ -236,7 +238,7 @@ def _build(
         facts, actor=sub.actor_org_id, role=sub.role, lot=sub.lot, owner=state.org_id, event=event, owners=owners
     )
     inputs = _link_inputs(sub, event, lots)
-    access.check_input_quantities(conn, event)
+    access.check_input_quantities(conn, event, pending)  # pending: this batch's entries, not stored yet
     if sub.entry is None:
         signer = signers.active(conn, sub.actor_org_id)
         event["recordTime"] = signers.record_time

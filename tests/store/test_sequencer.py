@@ -304,3 +304,31 @@ def test_the_callers_role_is_decided_per_request_in_the_batch(ledger: Ledger, wo
         s.close()
     assert rec.batches == [(2, 2)]  # one batch: the refusal was decided inside it
     gapless(ledger)
+
+
+def _roast(src: str, kg: float) -> dict[str, Any]:
+    qty = [{"lot": src, "quantity": kg, "uom": "KGM"}]
+    return event("ocop:roasting", type="TransformationEvent", action=None, inputQuantityList=qty)
+
+
+def test_transformations_in_one_batch_consume_an_input_lot_at_most_once(
+    ledger: Ledger, seq: Sequencer, world: dict[str, Any]
+) -> None:
+    """A batch's entries are written at its end: the quantity check counts the ones built before
+    (two concurrent 60 kg roastings of a 100 kg lot: the first commits, the second is refused)."""
+    gtin = add_product(ledger, "htx-a", 13)
+    src = add_lot(ledger, "htx-a", gtin, "GREEN-100", quantity=100)
+    out1, out2 = add_lot(ledger, "htx-a", gtin, "ROAST-1"), add_lot(ledger, "htx-a", gtin, "ROAST-2")
+    first = seq.submit(group(seq, world["org"], [{"lot": out1, "event": _roast(src, 60)}]))
+    second = seq.submit(group(seq, world["org"], [{"lot": out2, "event": _roast(src, 60)}]))
+    assert first.result(10).recorded[0]["lot"] == out1
+    with pytest.raises(InputError, match="60 of it consumed already: expected a quantity of at most 40, got 60"):
+        second.result(10)
+    assert seq.observer.batches[-1] == (2, 2)  # type: ignore[union-attr,attr-defined]
+    # inside one request too: two roastings that together exceed the lot store nothing
+    both = [{"lot": out1, "event": _roast(src, 30)}, {"lot": out2, "event": _roast(src, 30)}]
+    with pytest.raises(
+        InputError, match=r"events\.1: .*90 of it consumed already: expected a quantity of at most 10, got 30"
+    ):
+        ledger.record("htx-a", both)
+    gapless(ledger)
