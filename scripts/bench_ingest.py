@@ -132,7 +132,7 @@ def _quiet_lot(seeded: server.Seeded) -> tuple[str, str]:
 def _gapless(led: Ledger, before: int, acked: int) -> tuple[bool, str]:
     from sqlalchemy import func, select
 
-    from ledger import store
+    from ledger.store import log as store
     from ledger.store.db import read_tx
     from ledger.store.models import LogEntry
 
