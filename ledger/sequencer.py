@@ -35,7 +35,7 @@ from ledger.store.group_append import Group, GroupResult, IdemSpec, Render, appe
 from ledger.store.idempotency import Answer, _replay, fingerprint, parse_key
 from ledger.store.keys import KeyRing
 from ledger.store.models import IdempotencyRecord
-from ledger.store.submission import MAX_BATCH, Submission, parse_batch, prevalidate
+from ledger.store.submission import Submission, check_size, parse_batch, prevalidate
 
 # what the API's sequenced routes need, through this service-level module (never ledger.store)
 __all__ = [
@@ -103,8 +103,7 @@ class Sequencer:
         in the batch's append (a refused request fails alone)."""
         if not items:
             raise InputError("no events to record: expected at least 1, got 0", field="events")
-        if len(items) > MAX_BATCH:
-            raise InputError(f"batch too large: expected at most {MAX_BATCH} events, got {len(items)}", field="events")
+        check_size(items)  # the single append's rule
         subs = parse_batch(items, org_id, role)
         prevalidate(subs, self.clock())
         return subs
