@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api import console, errors
+from api import console, errors, sequenced
 from api.config import ApiSettings
 from api.deps import anchor_check_dep, ledger_dep, role_dependency
 from api.middleware import LimitMiddleware, Metrics, ObserveMiddleware, PathMiddleware
@@ -124,6 +124,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Connect a lazy chain reader in the background at start, so the first verification does not wait."""
     threading.Thread(target=app.state.services.chain, name="chain-connect", daemon=True).start()
     yield
+    sequenced.close(app)  # waits for the batch in flight; new writes are refused
 
 
 def create_app(
@@ -162,6 +163,7 @@ def create_app(
     app.state.pages = Pages()
     app.state.page_cache = LRU[tuple[Any, ...], str](api_settings.verdict_cache_size, api_settings.verdict_cache_ttl)
     app.state.metrics = metrics
+    sequenced.install(app, metrics.registry)
     errors.install(app)
     app.include_router(resolver.router)
     app.include_router(shipment.router)  # /00/{sscc} negotiates; before exporter routes' JSON-only one

@@ -52,7 +52,8 @@ class IdempotentRoute(APIRoute):
 
     def get_route_handler(self) -> Handler:
         handler = super().get_route_handler()
-        return idempotent(handler) if self._guarded() else handler
+        own = getattr(self.endpoint, "handles_idempotency_key", False)  # the sequenced appends (api.sequenced)
+        return idempotent(handler) if self._guarded() and not own else handler
 
 
 _HEADER_DOC = {

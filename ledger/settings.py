@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     idempotency_retention_hours: float = Field(
         default=24.0, gt=0, le=24 * 365, description="how long a write's Idempotency-Key and first answer are kept"
     )
+    sequencer_max_wait_ms: float = Field(
+        default=2.0, ge=0, le=1000, description="how long the sequencer waits for more requests to join a batch"
+    )
+    sequencer_max_batch: int = Field(
+        default=256, ge=1, le=5000, description="events per sequencer batch (one larger request travels alone)"
+    )
 
     # --- chain and anchoring (ledger/chain.py, ledger/anchoring.py, ledger/devchain.py) ---
     rpc_url: str | None = Field(default=None, description="EVM JSON-RPC URL; default: the local devchain (anvil)")

@@ -1,6 +1,7 @@
 """Load with nothing lost: a real server on PostgreSQL, concurrent writers and readers, then the check.
 
     .venv/bin/python scripts/load_test.py [--seconds 60] [--writers 50] [--readers 20] [--sqlite] [--json]
+    .venv/bin/python scripts/load_test.py --kill [--seconds 20] [--writers 50]
 
 Creates a temporary PostgreSQL database (``LEDGER_TEST_PG_URL``, default
 postgresql://postgres@127.0.0.1:5432/test; ``--sqlite`` uses a temporary SQLite file instead), seeds
@@ -9,6 +10,10 @@ the load of ``tests/hardening/loadgen.py``. Afterwards every acknowledged event 
 exactly once (by index and leaf hash), the log gapless, the head size equal to the entry count, and
 every lot's chain must verify. Prints throughput, p50/p99 per request kind and errors by status;
 exit 1 on any loss or any 5xx.
+
+``--kill`` starts two servers on one PostgreSQL and SIGKILLs one half way through: writers resend
+unanswered requests with the same ``Idempotency-Key`` to the other (``tests/hardening/killload.py``);
+every acknowledged event must be in the log once, the log gapless, and no event stored twice.
 """
 
 from __future__ import annotations
@@ -42,6 +47,31 @@ def run(seconds: float, writers: int, readers: int, sqlite: bool) -> tuple[loadg
         return res, problems, led.head().size
 
 
+def run_kill(seconds: float, writers: int) -> int:
+    from tests.hardening import killload
+
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        url = stack.enter_context(server.pg_temp_database())
+        led = Ledger.open(server.settings(tmp, url))
+        stack.callback(led.engine.dispose)
+        seeded = server.seed(led, orgs=10, lots_per_org=max(1, writers // 10))
+        a = stack.enter_context(server.Server(tmp, url, tmp))
+        b = stack.enter_context(server.Server(tmp, url, tmp))
+        res = asyncio.run(killload.run([a.url, b.url], seeded, seconds=seconds, writers=writers, kill=a.kill))
+        problems = loadgen.check_nothing_lost(led, res.all_acks(), verify_lots=False)
+        problems += [f"stored twice: {n}" for n in killload.notes_stored_twice(led)]
+        problems += [f"replay differs from the first answer: {k}" for k in res.mismatched]
+        print(
+            f"two servers, one SIGKILLed after {seconds / 2:.0f} s: {len(res.acks)} keyed requests acknowledged, "
+            f"{res.resent} resent, {res.replayed} replayed, {res.unanswered} unanswered, statuses {dict(res.statuses)}"
+        )
+        print(f"log size {led.head().size}; nothing lost, nothing twice: {'yes' if not problems else 'NO'}")
+        for prob in problems[:20]:
+            print("PROBLEM", prob, file=sys.stderr)
+        return 1 if problems or res.unanswered or set(res.statuses) - {201} else 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=60.0)
@@ -49,7 +79,10 @@ def main() -> int:
     p.add_argument("--readers", type=int, default=20)
     p.add_argument("--sqlite", action="store_true", help="a SQLite file instead of PostgreSQL")
     p.add_argument("--json", action="store_true", help="print one JSON object (for scripts/reliability.py)")
+    p.add_argument("--kill", action="store_true", help="two servers on PostgreSQL; SIGKILL one mid-load")
     args = p.parse_args()
+    if args.kill:
+        return run_kill(args.seconds, args.writers)
     res, problems, size = run(args.seconds, args.writers, args.readers, args.sqlite)
     figures: dict[str, Any] = {
         "database": "sqlite" if args.sqlite else "postgresql",

@@ -52,6 +52,7 @@ apt_missing=()
 if [ "$DEV" = 1 ]; then
   [ -x /usr/bin/chromium ] || apt_missing+=(chromium)
   command -v pdftotext >/dev/null 2>&1 || apt_missing+=(poppler-utils)
+  command -v wrk >/dev/null 2>&1 || apt_missing+=(wrk)  # load generator of scripts/bench_ingest.py
 fi
 if [ "${#apt_missing[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${apt_missing[*]}"

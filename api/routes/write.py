@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request, Response
 
-from api import epcis
+from api import epcis, sequenced
 from api.deps import Caller, Svc, lot_or_input_error, require
 from api.errors import Forbidden
 from api.idempotency import IdempotentRoute
@@ -23,10 +23,8 @@ from api.schemas import (
     ProductPublic,
     errors,
 )
-from api.services import Services
 from ledger.core.records import LotCreate, ProductCreate
 from ledger.errors import InputError, PermissionDenied
-from ledger.service import Principal
 
 router = APIRouter(tags=["write"], responses=errors(401, 403, 413, 422), route_class=IdempotentRoute)
 
@@ -61,37 +59,42 @@ EventBody = Annotated[
 ]
 
 
+# The three append routes go through the process's sequencer (api.sequenced): each request is
+# checked on its own, then committed in a batch with other requests', and answered after the commit.
 @router.post("/api/v1/lots/{lot_id:path}/events", status_code=201, response_model=EventRecorded)
-def record_event(lot_id: str, body: EventBody, who: Caller, svc: Svc) -> dict[str, Any]:
+@sequenced.handles_idempotency
+async def record_event(lot_id: str, body: EventBody, who: Caller, svc: Svc, request: Request) -> Response:
     """Record one event on a lot. Producers: any step on their own lots; inspectors and exporters:
     their steps on any lot."""
     lot = lot_or_input_error(lot_id)
     item = {"lot": lot, "entry": body["entry"]} if set(body) == {"entry"} else {"lot": lot, "event": body}
-    return record(svc, who, [item])[0]
+    return await sequenced.record(request, svc, who, [item], lambda rec: rec[0])
 
 
 @router.post("/api/v1/events:batch", status_code=201, response_model=BatchOut)
-def record_batch(body: BatchIn, who: Caller, svc: Svc) -> dict[str, Any]:
+@sequenced.handles_idempotency
+async def record_batch(body: BatchIn, who: Caller, svc: Svc, request: Request) -> Response:
     """Record up to 5000 events at once, all or nothing: one bad event stores none, and every
     error is listed in ``error.details`` with its index."""
     items = [i.model_dump(exclude_none=True) for i in body.events]
-    return {"recorded": record(svc, who, items)}
+    return await sequenced.record(request, svc, who, items, lambda rec: {"recorded": rec})
 
 
 @router.post("/api/v1/epcis/capture", status_code=201, response_model=EpcisCaptureOut, tags=["epcis"])
-def epcis_capture(
+@sequenced.handles_idempotency
+async def epcis_capture(
     doc: Annotated[dict[str, Any], Body(description="an EPCIS 2.0 JSON-LD EPCISDocument", examples=[EPCIS_EXAMPLE])],
     who: Caller,
     svc: Svc,
-) -> dict[str, Any]:
+    request: Request,
+) -> Response:
     """Capture an EPCIS 2.0 document (object, aggregation and transformation events), all or nothing;
     errors are listed per event (``details[].index`` is the event's position in ``eventList``)."""
     items = epcis.map_document(doc)
     try:
-        recorded = record(svc, who, items)
+        return await sequenced.record(request, svc, who, items, lambda rec: {"captured": len(rec), "recorded": rec})
     except (InputError, PermissionDenied) as exc:
         raise _renamed(exc) from exc
-    return {"captured": len(recorded), "recorded": recorded}
 
 
 def _renamed(exc: InputError | PermissionDenied) -> InputError | PermissionDenied:
@@ -107,11 +110,6 @@ def _renamed(exc: InputError | PermissionDenied) -> InputError | PermissionDenie
     if isinstance(exc, PermissionDenied):
         return Forbidden(message, details=details)
     return type(exc)(message, field=exc.field, details=details)
-
-
-def record(svc: Services, who: Principal, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Record events with the caller's role; ``ledger.core.policy`` decides on each in the append path."""
-    return svc.ledger.record(who.org_id, items, role=who.role)
 
 
 def _plain(d: Mapping[str, Any]) -> dict[str, Any]:

@@ -37,13 +37,15 @@ class TreeChecker:
     def taint(self, index: int) -> None:
         self.tainted.add((0, index))
 
-    def add(self, start: int, leaves: list[bytes]) -> None:
+    def add(self, start: int, leaves: list[bytes], stored: dict[tuple[int, int], bytes] | None = None) -> None:
+        """Check the subtrees completed by ``leaves`` (from index ``start``); ``stored`` may bring their
+        stored hashes read beforehand (``stored_for``, by the audit's worker processes)."""
         created: list[tuple[int, int, bytes]] = []
         for leaf in leaves:
             created += self.frontier.append(leaf)
             if self.frontier.size in self.anchor_sizes:
                 self.roots[self.frontier.size] = self.frontier.root()
-        stored = self._stored(created)
+        stored = self._stored(created) if stored is None else stored
         for level, idx, h in created:
             got = stored.get((level, idx))
             if got == h:
@@ -118,3 +120,17 @@ class TreeChecker:
 
     def root(self) -> bytes:
         return self.frontier.root()
+
+
+def stored_for(conn: Connection, start: int, end: int) -> dict[tuple[int, int], bytes]:
+    """The stored hashes of every subtree whose last leaf is in [start, end) (a superset: one range
+    query per level), for ``TreeChecker.add(start, leaves, stored)``."""
+    out: dict[tuple[int, int], bytes] = {}
+    level = 1
+    while (1 << level) <= end:
+        lo, hi = start >> level, (end >> level) - 1
+        if hi >= lo:
+            q = select(_node.c.idx, _node.c.hash).where(_node.c.level == level, _node.c.idx >= lo, _node.c.idx <= hi)
+            out.update({(level, int(r.idx)): bytes(r.hash) for r in conn.execute(q)})
+        level += 1
+    return out

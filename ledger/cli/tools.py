@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -153,6 +154,9 @@ def audit_cmd(
     contract: Contract = None,
     chunk: Annotated[int, typer.Option(help="entries read per query")] = 10_000,
     no_progress: Annotated[bool, typer.Option("--no-progress")] = False,
+    processes: Annotated[
+        int | None, typer.Option(min=1, help="worker processes checking signatures (default: the CPU count)")
+    ] = None,
 ) -> None:
     """Audit the whole log from the database: every leaf, subtree, root, lot chain and anchor."""
     from ledger.audit.auditor import audit
@@ -160,8 +164,9 @@ def audit_cmd(
     settings = load_settings()
     ledger = run(lambda: open_ledger(settings))
     chain = run(lambda: chain_reader(rpc, contract, settings))
+    procs = processes or os.cpu_count() or 1
     if no_progress or as_json:
-        report = run(lambda: audit(ledger.engine, chain=chain, chunk=chunk))
+        report = run(lambda: audit(ledger.engine, chain=chain, chunk=chunk, processes=procs))
     else:
         with typer.progressbar(length=max(1, ledger.head().size), label="auditing", file=sys.stderr) as bar:
             done = [0]
@@ -170,7 +175,7 @@ def audit_cmd(
                 bar.update(n - done[0])
                 done[0] = n
 
-            report = run(lambda: audit(ledger.engine, chain=chain, chunk=chunk, progress=step))
+            report = run(lambda: audit(ledger.engine, chain=chain, chunk=chunk, progress=step, processes=procs))
     emit(report.to_json(), as_json, describe_audit(report))
     raise typer.Exit(0 if report.ok else 1)
 

@@ -104,8 +104,13 @@ def _released(conn: Connection, lot: str, owner: int) -> bool:
     return conn.execute(q).first() is not None
 
 
-def check_input_quantities(conn: Connection, event: Mapping[str, Any]) -> None:
-    """A transformation consumes at most an input lot's declared quantity (when the units match)."""
+def check_input_quantities(
+    conn: Connection, event: Mapping[str, Any], pending: Sequence[Mapping[str, Any]] = ()
+) -> None:
+    """A transformation consumes at most an input lot's declared quantity (when the units match).
+
+    ``pending`` are the events built earlier in the same transaction but not stored yet (a batch's
+    entries are written together at its end): what they consume counts as consumed already."""
     wanted: dict[tuple[str, str], float] = {}
     for q in event.get("inputQuantityList", []):
         if isinstance(q, Mapping) and "lot" in q and isinstance(q.get("quantity"), int | float):
@@ -115,7 +120,7 @@ def check_input_quantities(conn: Connection, event: Mapping[str, Any]) -> None:
         row = conn.execute(select(_lot.c.quantity, _lot.c.unit).where(_lot.c.lot_id == lot)).first()
         if row is None or row.quantity is None or row.unit != uom:
             continue
-        used = _consumed(conn, lot, uom)
+        used = _consumed(conn, lot, uom) + sum(_uses(ev, lot, uom) for ev in pending)
         if used + qty <= float(row.quantity):
             continue
         raise InputError(
@@ -128,12 +133,15 @@ def check_input_quantities(conn: Connection, event: Mapping[str, Any]) -> None:
 def _consumed(conn: Connection, lot: str, uom: str) -> float:
     """How much of ``lot`` (in ``uom``) stored transformations consumed already."""
     q = select(_entry.c.event).join(_link, _link.c.entry_idx == _entry.c.idx).where(_link.c.input_lot == lot)
+    return sum(_uses(canonical.from_canonical(str(row.event).encode()), lot, uom) for row in conn.execute(q))
+
+
+def _uses(event: Mapping[str, Any], lot: str, uom: str) -> float:
+    """How much of ``lot`` (in ``uom``) one event consumes."""
     total = 0.0
-    for row in conn.execute(q):
-        ev = canonical.from_canonical(str(row.event).encode())
-        for item in ev.get("inputQuantityList", []):
-            if item.get("lot") == lot and item.get("uom") == uom and isinstance(item.get("quantity"), int | float):
-                total += float(item["quantity"])
+    for item in event.get("inputQuantityList", []):
+        if item.get("lot") == lot and item.get("uom") == uom and isinstance(item.get("quantity"), int | float):
+            total += float(item["quantity"])
     return total
 
 

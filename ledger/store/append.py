@@ -1,86 +1,42 @@
 """The append path: validate → canonicalize → link → sign → index → store, in one transaction.
 
 ``append`` runs inside the caller's write transaction. Everything that can be checked without
-the database is checked first, and all errors of a batch are reported together; then the log
-head is locked, lots and keys are read, and each entry is linked to its lot's head (and a
-transformation to every input lot's head), signed, given the next log index and stored.
-Any error rolls the whole batch back: nothing is stored.
+the database is checked first (``ledger.store.submission``), and all errors of a batch are
+reported together; then the log head is locked, lots and keys are read, and each entry is
+linked to its lot's head (and a transformation to every input lot's head), authorized by
+``ledger.core.policy``, signed, given the next log index and stored. Any error rolls the whole
+batch back: nothing is stored.
+
+The steps are shared with the sequencer's group append (``ledger.store.group_append``), which
+runs many requests through one ``Batch``: ``open_batch`` (lock the head, read lots, facts and
+frontier once), ``Batch.add`` per request (create its lots, build its entries), ``Batch.mark`` /
+``Batch.rollback`` to drop one failed request, and ``Batch.finish`` (write every entry at once).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, insert, select
 
 from ledger.core import canonical, merkle, policy, signing
-from ledger.core.events import format_record_time, normalize_event
-from ledger.core.records import LotCreate, input_error, lot_fields_from_ilmd, lot_ilmd
+from ledger.core.events import format_record_time
+from ledger.core.records import LotCreate, input_error, lot_fields_from_ilmd
 from ledger.errors import ConflictError, InputError, LedgerError, SignatureError
 from ledger.store import access
 from ledger.store import log as store
 from ledger.store.keys import KeyRing
 from ledger.store.models import Lot, Product, SigningKey
+from ledger.store.submission import MAX_BATCH, Submission, check_size, parse_batch, prevalidate
 
+__all__ = ["MAX_BATCH", "Batch", "Submission", "append", "open_batch", "parse_batch", "prevalidate", "recorded_json"]
 _lot = Lot.__table__  # type: ignore[attr-defined]
 _product = Product.__table__  # type: ignore[attr-defined]
 _key = SigningKey.__table__  # type: ignore[attr-defined]
-CLOCK_SKEW = timedelta(minutes=5)
-MAX_BATCH = 5000
-
-
-@dataclass
-class Submission:
-    """One event to append: server-signed (``event``), client-signed (``entry``) or a new lot."""
-
-    lot: str
-    actor_org_id: int
-    event: dict[str, Any] | None = None
-    role: str | None = None  # the API key's role; None when the organization acts itself (CLI)
-    entry: dict[str, Any] | None = None
-    create: LotCreate | None = None
-    index: int = 0
-    normalized: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, item: Any, index: int, actor_org_id: int, role: str | None = None) -> Submission:
-        where = f"events.{index}"
-        if not isinstance(item, Mapping):
-            raise InputError(f"{where} must be an object with 'lot' and 'event' or 'entry'", field=where)
-        extra = set(item) - {"lot", "event", "entry"}
-        if extra:
-            raise InputError(f"{where} has unknown fields {sorted(extra)}", field=where)
-        lot = item.get("lot")
-        if not isinstance(lot, str) or not lot:
-            raise InputError(f"{where}.lot: expected a lot id like 08930000045676.PH-2026-07", field=f"{where}.lot")
-        if ("event" in item) == ("entry" in item):
-            raise InputError(
-                f"{where}: give exactly one of 'event' (server signs) or 'entry' (you signed)", field=where
-            )
-        return cls(
-            lot=lot, actor_org_id=actor_org_id, event=item.get("event"), entry=item.get("entry"), index=index, role=role
-        )
-
-
-def parse_batch(items: Sequence[Any], actor_org_id: int, role: str | None = None) -> list[Submission]:
-    """The submissions of a batch; every malformed item is reported at once, with its index."""
-    subs: list[Submission] = []
-    errors: list[dict[str, object]] = []
-    for i, item in enumerate(items):
-        try:
-            subs.append(Submission.from_json(item, i, actor_org_id, role))
-        except InputError as exc:
-            errors.append({"index": i, "field": exc.field or f"events.{i}", "message": str(exc)})
-    if errors:
-        first = errors[0]
-        raise InputError(
-            f"{len(errors)} invalid event(s); first: {first['message']}", field=str(first["field"]), details=errors
-        )
-    return subs
 
 
 @dataclass
@@ -90,34 +46,82 @@ class _LotState:
     head: str | None
 
 
-def append(conn: Connection, subs: Sequence[Submission], keyring: KeyRing, now: datetime) -> list[dict[str, Any]]:
-    if len(subs) > MAX_BATCH:
-        raise InputError(f"batch too large: expected at most {MAX_BATCH} events, got {len(subs)}", field="events")
-    _prevalidate(subs, now)
+Mark = tuple[int, dict[str, tuple[int, str | None] | None]]
+
+
+@dataclass
+class Batch:
+    """One write transaction's append state: the locked head, the lots read, the entries built."""
+
+    conn: Connection
+    now: datetime
+    head: store.TreeHead
+    frontier: merkle.Frontier
+    lots: dict[str, _LotState]
+    facts: access.Facts
+    signers: _Signers
+    entries: list[store.NewEntry] = field(default_factory=list)
+
+    def add(self, subs: Sequence[Submission]) -> list[store.NewEntry]:
+        """Create the lots of ``subs`` and build their entries, taking the next log indexes."""
+        _create_lots(self.conn, subs, self.lots, self.facts, self.now)
+        start = len(self.entries)
+        for sub in subs:
+            idx = self.head.size + len(self.entries)
+            pending = [e.event for e in self.entries] if sub.normalized.get("inputQuantityList") else []
+            try:
+                self.entries.append(_build(self.conn, sub, self.lots, self.facts, self.signers, self.now, idx, pending))
+            except LedgerError as exc:
+                raise _at(exc, sub) from exc
+        return self.entries[start:]
+
+    def mark(self, subs: Sequence[Submission]) -> Mark:
+        """What ``rollback`` restores: the entries built so far and the heads of the lots ``subs`` touch."""
+        ids = _lot_ids(subs)
+        return len(self.entries), {k: (s.last_seq, s.head) if (s := self.lots.get(k)) else None for k in ids}
+
+    def rollback(self, mark: Mark) -> None:
+        """Forget what was added since ``mark`` (the caller rolls back its rows, e.g. a savepoint)."""
+        start, heads = mark
+        del self.entries[start:]
+        for k, was in heads.items():
+            if was is None:
+                self.lots.pop(k, None)
+            elif k in self.lots:
+                self.lots[k].last_seq, self.lots[k].head = was
+
+    def finish(self) -> None:
+        """Write every entry built, with its subtree hashes and the new head."""
+        store.write_entries(self.conn, self.head, self.frontier, self.entries)
+
+
+def open_batch(conn: Connection, subs: Sequence[Submission], keyring: KeyRing, now: datetime) -> Batch:
+    """Lock the log head and read, once, what the batch's ``subs`` need."""
     head = store.lock_head(conn)
     lots = _load_lots(conn, subs)
-    facts = access.Facts(conn)
-    _create_lots(conn, subs, lots, facts, now)
     frontier = store.load_frontier(conn, head.size)
-    signers = _Signers(keyring, now)
-    entries: list[store.NewEntry] = []
-    for sub in subs:
-        try:
-            entries.append(_build(conn, sub, lots, facts, signers, now, head.size + len(entries)))
-        except LedgerError as exc:
-            raise _at(exc, sub) from exc
-    store.write_entries(conn, head, frontier, entries)
-    return [
-        {
-            "lot": e.lot_id,
-            "seq": e.seq,
-            "index": e.idx,
-            "leaf_hash": e.leaf_hash.hex(),
-            "signer": e.signer,
-            "recordTime": e.event["recordTime"],
-        }
-        for e in entries
-    ]
+    return Batch(conn, now, head, frontier, lots, access.Facts(conn), _Signers(keyring, now))
+
+
+def append(conn: Connection, subs: Sequence[Submission], keyring: KeyRing, now: datetime) -> list[dict[str, Any]]:
+    check_size(subs)
+    prevalidate(subs, now)
+    batch = open_batch(conn, subs, keyring, now)
+    entries = batch.add(subs)
+    batch.finish()
+    return [recorded_json(e) for e in entries]
+
+
+def recorded_json(e: store.NewEntry) -> dict[str, Any]:
+    """What a writer is told about a stored entry."""
+    return {
+        "lot": e.lot_id,
+        "seq": e.seq,
+        "index": e.idx,
+        "leaf_hash": e.leaf_hash.hex(),
+        "signer": e.signer,
+        "recordTime": e.event["recordTime"],
+    }
 
 
 def _at(exc: LedgerError, sub: Submission) -> LedgerError:
@@ -136,76 +140,15 @@ def _at(exc: LedgerError, sub: Submission) -> LedgerError:
     return exc
 
 
-def _prevalidate(subs: Sequence[Submission], now: datetime) -> None:
-    """Check every event's shape before touching the database; report all errors at once."""
-    errors: list[dict[str, object]] = []
-    for sub in subs:
-        where = f"events.{sub.index}"
-        try:
-            if sub.create is not None:
-                sub.normalized = _commissioning(sub.create, now)
-            elif sub.event is not None:
-                sub.normalized = normalize_event(sub.event, now=now, where=f"{where}.event")
-            else:
-                sub.normalized = _client_event(sub, now)
-        except InputError as exc:
-            errors.extend({"index": sub.index, **d} for d in exc.details) if exc.details else errors.append(
-                {"index": sub.index, "field": exc.field or where, "message": str(exc)}
-            )
-    if errors:
-        first = errors[0]
-        raise InputError(
-            f"{len(errors)} invalid event(s); first: {first['message']}", field=str(first.get("field")), details=errors
-        )
-
-
-def _commissioning(lot: LotCreate, now: datetime) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "type": "ObjectEvent",
-        "action": "ADD",
-        "bizStep": "commissioning",
-        "disposition": "active",
-        "eventTime": lot.event_time or now.isoformat(timespec="seconds"),
-        "ilmd": lot_ilmd(lot),
-    }
-    if lot.quantity is not None:
-        event["quantityList"] = [{"lot": lot.lot_id, "quantity": lot.quantity, "uom": lot.unit}]
-    return normalize_event(event, now=now, where="lot")
-
-
-def _client_event(sub: Submission, now: datetime) -> dict[str, Any]:
-    ent = sub.entry
-    where = f"events.{sub.index}.entry"
-    if not isinstance(ent, Mapping) or set(ent) != canonical.ENTRY_KEYS:
-        got = sorted(ent) if isinstance(ent, Mapping) else type(ent).__name__
-        raise InputError(f"{where} must have exactly {sorted(canonical.ENTRY_KEYS)}, got {got}", field=where)
-    event = ent["event"]
-    if not isinstance(event, Mapping):
-        raise InputError(f"{where}.event must be an object", field=f"{where}.event")
-    core = {k: v for k, v in event.items() if k not in ("recordTime", "ocop:inputs")}
-    normalized = normalize_event(core, now=now, where=f"{where}.event")
-    if canonical.canonicalize(normalized) != canonical.canonicalize(core):
-        raise InputError(f"{where}.event is not in normalized form: expected {normalized}", field=f"{where}.event")
-    rt = event.get("recordTime")
-    try:
-        recorded = datetime.fromisoformat(str(rt).replace("Z", "+00:00"))
-        skew = abs(recorded - now)
-    except (ValueError, TypeError) as exc:
-        raise InputError(
-            f"{where}.event.recordTime must be a UTC timestamp, got {rt!r}", field=f"{where}.event.recordTime"
-        ) from exc
-    if skew > CLOCK_SKEW:
-        raise InputError(
-            f"{where}.event.recordTime is {skew} away from the ledger's clock (max {CLOCK_SKEW})",
-            field=f"{where}.event.recordTime",
-        )
-    return dict(event)
-
-
-def _load_lots(conn: Connection, subs: Sequence[Submission]) -> dict[str, _LotState]:
+def _lot_ids(subs: Sequence[Submission]) -> set[str]:
     ids = {s.lot for s in subs}
     for s in subs:
         ids |= {q["lot"] for q in s.normalized.get("inputQuantityList", []) if "lot" in q}
+    return ids
+
+
+def _load_lots(conn: Connection, subs: Sequence[Submission]) -> dict[str, _LotState]:
+    ids = _lot_ids(subs)
     rows = conn.execute(
         select(_lot.c.lot_id, _lot.c.org_id, _lot.c.last_seq, _lot.c.head_hash).where(_lot.c.lot_id.in_(sorted(ids)))
     )
@@ -284,6 +227,7 @@ def _build(
     signers: _Signers,
     now: datetime,
     idx: int,
+    pending: Sequence[Mapping[str, Any]] = (),
 ) -> store.NewEntry:
     state = lots.get(sub.lot)
     if state is None:
@@ -294,7 +238,7 @@ def _build(
         facts, actor=sub.actor_org_id, role=sub.role, lot=sub.lot, owner=state.org_id, event=event, owners=owners
     )
     inputs = _link_inputs(sub, event, lots)
-    access.check_input_quantities(conn, event)
+    access.check_input_quantities(conn, event, pending)  # pending: this batch's entries, not stored yet
     if sub.entry is None:
         signer = signers.active(conn, sub.actor_org_id)
         event["recordTime"] = signers.record_time

@@ -33,7 +33,7 @@ TREE: dict[str, Any] = {
     "anchor-worker": ["--once", "--wait", "--verbose", "-v"],
     "up": ["--no-demo", "--host", "--port", "--verbose", "-v"],
     "import": ["ORG", "FILE", "--json"],
-    "audit": ["--json", "--rpc", "--contract", "--chunk", "--no-progress"],
+    "audit": ["--json", "--rpc", "--contract", "--chunk", "--no-progress", "--processes"],
     "monitor": ["URL", "--rpc", "--contract", "--state", "--json"],
     "lineage": ["LOT", "--direction", "--json"],
     "serve": ["--host", "--port", "--workers"],

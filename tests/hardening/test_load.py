@@ -45,3 +45,24 @@ def test_load_loses_nothing(pg_url: str, tmp_path: Path) -> None:
         assert led.head().size >= len(res.acks)
     finally:
         led.engine.dispose()
+
+
+def test_sigkill_of_one_api_process_loses_nothing_and_resends_store_once(pg_url: str, tmp_path: Path) -> None:
+    """Two API processes on one PostgreSQL; one is SIGKILLed in the middle of the load. Writers resend
+    what had no answer to the other, with the same Idempotency-Key (``tests/hardening/killload.py``)."""
+    from tests.hardening import killload
+
+    led = Ledger.open(server.settings(tmp_path, pg_url))
+    try:
+        seeded = server.seed(led, orgs=4, lots_per_org=3)
+        with server.Server(tmp_path, pg_url, tmp_path) as a, server.Server(tmp_path, pg_url, tmp_path) as b:
+            res = asyncio.run(killload.run([a.url, b.url], seeded, seconds=min(SECONDS, 6), writers=16, kill=a.kill))
+            assert a.proc is not None and a.proc.returncode == -9
+        print(f"\n{len(res.acks)} keyed requests acknowledged, {res.resent} resent, {res.replayed} replayed")
+        assert res.unanswered == 0 and res.mismatched == []
+        assert set(res.statuses) <= {201}, res.statuses
+        assert len(res.acks) > 50 and res.resent > 0
+        assert loadgen.check_nothing_lost(led, res.all_acks(), verify_lots=False) == []
+        assert killload.notes_stored_twice(led) == []
+    finally:
+        led.engine.dispose()

@@ -1,0 +1,147 @@
+"""The append routes' way to the ledger: the process's sequencer (``ledger.sequencer``).
+
+A route parses and checks its request's events on its own (a bad request fails alone, before it
+is queued), submits them with the caller's role, and answers once its batch has committed. No
+route authorizes by itself: ``ledger.core.policy`` decides on every event in the batch's append,
+and a refused request fails alone with 403 while the others commit. The
+route handles its ``Idempotency-Key`` here rather than in ``api.idempotency``'s wrapper: a
+completed first answer is replayed at once; otherwise the key's record is claimed and completed
+in the batch's transaction, with the entries it guards, so a server killed after the commit
+still answers the retry from the record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CollectorRegistry, Histogram
+from starlette.concurrency import run_in_threadpool
+
+from api.idempotency import HEADER, REPLAYED, _fault
+from api.services import Services
+from ledger.sequencer import Answer, Group, IdemSpec, Sequencer, fingerprint, idem_spec, parse_key
+
+MARK = "handles_idempotency_key"
+F = TypeVar("F", bound=Callable[..., Any])
+_lock = threading.Lock()
+
+
+class Caller(Protocol):
+    """The authenticated principal, as far as an append needs it."""
+
+    @property
+    def org_id(self) -> int: ...
+
+    @property
+    def role(self) -> str: ...
+
+
+class SequencerMetrics:
+    """Batch sizes, queue wait and commit time, on the app's ``/metrics`` registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        sizes = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)
+        times = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+        self.events = Histogram("ocop_sequencer_batch_events", "events per batch", buckets=sizes, registry=registry)
+        self.requests = Histogram(
+            "ocop_sequencer_batch_requests", "requests per batch", buckets=sizes, registry=registry
+        )
+        self.wait = Histogram(
+            "ocop_sequencer_queue_wait_seconds", "time a request waited in the queue", buckets=times, registry=registry
+        )
+        self.commit = Histogram(
+            "ocop_sequencer_commit_seconds", "append and commit time of a batch", buckets=times, registry=registry
+        )
+
+    def batch(self, requests: int, events: int, waits: Sequence[float], commit_seconds: float) -> None:
+        self.requests.observe(requests)
+        self.events.observe(events)
+        for w in waits:
+            self.wait.observe(w)
+        self.commit.observe(commit_seconds)
+
+
+def install(app: FastAPI, registry: CollectorRegistry) -> None:
+    """Register the metrics now; the sequencer itself starts with the first write."""
+    app.state.sequencer_metrics = SequencerMetrics(registry)
+    app.state.sequencer = None
+
+
+def sequencer(app: FastAPI) -> Sequencer:
+    with _lock:
+        seq: Sequencer | None = getattr(app.state, "sequencer", None)
+        if seq is None:
+            svc: Services = app.state.services
+            seq = app.state.sequencer = Sequencer(
+                svc.ledger.engine,
+                svc.ledger.keyring,
+                svc.ledger.clock,
+                max_wait=svc.settings.sequencer_max_wait_ms / 1000,
+                max_batch=svc.settings.sequencer_max_batch,
+                observer=getattr(app.state, "sequencer_metrics", None),
+            )
+        return seq
+
+
+def close(app: FastAPI) -> None:
+    with _lock:
+        seq: Sequencer | None = getattr(app.state, "sequencer", None)
+        app.state.sequencer = None
+    if seq is not None:
+        seq.close()
+
+
+def handles_idempotency(fn: F) -> F:
+    """Mark a route that takes its ``Idempotency-Key`` through the sequencer (see module doc)."""
+    setattr(fn, MARK, True)
+    return fn
+
+
+async def record(
+    request: Request,
+    svc: Services,
+    who: Caller,
+    items: Sequence[Mapping[str, Any]],
+    render: Callable[[list[dict[str, Any]]], Any],
+) -> Response:
+    """Check, queue and await one request's events; the answer is ``render(recorded)`` as JSON, 201."""
+    seq = sequencer(request.app)
+    idem = await _idem(request, svc)
+    if idem is not None:
+        stored = await run_in_threadpool(seq.stored_answer, who.org_id, idem)
+        if stored is not None:
+            return _response(stored, replayed=True)
+
+    def prepare() -> Group:
+        return Group(who.org_id, seq.prepare(who.org_id, items, who.role), idem, lambda rec: _answer(render(rec)))
+
+    group = await run_in_threadpool(prepare)
+    result = await asyncio.wrap_future(seq.submit(group))
+    assert result.answer is not None
+    if idem is not None and not result.replayed:
+        _fault("exit-after-idempotent-commit")
+    return _response(result.answer, replayed=result.replayed)
+
+
+async def _idem(request: Request, svc: Services) -> IdemSpec | None:
+    raw = request.headers.get(HEADER)
+    if raw is None:
+        return None
+    key = parse_key(raw)
+    fp = fingerprint(request.method, request.url.path, request.url.query, await request.body())
+    return idem_spec(key, fp, svc.settings.idempotency_retention_hours)
+
+
+def _answer(content: Any) -> Answer:
+    body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    return Answer(201, "application/json", body)
+
+
+def _response(answer: Answer, *, replayed: bool) -> Response:
+    headers = {REPLAYED: "true"} if replayed else None
+    return Response(answer.body, status_code=answer.status_code, media_type=answer.content_type, headers=headers)

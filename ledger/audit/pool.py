@@ -1,0 +1,134 @@
+"""The full-log audit on every core: a process pool over chunks of the log.
+
+Ed25519 verification bounds the audit (about 8,000 signatures per second per core), so each
+worker process runs the audit's own per-chunk check (``ledger.audit.auditor.audit_chunk``: record,
+signature, key, leaf and the lot chains inside the chunk) on its own connection, and the main
+process merges the chunks in log order. What depends on earlier chunks is done in the merge:
+
+- the chain link of each lot's first entry in a chunk (the worker does not know the lot's head
+  before its chunk, so it takes that entry's ``seq``/``prev`` as given and reports them; the main
+  process checks them with the same ``_Auditor._link`` rule, ``ledger.core.chaincheck.check_link``,
+  against the head carried over from earlier chunks);
+- the lots' heads and signed fields, carried over chunk by chunk for ``lot_heads``;
+- the subtree hashes and roots (``TreeChecker``), fed with the workers' recomputed leaves and the
+  stored subtree hashes they read.
+
+The findings are those of the single-process audit (only their order within one index may differ).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from ledger.audit.auditor import AuditReport, Finding, Progress, _Auditor, _LotState, audit_chunk, merge_chunk
+from ledger.audit.tree import TreeChecker, stored_for
+from ledger.store.db import make_engine, read_tx
+
+
+@dataclass(frozen=True)
+class _First:
+    """A lot's first entry in a chunk: what its link to the earlier chunks is checked with."""
+
+    idx: int
+    seq: int
+    prev: str | None
+    leaf: bytes
+    stored_leaf: bytes
+
+
+@dataclass
+class _ChunkResult:
+    start: int
+    end: int
+    leaves: list[bytes]
+    tainted: list[int]
+    findings: list[Finding]
+    truncated: bool
+    firsts: dict[str, _First]
+    lots: dict[str, _LotState]
+    input_refs: list[tuple[int, list[tuple[str, str]]]] = field(default_factory=list)
+    stored: dict[tuple[int, int], bytes] = field(default_factory=dict)  # the chunk's stored subtree hashes
+
+
+class _ChunkAuditor(_Auditor):
+    """The audit's checks on one chunk; a lot's first entry in the chunk starts its chain."""
+
+    def begin(self) -> None:
+        self.report = AuditReport()
+        self.lots = {}
+        self.input_refs = []
+        self.firsts: dict[str, _First] = {}
+
+    def _link(self, idx: int, lot: str, stmt: Any, leaf: bytes, stored_leaf: bytes) -> None:
+        if lot not in self.lots:  # linked to the earlier chunks in the merge (module doc)
+            seq, prev = int(stmt["seq"]), stmt.get("prev")
+            self.firsts[lot] = _First(idx, seq, prev, leaf, stored_leaf)
+            self.lots[lot] = _LotState(seq - 1, prev)
+        super()._link(idx, lot, stmt, leaf, stored_leaf)
+
+
+_worker: tuple[Engine, _ChunkAuditor] | None = None
+
+
+def _init(url: str, max_findings: int) -> None:
+    global _worker
+    engine = make_engine(url)
+    with read_tx(engine) as conn:
+        _worker = (engine, _ChunkAuditor(conn, max_findings))
+
+
+def _check(bounds: tuple[int, int]) -> _ChunkResult:
+    assert _worker is not None, "worker not initialized"
+    engine, a = _worker
+    start, end = bounds
+    a.begin()
+    with read_tx(engine) as conn:
+        leaves, tainted = audit_chunk(a, conn, start, end)
+        stored = stored_for(conn, start, end)
+    r = a.report
+    return _ChunkResult(start, end, leaves, tainted, r.findings, r.truncated, a.firsts, a.lots, a.input_refs, stored)
+
+
+def _ranges(size: int, chunk: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, size, chunk):
+        yield start, min(start + chunk, size)
+
+
+def audit_chunks(
+    engine: Engine, a: _Auditor, tree: TreeChecker, size: int, chunk: int, processes: int, progress: Progress | None
+) -> None:
+    """Check the log's ``size`` entries in chunks on ``processes`` worker processes, merging into ``a`` and ``tree``."""
+    url = engine.url.render_as_string(hide_password=False)
+    chunk = min(chunk, max(1000, size // (processes * 8)))  # several chunks per worker: they finish together
+    chunk -= chunk % 2  # even, as the tree check needs
+    # fork starts a worker in milliseconds (spawn re-imports everything: seconds on a busy machine). A
+    # forked worker opens its own engine and never touches the parent's connections, which it keeps
+    # referenced (never closed: closing would end the parent's PostgreSQL sessions) until os._exit.
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ctx.Pool(processes, initializer=_init, initargs=(url, a.max_findings)) as pool:
+        for res in pool.imap(_check, _ranges(size, chunk)):
+            _merge(a, tree, res)
+            if progress:
+                progress(res.end, size)
+
+
+def _merge(a: _Auditor, tree: TreeChecker, res: _ChunkResult) -> None:
+    for f in res.findings:
+        a.find(f.check, f.message, f.index, f.lot)
+    a.report.truncated |= res.truncated
+    for lot, first in res.firsts.items():  # the link to the head carried over from earlier chunks
+        stmt = {"lot": lot, "seq": first.seq, "prev": first.prev}
+        a._link(first.idx, lot, stmt, first.leaf, first.stored_leaf)
+    for lot, st in res.lots.items():
+        cur = a.lots.setdefault(lot, _LotState())
+        cur.seq, cur.head, cur.stored_head = st.seq, st.head, st.stored_head
+        if st.fields is not None:
+            cur.fields = st.fields
+    a.input_refs.extend(res.input_refs)
+    merge_chunk(a, tree, res.start, res.end, res.leaves, res.tainted, res.stored)

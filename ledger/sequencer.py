@@ -1,0 +1,218 @@
+"""The sequencer: concurrent append requests coalesced into one transaction per batch.
+
+Each API process runs one. A request is parsed and validated on its own first (``prepare``: a
+bad event fails only its request, before it is queued), then ``submit`` queues it and returns a
+future. One thread takes the queue in batches, bounded by ``max_wait`` after the first request
+arrived and by ``max_batch`` events (a larger request travels alone), appends the batch in one
+write transaction (``ledger.store.group_append``: a request that fails at append time rolls back only
+itself) and commits. Only then are the futures resolved: acknowledged means committed. If the
+commit fails, every request of the batch gets that error and none is acknowledged.
+
+Several processes (``serve --workers N``, replicas) share one database safely: every batch takes
+the log-head lock first (``store.lock_head``), so indexes stay gapless and unique.
+
+Two requests with the same ``Idempotency-Key`` never share a batch: the later one waits for the
+next batch, where its claim finds the first's committed answer and replays it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine, select
+
+from ledger.errors import InputError
+from ledger.store.db import read_tx, write_tx
+from ledger.store.group_append import Group, GroupResult, IdemSpec, Render, append_requests
+from ledger.store.idempotency import Answer, _replay, fingerprint, parse_key
+from ledger.store.keys import KeyRing
+from ledger.store.models import IdempotencyRecord
+from ledger.store.submission import Submission, check_size, parse_batch, prevalidate
+
+# what the API's sequenced routes need, through this service-level module (never ledger.store)
+__all__ = [
+    "Answer",
+    "BatchObserver",
+    "Group",
+    "GroupResult",
+    "IdemSpec",
+    "Render",
+    "Sequencer",
+    "fingerprint",
+    "idem_spec",
+    "parse_key",
+]
+log = logging.getLogger("ocop.sequencer")
+_record = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+
+
+class BatchObserver(Protocol):
+    """Told about every batch (the API turns this into Prometheus metrics)."""
+
+    def batch(self, requests: int, events: int, waits: Sequence[float], commit_seconds: float) -> None: ...
+
+
+@dataclass
+class _Pending:
+    group: Group
+    future: Future[GroupResult]
+    queued: float = field(default_factory=time.monotonic)
+
+    @property
+    def key(self) -> tuple[int, str] | None:
+        return None if self.group.idem is None else (self.group.org_id, self.group.idem.key)
+
+
+_STOP = object()
+
+
+class Sequencer:
+    def __init__(
+        self,
+        engine: Engine,
+        keyring: KeyRing,
+        clock: Callable[[], datetime],
+        *,
+        max_wait: float = 0.002,
+        max_batch: int = 256,
+        observer: BatchObserver | None = None,
+    ) -> None:
+        self.engine, self.keyring, self.clock = engine, keyring, clock
+        self.max_wait, self.max_batch = max_wait, max(1, max_batch)
+        self.observer = observer
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._deferred: list[_Pending] = []
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # --- the request side -----------------------------------------------------------------
+
+    def prepare(self, org_id: int, items: Sequence[Mapping[str, Any]], role: str | None = None) -> list[Submission]:
+        """Parse and validate one request's events (all its errors at once), before it is queued.
+
+        ``role`` is the caller's API-key role: ``ledger.core.policy`` decides on each event with it
+        in the batch's append (a refused request fails alone)."""
+        if not items:
+            raise InputError("no events to record: expected at least 1, got 0", field="events")
+        check_size(items)  # the single append's rule
+        subs = parse_batch(items, org_id, role)
+        prevalidate(subs, self.clock())
+        return subs
+
+    def stored_answer(self, org_id: int, idem: IdemSpec) -> Answer | None:
+        """The completed first answer for this key, if there is one (a resend needs no batch)."""
+        with read_tx(self.engine) as conn:
+            row = conn.execute(
+                select(_record).where(
+                    _record.c.org_id == org_id, _record.c.key == idem.key, _record.c.expires_at >= self.clock()
+                )
+            ).first()
+        if row is None or int(row.status_code) == 0:
+            return None
+        return _replay(row, idem.fingerprint, idem.key)
+
+    def submit(self, group: Group) -> Future[GroupResult]:
+        """Queue a prepared request; the future resolves once its batch has committed (or failed)."""
+        fut: Future[GroupResult] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the sequencer is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ledger-sequencer", daemon=True)
+                self._thread.start()
+        self._queue.put(_Pending(group, fut))
+        return fut
+
+    def record(self, group: Group, timeout: float | None = None) -> GroupResult:
+        """Submit and wait: the result, or the request's error raised."""
+        return self.submit(group).result(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join(timeout)
+
+    # --- the sequencing thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            batch = self._collect()
+            if batch is None:
+                return
+            try:
+                self._commit(batch)
+            except BaseException as exc:  # noqa: BLE001 - a future must never be left hanging
+                log.exception("sequencer batch failed")
+                for p in batch:
+                    if not p.future.done():
+                        p.future.set_exception(exc)
+
+    def _collect(self) -> list[_Pending] | None:
+        """The next batch: deferred requests first, then the queue, bounded by size and wait."""
+        pending, self._deferred = self._deferred, []
+        if not pending:
+            first = self._queue.get()
+            if first is _STOP:
+                return None
+            pending = [first]
+        batch: list[_Pending] = []
+        keys: set[tuple[int, str]] = set()
+        events = 0
+        deadline = pending[0].queued + self.max_wait
+        while True:
+            for p in pending:
+                if (p.key is not None and p.key in keys) or (batch and events + len(p.group.subs) > self.max_batch):
+                    self._deferred.append(p)
+                    continue
+                batch.append(p)
+                events += len(p.group.subs)
+                if p.key is not None:
+                    keys.add(p.key)
+            if events >= self.max_batch or self._deferred:
+                return batch
+            try:
+                nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return batch
+            if nxt is _STOP:
+                self._queue.put(_STOP)
+                return batch
+            pending = [nxt]
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        # a request whose waiter gave up before its batch began is dropped; the others can no longer
+        # be cancelled, so a committed request is always told so
+        batch = [p for p in batch if p.future.set_running_or_notify_cancel()]
+        if not batch:
+            return
+        started = time.monotonic()
+        waits = [started - p.queued for p in batch]
+        with write_tx(self.engine) as conn:
+            results = self._append(conn, [p.group for p in batch])
+        commit_seconds = time.monotonic() - started
+        for p, r in zip(batch, results, strict=True):
+            if r.error is not None:
+                p.future.set_exception(r.error)
+            else:
+                p.future.set_result(r)
+        if self.observer is not None:
+            self.observer.batch(len(batch), sum(len(p.group.subs) for p in batch), waits, commit_seconds)
+
+    def _append(self, conn: Connection, groups: list[Group]) -> list[GroupResult]:
+        return append_requests(conn, groups, self.keyring, self.clock())
+
+
+def idem_spec(key: str | None, fingerprint: str, retention_hours: float) -> IdemSpec | None:
+    return None if key is None else IdemSpec(key, fingerprint, timedelta(hours=retention_hours))

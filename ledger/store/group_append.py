@@ -1,0 +1,104 @@
+"""Many requests' submissions appended in one transaction, each request failing alone.
+
+The sequencer (``ledger.sequencer``) hands ``append_requests`` the requests of one batch. They go
+through the single append's own steps (``ledger.store.append``): one ``Batch`` locks the log head
+and reads lots, facts and the Merkle frontier once; each request is then added on its own
+(``Batch.add``: its lots created, each event authorized by ``ledger.core.policy`` with the
+request's role, linked, signed and indexed). A request whose lot creation, authorization, chain
+check or idempotency claim fails rolls back only itself (its rows, inside its own savepoint
+``conn.begin_nested()`` when it writes any; its lots' in-memory heads and its indexes:
+``Batch.rollback``), and the requests after it take the next indexes. All entries that remain
+are written together (``Batch.finish``), so indexes stay gapless and unique. Every request was
+validated on its own before it was queued (``ledger.store.submission.prevalidate``).
+
+The ``Idempotency-Key`` record of each request is claimed and completed in its savepoint, in the
+batch's transaction (``ledger.store.idempotency.claim_on``): it commits with the entries it guards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from ledger.errors import ConflictError, LedgerError
+from ledger.store.append import Batch, Submission, open_batch, recorded_json
+from ledger.store.idempotency import Answer, Claim, claim_on
+from ledger.store.keys import KeyRing
+
+Render = Callable[[list[dict[str, Any]]], Answer]
+
+
+@dataclass(frozen=True)
+class IdemSpec:
+    """A request's ``Idempotency-Key``: the key, the request's fingerprint and how long to keep it."""
+
+    key: str
+    fingerprint: str
+    retention: timedelta
+
+
+@dataclass
+class Group:
+    """One request's submissions, prevalidated; ``render`` turns its recorded entries into the answer."""
+
+    org_id: int
+    subs: list[Submission]
+    idem: IdemSpec | None = None
+    render: Render | None = None
+
+
+@dataclass
+class GroupResult:
+    """What one request got: its recorded entries and answer, a replayed answer, or an error."""
+
+    recorded: list[dict[str, Any]] = field(default_factory=list)
+    answer: Answer | None = None
+    replayed: bool = False
+    error: LedgerError | None = None
+
+
+def append_requests(conn: Connection, groups: Sequence[Group], keyring: KeyRing, now: datetime) -> list[GroupResult]:
+    """Append every group that passes its checks; one result per group, in order (see module doc)."""
+    batch = open_batch(conn, [s for g in groups for s in g.subs], keyring, now)
+    results = [_append_one(batch, g) for g in groups]
+    batch.finish()
+    return results
+
+
+def _append_one(batch: Batch, group: Group) -> GroupResult:
+    mark = batch.mark(group.subs)
+    try:
+        with batch.conn.begin_nested() if _writes_rows(group) else nullcontext():
+            return _append_group(batch, group)
+    except (LedgerError, IntegrityError) as exc:
+        batch.rollback(mark)
+        if isinstance(exc, IntegrityError):
+            exc = ConflictError("conflicting write: a record with the same identity was stored meanwhile")
+        return GroupResult(error=exc)
+
+
+def _writes_rows(group: Group) -> bool:
+    """Whether the request writes rows of its own before the batch's entries (an idempotency record,
+    a lot): only then does it need a savepoint. Server-signed events only read until the batch's one
+    ``finish``, and their in-memory state is restored on failure (two round trips saved)."""
+    return group.idem is not None or any(s.create is not None or s.entry is not None for s in group.subs)
+
+
+def _append_group(batch: Batch, group: Group) -> GroupResult:
+    claim: Claim | None = None
+    if group.idem is not None:
+        spec = group.idem
+        claim = claim_on(batch.conn, group.org_id, spec.key, spec.fingerprint, batch.now, spec.retention)
+        if claim.replay is not None:
+            return GroupResult(answer=claim.replay, replayed=True)
+    recorded = [recorded_json(e) for e in batch.add(group.subs)]
+    answer = group.render(recorded) if group.render is not None else None
+    if claim is not None and answer is not None:
+        claim.complete(answer)
+    return GroupResult(recorded=recorded, answer=answer)

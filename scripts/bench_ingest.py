@@ -1,0 +1,307 @@
+"""Ingestion at scale: concurrent single-event writers against real servers, and the audit on every core.
+
+    .venv/bin/python scripts/bench_ingest.py            # 20 s per load phase, audit of 10^6 entries
+    .venv/bin/python scripts/bench_ingest.py --quick    # 3 s per phase, audit of 20,000 entries (extrapolated)
+    .venv/bin/python scripts/bench_ingest.py --only sqlite,pg,workers,audit --json
+
+Starts ``ocop-ledger serve`` on free 127.0.0.1 ports over a seeded ledger (a temporary SQLite file,
+and a temporary PostgreSQL database at ``LEDGER_TEST_PG_URL``) and drives it with Debian's ``wrk``
+(``scripts/wrk/*.lua``: 50 keep-alive connections, each request one new event with the producer's
+API key). Prints each figure with its target and PASS/MISS:
+
+- 50 concurrent single-event writers: events/s acknowledged (PostgreSQL ≥ 1,500, SQLite ≥ 1,000),
+  p99 ≤ 150 ms, and the ratio to the same server's ``/healthz`` requests/s at 50 connections ≥ 0.3;
+- while the writers run, ``/verify`` and the scan page of a lot keep p99 ≤ 50 ms;
+- two workers (``serve --workers 2``) on one PostgreSQL ≥ 1.5× one worker, nothing lost, gapless;
+- the full-log audit on every core ≥ 1.8× its single-core rate, and 10^6 entries in ≤ 100 s.
+
+Not a timed test: the figures depend on the machine; take them on a quiet one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from bench_common import Figure, Skip, log, machine, print_table, temp_pg_database  # noqa: E402
+
+from ledger.service import Ledger  # noqa: E402
+from tests.hardening import server  # noqa: E402
+
+WRK_DIR = ROOT / "scripts" / "wrk"
+PG_URL = os.environ.get("LEDGER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+CONNECTIONS = 50
+
+
+class Serve:
+    """``ocop-ledger serve [--workers N]`` on a free port, stopped with SIGTERM."""
+
+    def __init__(self, tmp: Path, url: str, workers: int = 1) -> None:
+        self.srv = server.Server(tmp, url, tmp)
+        self.workers = workers
+
+    def __enter__(self) -> str:
+        s = self.srv
+        exe = Path(sys.executable).with_name("ocop-ledger")
+        with open(s.log, "ab") as err:
+            s.proc = subprocess.Popen(
+                [str(exe), "serve", "--port", str(s.port), "--workers", str(self.workers)],
+                cwd=s.cwd,
+                env=s.env,
+                stdout=err,
+                stderr=err,
+                start_new_session=True,
+            )
+        _wait_up(s)
+        return s.url
+
+    def __exit__(self, *exc: Any) -> None:
+        self.srv.stop()
+
+
+def _wait_up(s: server.Server, timeout: float = 60.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert s.proc is not None
+        if s.proc.poll() is not None:
+            raise RuntimeError(f"server exited with {s.proc.returncode}:\n{s.text()}")
+        try:
+            if httpx.get(s.url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server did not come up in {timeout} s:\n{s.text()}")
+
+
+def wrk(url: str, seconds: float, connections: int, script: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run wrk and return its figures (requests/s, acknowledged/s, p50/p99 ms)."""
+    threads = max(1, min(2, connections))
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s"]
+    cmd += ["-s", str(WRK_DIR / script), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=True)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("WRK ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no figures:\n{out.stdout}\n{out.stderr}")
+    data: dict[str, Any] = json.loads(line[4:])
+    data["ok"] = data["requests"] - data["non_2xx"]
+    data["ok_per_s"] = data["ok"] / data["seconds"]
+    data["per_s"] = data["requests"] / data["seconds"]
+    return data
+
+
+@contextmanager
+def ledger_db(kind: str) -> Iterator[tuple[Path, str, Ledger, server.Seeded]]:
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-ingest-")))
+        url = f"sqlite:///{tmp / 'ledger.db'}" if kind == "sqlite" else stack.enter_context(temp_pg_database(PG_URL))
+        led = Ledger.open(server.settings(tmp, url))
+        stack.callback(led.engine.dispose)
+        seeded = server.seed(led, orgs=1, lots_per_org=CONNECTIONS)
+        yield tmp, url, led, seeded
+
+
+def _writer_env(seeded: server.Seeded) -> dict[str, str]:
+    org, _ = seeded.own_lots[0]
+    lots = [lot.replace("/", "%2F") for o, lot in seeded.own_lots[1:] if o == org]
+    return {"TOKEN": seeded.tokens[org], "LOTS": ",".join(lots)}
+
+
+def _quiet_lot(seeded: server.Seeded) -> tuple[str, str]:
+    """The lot the readers look at (the writers write to the others)."""
+    lot = seeded.own_lots[0][1]
+    return lot, "/01/{}/10/{}".format(*lot.split(".", 1))
+
+
+def _gapless(led: Ledger, before: int, acked: int) -> tuple[bool, str]:
+    from sqlalchemy import func, select
+
+    from ledger.store import log as store
+    from ledger.store.db import read_tx
+    from ledger.store.models import LogEntry
+
+    t: Any = LogEntry.__table__
+    with read_tx(led.engine) as conn:  # one snapshot, taken after the server stopped
+        n, lo, hi = conn.execute(select(func.count(), func.min(t.c.idx), func.max(t.c.idx))).one()
+        size = store.read_head(conn).size
+    ok = n == size and lo == 0 and hi == size - 1 and size - before >= acked
+    return ok, f"{size - before} stored for {acked} acknowledged; {n} entries, indexes {lo}..{hi}, head {size}"
+
+
+def bench_writers(kind: str, seconds: float) -> list[Figure]:
+    sec = f"writers {kind}"
+    target = 1500.0 if kind == "postgresql" else 1000.0
+    with ledger_db(kind) as (tmp, url, led, seeded):
+        with Serve(tmp, url) as base:
+            log(f"{kind}: /healthz at {CONNECTIONS} connections for {seconds:.0f} s")
+            health = wrk(base + "/healthz", seconds, CONNECTIONS, "get.lua")
+            before = led.head().size
+            lot, page = _quiet_lot(seeded)
+            log(f"{kind}: {CONNECTIONS} single-event writers for {seconds:.0f} s, readers on {lot}")
+            readers = [
+                subprocess.Popen(
+                    [sys.executable, __file__, "--reader", base + path, str(seconds)], stdout=subprocess.PIPE, text=True
+                )
+                for path in (f"/api/v1/lots/{lot}/verify", page)
+            ]
+            w = wrk(base, seconds, CONNECTIONS, "post_events.lua", _writer_env(seeded))
+            reads = [json.loads(r.communicate()[0].strip().splitlines()[-1]) for r in readers]
+        ok, detail = _gapless(led, before, w["ok"])
+    note = f"{w['ok']} acknowledged, {w['non_2xx']} non-2xx, {w['socket_errors']} socket errors; {detail}"
+    return [
+        Figure(sec, "events/s acknowledged", w["ok_per_s"], "/s", target, note=note),
+        Figure(sec, "write p99", w["p99_ms"], "ms", 150.0, "lower", note=f"p50 {w['p50_ms']:.1f} ms"),
+        Figure(sec, "/healthz requests/s", health["per_s"], "/s", note=f"p99 {health['p99_ms']:.1f} ms"),
+        Figure(sec, "events/s ÷ /healthz/s", w["ok_per_s"] / max(health["per_s"], 1e-9), "x", 0.3),
+        Figure(sec, "/verify p99 under writes", reads[0]["p99_ms"], "ms", 50.0, "lower", note=_rnote(reads[0])),
+        Figure(sec, "scan page p99 under writes", reads[1]["p99_ms"], "ms", 50.0, "lower", note=_rnote(reads[1])),
+        Figure(sec, "log gapless, nothing lost", 1.0 if ok else 0.0, "x", 1.0, note=detail),
+    ]
+
+
+def _rnote(r: dict[str, Any]) -> str:
+    return f"{r['n']} reads, p50 {r['p50_ms']:.1f} ms, {r['errors']} errors"
+
+
+def reader(url: str, seconds: float) -> None:
+    """One sequential reader (a second process, so its timing is not the writers' client's)."""
+    import httpx
+
+    times: list[float] = []
+    errors = 0
+    stop = time.monotonic() + seconds
+    with httpx.Client(timeout=10, headers={"Accept": "text/html, application/json"}) as c:
+        while time.monotonic() < stop:
+            t0 = time.perf_counter()
+            try:
+                ok = c.get(url).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            times.append(time.perf_counter() - t0)
+            errors += not ok
+            time.sleep(0.01)
+    times.sort()
+    pick = lambda p: times[min(len(times) - 1, int(p / 100 * len(times)))] * 1000 if times else 0.0  # noqa: E731
+    print(json.dumps({"n": len(times), "errors": errors, "p50_ms": pick(50), "p99_ms": pick(99)}))
+
+
+def bench_workers(seconds: float) -> list[Figure]:
+    sec = "two workers, PostgreSQL"
+    rates = {}
+    details = []
+    good = True
+    for n in (1, 2):
+        with ledger_db("postgresql") as (tmp, url, led, seeded):
+            with Serve(tmp, url, workers=n) as base:
+                log(f"postgresql, serve --workers {n}: {CONNECTIONS} writers for {seconds:.0f} s")
+                before = led.head().size
+                w = wrk(base, seconds, CONNECTIONS, "post_events.lua", _writer_env(seeded))
+            ok, detail = _gapless(led, before, w["ok"])
+            rates[n] = w["ok_per_s"]
+            good &= ok
+            details.append(f"{n} worker(s): {detail}")
+    return [
+        Figure(sec, "1 worker events/s", rates[1], "/s"),
+        Figure(sec, "2 workers events/s", rates[2], "/s"),
+        Figure(sec, "2 workers ÷ 1 worker", rates[2] / max(rates[1], 1e-9), "x", 1.5),
+        Figure(sec, "nothing lost, gapless", 1.0 if good else 0.0, "x", 1.0, note="; ".join(details)),
+    ]
+
+
+def bench_audit(entries: int) -> list[Figure]:
+    from bench_audit import load
+
+    from ledger.audit.auditor import audit
+    from ledger.store import migrate
+    from ledger.store.db import make_engine
+    from ledger.store.keys import KeyRing
+
+    sec = "audit"
+    cpus = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-audit-") as d:
+        engine = make_engine(f"sqlite:///{d}/ledger.db")
+        try:
+            migrate.upgrade(engine)
+            load(Ledger(engine, KeyRing(bytes(range(32)))), entries, 1000)
+            log(f"audit of {entries:,} entries: 1 process, then {cpus}")
+            one = audit(engine, processes=1)
+            many = audit(engine, processes=cpus)
+        finally:
+            engine.dispose()
+    r1, rn = one.entries / one.seconds, many.entries / many.seconds
+    findings = len(one.findings) + len(many.findings)
+    est = 1e6 / rn
+    return [
+        Figure(sec, "1 process entries/s", r1, "/s", note=f"{one.seconds:.1f} s"),
+        Figure(sec, f"{cpus} processes entries/s", rn, "/s", note=f"{many.seconds:.1f} s; {findings} findings"),
+        Figure(sec, f"{cpus} processes ÷ 1", rn / r1, "x", 1.8 if cpus >= 2 else None),
+        Figure(
+            sec,
+            "10^6 entries",
+            est if entries < 1_000_000 else many.seconds * 1e6 / entries,
+            "s",
+            100.0,
+            "lower",
+            note="extrapolated from the measured rate" if entries < 1_000_000 else "measured",
+        ),
+    ]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="3 s per load phase, audit of 20,000 entries")
+    ap.add_argument("--seconds", type=float, default=None, help="seconds per load phase (default 20; quick 3)")
+    ap.add_argument("--audit-entries", type=int, default=None, help="default 10^6; quick 20,000")
+    ap.add_argument("--only", default="sqlite,pg,workers,audit", help="sections to run, comma separated")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--reader", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.reader:
+        reader(args.reader[0], float(args.reader[1]))
+        return 0
+    if shutil.which("wrk") is None:
+        print("bench_ingest: needs Debian's wrk (apt-get install -y wrk; scripts/setup.sh --dev)", file=sys.stderr)
+        return 2
+    seconds = args.seconds or (3.0 if args.quick else 20.0)
+    entries = args.audit_entries or (20_000 if args.quick else 1_000_000)
+    only = set(args.only.split(","))
+    figures: list[Figure] = []
+    notes = [f"machine: {machine()}", "wrk: 2 threads, 50 keep-alive connections; one new event per request"]
+    sections = [
+        ("sqlite", lambda: bench_writers("sqlite", seconds)),
+        ("pg", lambda: bench_writers("postgresql", seconds)),
+        ("workers", lambda: bench_workers(seconds)),
+        ("audit", lambda: bench_audit(entries)),
+    ]
+    for name, run in sections:
+        if name not in only:
+            continue
+        try:
+            figures += run()
+        except Skip as exc:
+            notes.append(f"{name} skipped: {exc}")
+    if args.json:
+        print(json.dumps({"figures": [f.to_json() for f in figures], "notes": notes}))
+    else:
+        print_table("Ingestion at scale (issue 12)", figures, notes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
