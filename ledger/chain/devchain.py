@@ -35,7 +35,7 @@ from ledger.chain.client import ANVIL_DEV_KEY, DEV_CHAIN_ID, ChainClient, make_w
 from ledger.errors import ConfigError
 from ledger.settings import Settings
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # ledger/chain/devchain.py → the project root
 HARDFORK = "prague"
 
 

@@ -109,3 +109,15 @@ def test_up_seeds_anchors_and_verifies_then_stops_cleanly(anvil_bin: Path, tmp_p
     with Devchain(anvil_bin, int(env["LEDGER_DEVCHAIN_PORT"]), data / "anvil-state.json"):
         res = run_cli(["verify", lot], env, tmp_path)
     assert res.returncode == 0 and "VERIFIED" in res.stdout, res.stdout + res.stderr
+
+
+def test_the_projects_anvil_is_found_from_any_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ledger.chain.devchain import PROJECT_ROOT
+
+    assert (PROJECT_ROOT / "pyproject.toml").is_file()  # the module's idea of the project root is the root
+    if not (PROJECT_ROOT / "node_modules/.bin/anvil").exists():
+        pytest.skip("anvil is not installed (npm ci)")
+    monkeypatch.chdir(tmp_path)  # `ocop-ledger up` started from another folder
+    assert find_anvil() == PROJECT_ROOT / "node_modules/.bin/anvil"
