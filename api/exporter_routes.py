@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
+from api.i18n import pick_lang
 from ledger import lineage as lineage_mod
 from ledger import shipments
 from ledger.db import read_tx
@@ -165,7 +166,8 @@ def make_router(
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise InputError("the CSV must be UTF-8", field="body") from exc
-        return {"recorded": import_csv(ledger, _org(who), text)}
+        lang = pick_lang(None, request.headers.get("accept-language"))
+        return {"recorded": import_csv(ledger, _org(who), text, lang)}
 
     return router
 
