@@ -298,6 +298,60 @@ class Ledger:
                     out[(lot, head)] = int(e.idx)
         return out
 
+    # EPCIS 2.0 query interface and capture jobs (ledger/epcis_index.py, ledger/epcis_jobs.py)
+    def epcis_events(self, query: Any) -> tuple[list[dict[str, Any]], int | None]:
+        """One page of the events answering an ``epcis_query.EventQuery``, and where the next page starts."""
+        from ledger import epcis_index
+
+        self._epcis_index()
+        with read_tx(self.engine) as conn:
+            return epcis_index.search(conn, query)
+
+    def epcis_event(self, event_id: str) -> dict[str, Any]:
+        """The EPCIS 2.0 event with this CBV 2.0 Event Hash ID."""
+        from ledger import epcis_index
+
+        self._epcis_index()
+        with read_tx(self.engine) as conn:
+            found = epcis_index.find(conn, event_id)
+        if found is None:
+            raise NotFound(f"no event with eventID {event_id!r}: expected a CBV 2.0 Event Hash ID of a logged event")
+        return found
+
+    def epcis_values(self, kind: str, offset: int, limit: int) -> list[str]:
+        """A page of the read points, business locations or EPCs the log names."""
+        from ledger import epcis_index
+
+        self._epcis_index()
+        with read_tx(self.engine) as conn:
+            return epcis_index.distinct_values(conn, kind, offset, limit)
+
+    def _epcis_index(self) -> None:
+        """Index the log entries appended since the last query (never on the append path)."""
+        from ledger import epcis_index
+
+        with read_tx(self.engine) as conn:
+            if not epcis_index.behind(conn):
+                return
+        try:
+            with write_tx(self.engine) as conn:
+                epcis_index.catch_up(conn)
+        except ConflictError:  # another reader indexed the same entries meanwhile
+            pass
+
+    def epcis_save_job(self, org: str | int, created: str, captured: int, errors: list[dict[str, Any]]) -> str:
+        from ledger import epcis_jobs
+
+        finished = self.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        with write_tx(self.engine) as conn:
+            return epcis_jobs.save(conn, self._org_id(conn, org), created, finished, captured, errors)
+
+    def epcis_job(self, org: str | int, capture_id: str) -> dict[str, Any]:
+        from ledger import epcis_jobs
+
+        with read_tx(self.engine) as conn:
+            return epcis_jobs.load(conn, capture_id, self._org_id(conn, org))
+
 
 def _parse(model: Any, data: Any, where: str) -> Any:
     if isinstance(data, model):

@@ -139,6 +139,8 @@ RULES: dict[tuple[str, str], tuple[Build, Allow]] = {
     ("POST", "/api/v1/lots/{lot_id:path}/events"): (_b_event, event_rule),
     ("POST", "/api/v1/events:batch"): (_b_batch, event_rule),
     ("POST", "/api/v1/epcis/capture"): (_b_epcis, event_rule),
+    ("POST", "/epcis/capture"): (lambda w, r, t: ("/epcis/capture", _b_epcis(w, r, t)[1]), event_rule),
+    ("GET", "/epcis/capture/{capture_id}"): (_b_plain("/epcis/capture/cap-unknown"), lambda r, t: True),
     ("POST", "/api/v1/shipments/{sscc}/pack"): (_b_pack("pack"), lambda r, t: r != "inspector"),
     ("POST", "/api/v1/shipments/{sscc}/unpack"): (_b_pack("unpack"), lambda r, t: r != "inspector"),
     ("POST", "/api/v1/import"): (_b_import, lambda r, t: r != "inspector"),
