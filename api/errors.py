@@ -23,6 +23,7 @@ from ledger.errors import (
     ConflictError,
     InputError,
     LedgerError,
+    MalformedRequest,
     NotAcceptable,
     NotFound,
     PermissionDenied,
@@ -36,6 +37,7 @@ log = logging.getLogger("ocop.api")
 STATUS: list[tuple[type[LedgerError], int]] = [
     (ConflictError, 409),
     (QueryError, 400),
+    (MalformedRequest, 400),
     (NotAcceptable, 406),
     (InputError, 422),
     (NotFound, 404),

@@ -114,3 +114,9 @@ class NotAcceptable(InputError):
 
     code = "not_acceptable"
     problem_type = "epcisException:NotAcceptableException"
+
+
+class MalformedRequest(InputError):
+    """A request that is syntactically wrong (e.g. a Digital Link whose GTIN fails its check digit): HTTP 400."""
+
+    code = "bad_request"

@@ -28,6 +28,7 @@ class Organization(SQLModel, table=True):
     kind: str = Field(max_length=20)  # cooperative | company | inspector | exporter | operator
     province: str | None = Field(default=None, max_length=100)
     created_at: datetime
+    gln: str | None = Field(default=None, max_length=13, unique=True)  # GS1 party GLN, served at /414/{gln}
 
 
 class SigningKey(SQLModel, table=True):

@@ -31,6 +31,12 @@ class OrganizationCreate(_Strict):
     slug: str | None = Field(default=None, examples=["htx-phu-hoi"], description="derived from the name if absent")
     kind: OrgKind = "cooperative"
     province: Short | None = Field(default=None, examples=["Lâm Đồng"])
+    gln: str | None = Field(default=None, examples=["8930000000019"], description="GS1 GLN of the party (AI 414)")
+
+    @field_validator("gln")
+    @classmethod
+    def _gln(cls, v: str | None) -> str | None:
+        return None if v is None else gs1.validate_gln(v)
 
     @field_validator("slug")
     @classmethod

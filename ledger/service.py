@@ -116,7 +116,14 @@ class Ledger:
                 raise ConflictError(f"organization {slug!r} exists already", field="slug")
             org_id = conn.execute(
                 insert(_org)
-                .values(slug=slug, name=data.name, kind=data.kind, province=data.province, created_at=self.clock())
+                .values(
+                    slug=slug,
+                    name=data.name,
+                    kind=data.kind,
+                    province=data.province,
+                    gln=data.gln,
+                    created_at=self.clock(),
+                )
                 .returning(_org.c.id)
             ).scalar_one()
             if generate_key:
@@ -150,6 +157,7 @@ class Ledger:
             "name": org.name,
             "kind": org.kind,
             "province": org.province,
+            "gln": org.gln,
             "keys": [keys_mod.public_key_info(k) for k in keys],
         }
 
@@ -351,6 +359,19 @@ class Ledger:
 
         with read_tx(self.engine) as conn:
             return epcis_jobs.load(conn, capture_id, self._org_id(conn, org))
+
+    # GS1 Digital Link resolver pages (ledger/resolver_data.py)
+    def product_page(self, gtin: str) -> dict[str, Any]:
+        from ledger import resolver_data
+
+        with read_tx(self.engine) as conn:
+            return resolver_data.product(conn, gtin)
+
+    def party_page(self, gln: str) -> dict[str, Any]:
+        from ledger import resolver_data
+
+        with read_tx(self.engine) as conn:
+            return resolver_data.party(conn, gln)
 
 
 def _parse(model: Any, data: Any, where: str) -> Any:

@@ -1,4 +1,4 @@
-"""EPCIS query index (derived from log_entry; filled by a catch-up before EPCIS queries), capture jobs
+"""Organization GLN; EPCIS query index (derived from log_entry; filled by a catch-up before EPCIS queries), capture jobs
 
 Revision ID: 0006
 Revises: 0005
@@ -19,6 +19,9 @@ _STR = sqlmodel.sql.sqltypes.AutoString
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("organization", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("gln", _STR(length=13), nullable=True))
+        batch_op.create_unique_constraint("uq_organization_gln", ["gln"])
     op.create_table(
         "epcis_event_index",
         sa.Column("entry_idx", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -53,6 +56,9 @@ def downgrade() -> None:
     with op.batch_alter_table("epcis_capture_job", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_epcis_capture_job_org_id"))
     op.drop_table("epcis_capture_job")
+    with op.batch_alter_table("organization", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_organization_gln", type_="unique")
+        batch_op.drop_column("gln")
     with op.batch_alter_table("epcis_event_index", schema=None) as batch_op:
         for col in ("event_id", "event_time", "record_time"):
             batch_op.drop_index(batch_op.f(f"ix_epcis_event_index_{col}"))
