@@ -19,7 +19,7 @@ from api import errors
 from api.config import ApiSettings
 from api.middleware import LimitMiddleware, Metrics, ObserveMiddleware, PathMiddleware
 from api.page import Pages
-from api.routes import admin, epcis_rest, gs1_resolver, public, resolver, shipment, write
+from api.routes import admin, epcis_rest, gs1_resolver, public, resolver, shipment, shipment_move, write
 from api.services import LRU, Services
 from ledger.service import Ledger
 from ledger.settings import Settings
@@ -136,6 +136,7 @@ def create_app(
     errors.install(app)
     app.include_router(resolver.router)
     app.include_router(gs1_resolver.router)
+    app.include_router(shipment_move.router)
     app.include_router(epcis_rest.router)
     app.include_router(shipment.router)  # /00/{sscc} negotiates; before exporter routes' JSON-only one
     _include_exporter_routes(app)  # before the lot routes, whose {lot_id:path} would shadow /lineage

@@ -118,9 +118,13 @@ def make_router(
         start: Annotated[date | None, Query(alias="from")] = None,
         end: Annotated[date | None, Query(alias="to")] = None,
         format: Literal["csv", "xlsx"] = "csv",
+        strict: bool = False,
     ) -> Response:
-        """FDA FSMA 204 sortable spreadsheet (CSV or XLSX) for a lot, a shipment or a date range."""
+        """FDA FSMA 204 sortable spreadsheet (CSV or XLSX) for a lot, a shipment or a date range;
+        ``strict=true`` refuses (422, every gap in ``details``) when any required KDE is missing."""
         rows = read(ledger, lambda c: fsma204.rows_for(c, lot=lot, sscc=sscc, start=start, end=end))
+        if strict:
+            fsma204.check_complete(rows)
         if format == "xlsx":
             media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
             return Response(fsma204.to_xlsx(rows), media_type=media, headers=_attach("fsma204.xlsx"))

@@ -67,6 +67,9 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one place that wires the
         end: Annotated[str | None, typer.Option("--to", help="last day YYYY-MM-DD")] = None,
         fmt: Annotated[str, typer.Option("--format", help="csv | xlsx")] = "csv",
         out: Out = None,
+        strict: Annotated[
+            bool, typer.Option("--strict", help="refuse to export if any required KDE is missing")
+        ] = False,
     ) -> None:
         """FDA FSMA 204 sortable spreadsheet of Critical Tracking Events and Key Data Elements."""
         from ledger.errors import InputError
@@ -81,6 +84,8 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one place that wires the
             except ValueError as exc:
                 raise InputError(f"dates must be YYYY-MM-DD: {exc}") from exc
             rows = _read(lambda c: fsma204.rows_for(c, lot=lot, sscc=sscc, start=d0, end=d1))
+            if strict:
+                fsma204.check_complete(rows)
             return fsma204.to_csv(rows) if fmt == "csv" else fsma204.to_xlsx(rows)
 
         _write(run(body), out)
@@ -285,12 +290,25 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one place that wires the
         step: Annotated[str, typer.Argument(help="shipping | receiving")],
         time: Annotated[str, typer.Option()],
         party: Annotated[str | None, typer.Option(help="ship-to (shipping) or ship-from (receiving)")] = None,
+        location: Annotated[
+            str | None, typer.Option(help="where it happens: ship-from (shipping) or receiving location, ID[=NAME]")
+        ] = None,
+        doc: Annotated[
+            list[str] | None, typer.Option(help="reference document TYPE:NUMBER (bol, inv, po, desadv…), repeatable")
+        ] = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Record shipping or receiving of every lot in the shipment."""
         from ledger import shipments
 
-        res = run(lambda: shipments.move(open_ledger(), org, sscc, step, event_time=time, party=party))
+        def body() -> list[dict[str, Any]]:
+            refs = shipments.reference_documents(doc or [])
+            loc = shipments.location_arg(location) if location else None
+            return shipments.move(
+                open_ledger(), org, sscc, step, event_time=time, party=party, location=loc, biz_transactions=refs
+            )
+
+        res = run(body)
         emit(res, as_json, f"recorded {step} of {len(res)} lot(s) in {sscc}")
 
     @ship_app.command("show")

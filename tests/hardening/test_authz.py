@@ -99,6 +99,15 @@ def _b_pack(kind: str) -> Build:
     return build
 
 
+def _b_move(w: World, role: str, target: str) -> tuple[str, dict[str, Any]]:
+    body = {
+        "step": "shipping",
+        "event_time": "2026-07-08T11:00:00+07:00",
+        "documents": [{"type": "bol", "number": "B1"}],
+    }
+    return f"/api/v1/shipments/{SSCC}/move", {"json": body}
+
+
 def _b_import(w: World, role: str, target: str) -> tuple[str, dict[str, Any]]:
     csv = "lot,event_time,biz_step\n" + f"{_lot(target)},2026-07-02T06:30:00+07:00,storing\n"
     return "/api/v1/import", {"content": csv.encode(), "headers": {"content-type": "text/csv"}}
@@ -144,6 +153,7 @@ RULES: dict[tuple[str, str], tuple[Build, Allow]] = {
     ("POST", "/api/v1/shipments/{sscc}/pack"): (_b_pack("pack"), lambda r, t: r != "inspector"),
     ("POST", "/api/v1/shipments/{sscc}/unpack"): (_b_pack("unpack"), lambda r, t: r != "inspector"),
     ("POST", "/api/v1/import"): (_b_import, lambda r, t: r != "inspector"),
+    ("POST", "/api/v1/shipments/{sscc}/move"): (_b_move, lambda r, t: r in ("a", "exporter")),
     ("GET", "/api/v1/admin/organizations"): (_b_plain("/api/v1/admin/organizations"), lambda r, t: r == "admin"),
     ("POST", "/api/v1/admin/organizations"): (_b_admin_org, lambda r, t: r == "admin"),
     ("GET", "/api/v1/admin/organizations/{org}"): (
