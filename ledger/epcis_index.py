@@ -61,12 +61,20 @@ def _index_row(row: Any, ev: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "entry_idx": int(row.idx),
         "event_id": ev["eventID"],
-        "event_time": utc_text(str(ev["eventTime"]), "eventTime"),
-        "record_time": utc_text(str(ev["recordTime"]), "recordTime"),
+        "event_time": _utc_or_text(ev.get("eventTime")),
+        "record_time": _utc_or_text(ev.get("recordTime")),
         "disposition": word(str(ev["disposition"]))[:200] if "disposition" in ev else None,
         "read_point": ident(str(ev["readPoint"]["id"]))[:300] if "readPoint" in ev else None,
         "biz_location": ident(str(ev["bizLocation"]["id"]))[:300] if "bizLocation" in ev else None,
     }
+
+
+def _utc_or_text(value: Any) -> str:
+    """A stored time as UTC text; a legacy entry's odd time stays as written (an index never refuses a logged entry)."""
+    try:
+        return utc_text(str(value), "time")[:32]
+    except QueryError:
+        return str(value)[:32]
 
 
 def exported(conn: Connection, rows: list[Any]) -> list[tuple[Any, dict[str, Any]]]:

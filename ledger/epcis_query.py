@@ -92,7 +92,10 @@ def utc_text(value: str, where: str = "time") -> str:
         raise QueryError(f"{where}: expected an RFC 3339 time with a zone, got {value!r}", field=where) from exc
     if t.tzinfo is None:
         raise QueryError(f"{where}: expected a time zone (Z or ±hh:mm), got {value!r}", field=where)
-    return t.astimezone(UTC).strftime(TIME_FORMAT)
+    try:
+        return t.astimezone(UTC).strftime(TIME_FORMAT)
+    except OverflowError:  # 0001-01-01T00:00+01:00 and 9999-12-31T23:59-01:00 leave the calendar
+        return "0000-00-00T00:00:00.000000Z" if t.year == 1 else "9999-99-99T99:99:99.999999Z"
 
 
 def word(value: str) -> str:

@@ -27,6 +27,7 @@ from api import epcis as capture_mapping
 from api.deps import Caller, Svc
 from api.idempotency import IdempotentRoute
 from api.routes.write import _renamed, record
+from api.schemas import ErrorBody, errors
 from ledger.epcis_index import page_offset, page_token
 from ledger.epcis_query import EVENT_TYPES, PER_PAGE_DEFAULT, PER_PAGE_MAX, parse_query
 from ledger.errors import InputError, NotAcceptable, PermissionDenied, QueryError
@@ -64,7 +65,10 @@ def negotiate(request: Request) -> None:
             raise NotAcceptable(f"GS1-{kind}-Version: expected {VERSION}, got {exact!r}")
 
 
-router = APIRouter(tags=["epcis"], dependencies=[Depends(negotiate)], route_class=IdempotentRoute)
+_406 = {406: {"model": ErrorBody, "description": "the GS1-EPCIS-/GS1-CBV- version headers exclude 2.0.0"}}
+router = APIRouter(
+    tags=["epcis"], dependencies=[Depends(negotiate)], route_class=IdempotentRoute, responses=errors(400) | _406
+)
 
 
 def _answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -102,7 +106,7 @@ def events(request: Request, svc: Svc) -> JSONResponse:
     return _answer(_query_document(found, svc), headers=links)
 
 
-@router.get("/epcis/events/{event_id:path}")
+@router.get("/epcis/events/{event_id:path}", responses=errors(404))
 def event(event_id: str, request: Request, svc: Svc) -> JSONResponse:
     """One event by its CBV 2.0 Event Hash ID (``ni:///sha-256;…?ver=CBV2.0``, percent-encoded)."""
     event_id = unquote(event_id)  # the path keeps %2F encoded (lot codes may hold '/'); an event id's are its own
@@ -174,7 +178,7 @@ def epcs(request: Request, svc: Svc) -> JSONResponse:
     return _logged("epcs", request, svc)
 
 
-@router.options("/epcis/capture")
+@router.options("/epcis/capture", status_code=204, responses={204: {"description": "capture settings"}})
 def capture_options() -> Response:
     """Capture settings: EPCIS/CBV 2.0.0, at most MAX_BATCH events per capture, all or nothing."""
     return Response(
@@ -188,7 +192,7 @@ def capture_options() -> Response:
     )
 
 
-@router.post("/epcis/capture", status_code=202)
+@router.post("/epcis/capture", status_code=202, responses=errors(401, 403, 413, 422))
 def capture(
     doc: Annotated[dict[str, Any], Body(description="an EPCIS 2.0 JSON-LD EPCISDocument")],
     request: Request,
@@ -228,7 +232,7 @@ def _problems(exc: InputError | PermissionDenied) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/epcis/capture/{capture_id}")
+@router.get("/epcis/capture/{capture_id}", responses=errors(401, 404))
 def capture_job(capture_id: str, who: Caller, svc: Svc) -> JSONResponse:
     """A capture job of the caller's organization: finished, with ``success`` and the errors."""
     return _answer(svc.ledger.epcis_job(who.org_id, capture_id))

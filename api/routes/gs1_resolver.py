@@ -25,11 +25,17 @@ from api import linkset as ls
 from api.deps import Svc
 from api.i18n import pick_lang
 from api.routes.resolver import wants_json
+from api.schemas import page_errors
 from ledger import gs1
 from ledger.errors import InputError, MalformedRequest, NotFound
 
 router = APIRouter(tags=["digital link"])
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Link"}
+PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {}, "application/json": {}, ls.LINKSET: {}}, "description": "page or linkset"},
+    307: {"description": "?linkType=: redirect to that link"},
+    **page_errors(400, 404, 422, 429),
+}
 Lang = Annotated[str | None, Query(max_length=10, description="vi (default) or en")]
 
 
@@ -101,7 +107,7 @@ def _key(check: Any, value: str) -> str:
         raise MalformedRequest(str(exc), field=exc.field) from exc
 
 
-@router.get("/01/{gtin}", responses={200: {"content": {"text/html": {}, "application/json": {}, ls.LINKSET: {}}}})
+@router.get("/01/{gtin}", responses=PAGE_RESPONSES)
 def product(gtin: str, request: Request, svc: Svc, lang: Lang = None) -> Response:
     """Product-level Digital Link: the product page, its linkset, or a redirect to one of its links."""
     gtin14 = _key(gs1.normalize_gtin, gtin)
@@ -118,7 +124,7 @@ def product(gtin: str, request: Request, svc: Svc, lang: Lang = None) -> Respons
     return HTMLResponse(_product_html(data, chosen), headers=headers | {"Content-Language": chosen})
 
 
-@router.get("/414/{gln}", responses={200: {"content": {"text/html": {}, "application/json": {}, ls.LINKSET: {}}}})
+@router.get("/414/{gln}", responses=PAGE_RESPONSES)
 def party(gln: str, request: Request, svc: Svc, lang: Lang = None) -> Response:
     """Party (GLN) Digital Link: the producer's page, its linkset, or a redirect."""
     gln13 = _key(gs1.validate_gln, gln)
