@@ -65,7 +65,9 @@ def negotiate(request: Request) -> None:
             raise NotAcceptable(f"GS1-{kind}-Version: expected {VERSION}, got {exact!r}")
 
 
-_406 = {406: {"model": ErrorBody, "description": "the GS1-EPCIS-/GS1-CBV- version headers exclude 2.0.0"}}
+_406: dict[int | str, dict[str, Any]] = {
+    406: {"model": ErrorBody, "description": "the GS1-EPCIS-/GS1-CBV- version headers exclude 2.0.0"}
+}
 router = APIRouter(
     tags=["epcis"], dependencies=[Depends(negotiate)], route_class=IdempotentRoute, responses=errors(400) | _406
 )
