@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from ledger.errors import NotFound
+from ledger.errors import NoSuchResource
 from ledger.models import EpcisCaptureJob
 
 _job = EpcisCaptureJob.__table__  # type: ignore[attr-defined]
@@ -31,7 +31,7 @@ def load(conn: Connection, capture_id: str, org_id: int) -> dict[str, Any]:
     """The job document; another organization's job is as unknown as a missing one."""
     row = conn.execute(select(_job).where(_job.c.capture_id == capture_id, _job.c.org_id == org_id)).first()
     if row is None:
-        raise NotFound(f"no capture job {capture_id!r} of this organization")
+        raise NoSuchResource(f"no capture job {capture_id!r} of this organization")
     return {
         "captureID": row.capture_id,
         "createdAt": row.created_at,

@@ -120,3 +120,9 @@ class MalformedRequest(InputError):
     """A request that is syntactically wrong (e.g. a Digital Link whose GTIN fails its check digit): HTTP 400."""
 
     code = "bad_request"
+
+
+class NoSuchResource(NotFound):
+    """An EPCIS event or capture job that does not exist (``epcisException:NoSuchResourceException``)."""
+
+    problem_type = "epcisException:NoSuchResourceException"

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, insert, select
 from ledger import idempotency, migrate, proofs, store
 from ledger import keys as keys_mod
 from ledger.db import make_engine, read_tx, write_tx
-from ledger.errors import ConflictError, InputError, NotFound, VerificationError
+from ledger.errors import ConflictError, InputError, NoSuchResource, NotFound, VerificationError
 from ledger.ingest import Submission, append, parse_batch
 from ledger.models import Lot, Organization, Product, SigningKey
 from ledger.records import LotCreate, OrganizationCreate, ProductCreate, input_error
@@ -323,7 +323,7 @@ class Ledger:
         with read_tx(self.engine) as conn:
             found = epcis_index.find(conn, event_id)
         if found is None:
-            raise NotFound(f"no event with eventID {event_id!r}: expected a CBV 2.0 Event Hash ID of a logged event")
+            raise NoSuchResource(f"no event with eventID {event_id!r}: expected the Event Hash ID of a logged event")
         return found
 
     def epcis_values(self, kind: str, offset: int, limit: int) -> list[str]:

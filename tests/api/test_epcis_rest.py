@@ -180,6 +180,7 @@ def test_event_by_its_hash_id(logged: World) -> None:
     assert _events(bare) == [one]
     missing = logged.client.get("/epcis/events/" + quote("ni:///sha-256;" + "0" * 64 + "?ver=CBV2.0", safe=""))
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    assert missing.json()["type"] == "epcisException:NoSuchResourceException"
 
 
 def test_events_appended_after_a_query_are_found_by_the_next(logged: World) -> None:

@@ -1,7 +1,7 @@
 """Organization GLN; EPCIS query index (derived from log_entry; filled by a catch-up before EPCIS queries), capture jobs
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0005 (on main after issue 10: 0006, the GS1 prefixes; re-point down_revision when merging)
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0005"  # main has 0006 (gs1_prefixes): "0006" there
 branch_labels = None
 depends_on = None
 
