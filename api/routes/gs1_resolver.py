@@ -212,3 +212,44 @@ def add_lot_links(response: Response, request: Request, svc: Svc, gtin: str, lot
     response.headers["Link"] = f"{own}, {extra['Link']}" if own else extra["Link"]
     for k, v in CORS.items():
         response.headers[k] = v
+
+
+# HEAD and OPTIONS, which a conformant resolver answers too (CORS preflight included)
+_PATHS = ("/01/{gtin}/10/{lot:path}", "/01/{gtin}", "/414/{gln}")
+ALLOW = "GET, HEAD, OPTIONS"
+
+
+def _bodiless(res: Response) -> Response:
+    headers = {k: v for k, v in res.headers.items() if k.lower() != "content-length"}
+    return Response(status_code=res.status_code, headers=headers)
+
+
+@router.head(_PATHS[0], include_in_schema=False)
+async def lot_head(gtin: str, lot: str, request: Request, svc: Svc, lang: Lang = None) -> Response:
+    from api.routes.resolver import resolve
+
+    return _bodiless(await resolve(gtin, lot, request, svc, lang))
+
+
+@router.head(_PATHS[1], include_in_schema=False)
+def product_head(gtin: str, request: Request, svc: Svc, lang: Lang = None) -> Response:
+    return _bodiless(product(gtin, request, svc, lang))
+
+
+@router.head(_PATHS[2], include_in_schema=False)
+def party_head(gln: str, request: Request, svc: Svc, lang: Lang = None) -> Response:
+    return _bodiless(party(gln, request, svc, lang))
+
+
+def _options() -> Response:
+    preflight = {
+        "Allow": ALLOW,
+        "Access-Control-Allow-Methods": ALLOW,
+        "Access-Control-Allow-Headers": "Accept, Accept-Language",
+        "Access-Control-Max-Age": "86400",
+    }
+    return Response(status_code=204, headers=CORS | preflight)
+
+
+for _path in _PATHS:
+    router.add_api_route(_path, _options, methods=["OPTIONS"], include_in_schema=False)

@@ -179,3 +179,17 @@ def test_gln_is_checked_when_an_organization_is_created(world: World) -> None:
 
     with pytest.raises((InputError, ValueError), match="GLN"):
         OrganizationCreate(name="HTX sai mã", gln="8930000001231" if GLN[-1] != "1" else "8930000001232")
+
+
+@pytest.mark.parametrize("path", [LOT_PATH, f"/01/{GTIN_A}", f"/414/{GLN}"])
+def test_head_and_options_as_a_conformant_resolver_answers_them(world: World, path: str) -> None:
+    world.ledger.create_org(OrganizationCreate(name="HTX Cà phê Thuận An", slug="htx-thuan-an", gln=GLN))
+    get = world.client.get(path)
+    head = world.client.head(path)
+    assert head.status_code == get.status_code == 200 and head.content == b""
+    assert head.headers["link"] == get.headers["link"]
+    preflight = {"Origin": "https://checker.example", "Access-Control-Request-Method": "GET"}
+    options = world.client.options(path, headers=preflight)
+    assert options.status_code == 204 and options.headers["access-control-allow-origin"] == "*"
+    assert set(options.headers["allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+    assert world.client.head(f"{path}?linkType=gs1:nope").status_code == 404
