@@ -20,14 +20,19 @@ from ledger.core import proofs
 from ledger.core.policy import may_sign
 from ledger.core.records import LotCreate, OrganizationCreate, ProductCreate, input_error
 from ledger.core.verify import AnchorCheck, LotData, LotReport, verify_lot
-from ledger.errors import ConflictError, InputError, NotFound, VerificationError
+from ledger.errors import ConflictError, InputError, NoSuchResource, NotFound, VerificationError
+from ledger.exports import epcis, epcis_index, epcis_query
 from ledger.settings import Settings
-from ledger.store import access, idempotency, migrate
+from ledger.store import access, epcis_jobs, idempotency, migrate, resolver_data, shipments
 from ledger.store import keys as keys_mod
 from ledger.store import log as store
-from ledger.store.append import Submission, append, parse_batch
+from ledger.store.append import MAX_BATCH, Submission, append, parse_batch
 from ledger.store.db import make_engine, read_tx, write_tx
 from ledger.store.models import Lot, Organization, Product, SigningKey
+
+EPCIS_EVENT_TYPES = epcis_query.EVENT_TYPES  # the API reaches the exports only through this module
+EPCIS_CONTEXT = epcis.CONTEXT
+CAPTURE_LIMIT = MAX_BATCH  # events per capture or batch, at most
 
 _org = Organization.__table__  # type: ignore[attr-defined]
 _MAX_ID = 2**63 - 1  # the largest id a BIGINT holds: a 30-digit reference is not found, not an overflow
@@ -99,6 +104,7 @@ class Ledger:
                     kind=data.kind,
                     province=data.province,
                     gs1_prefixes=[],
+                    gln=data.gln,
                     created_at=self.clock(),
                 )
                 .returning(_org.c.id)
@@ -146,6 +152,7 @@ class Ledger:
             "kind": org.kind,
             "province": org.province,
             "gs1_prefixes": list(org.gs1_prefixes or []),
+            "gln": org.gln,
             "keys": [keys_mod.public_key_info(k) for k in keys],
         }
 
@@ -301,6 +308,93 @@ class Ledger:
                 if bytes(e.leaf_hash).hex() == head:
                     out[(lot, head)] = int(e.idx)
         return out
+
+    # EPCIS 2.0 REST bindings: queries on a derived index (ledger/exports/epcis_index.py), capture jobs
+    def epcis_query(self, params: Mapping[str, list[str]]) -> tuple[dict[str, Any], str | None]:
+        """The query document answering EPCIS query ``params``, and the next page's token (None: last page)."""
+        query = epcis_query.parse_query(params)
+        self._epcis_index()
+        with read_tx(self.engine) as conn:
+            found, after = epcis_index.search(conn, query)
+        return self.epcis_document(found), (None if after is None else query.page_token(after))
+
+    def epcis_event(self, event_id: str) -> dict[str, Any]:
+        """The EPCIS 2.0 event with this CBV 2.0 Event Hash ID."""
+        self._epcis_index()
+        with read_tx(self.engine) as conn:
+            found = epcis_index.find(conn, event_id)
+        if found is None:
+            raise NoSuchResource(f"no event with eventID {event_id!r}: expected the Event Hash ID of a logged event")
+        return found
+
+    def epcis_document(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        """An EPCIS 2.0 query document (SimpleEventQuery results) holding ``events``."""
+        doc = epcis.document(events, self.clock())
+        doc["type"] = "EPCISQueryDocument"
+        doc["epcisBody"] = {"queryResults": {"queryName": "SimpleEventQuery", "resultsBody": {"eventList": events}}}
+        return doc
+
+    def epcis_values(self, kind: str, offset: int, limit: int) -> list[str]:
+        """A page of the read points, business locations or EPCs the log names."""
+        self._epcis_index()
+        with read_tx(self.engine) as conn:
+            return epcis_index.distinct_values(conn, kind, offset, limit)
+
+    def _epcis_index(self) -> None:
+        """Index the log entries appended since the last query (never on the append path)."""
+        with read_tx(self.engine) as conn:
+            if not epcis_index.behind(conn):
+                return
+        try:
+            with write_tx(self.engine) as conn:
+                epcis_index.catch_up(conn)
+        except ConflictError:  # another reader indexed the same entries meanwhile
+            pass
+
+    def epcis_save_job(self, org: str | int, created: str, captured: int, errors: list[dict[str, Any]]) -> str:
+        finished = self.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        with write_tx(self.engine) as conn:
+            return epcis_jobs.save(conn, self._org_id(conn, org), created, finished, captured, errors)
+
+    def epcis_job(self, org: str | int, capture_id: str) -> dict[str, Any]:
+        with read_tx(self.engine) as conn:
+            return epcis_jobs.load(conn, capture_id, self._org_id(conn, org))
+
+    # GS1 Digital Link resolver pages (ledger/store/resolver_data.py)
+    def product_page(self, gtin: str) -> dict[str, Any]:
+        with read_tx(self.engine) as conn:
+            return resolver_data.product(conn, gtin)
+
+    def party_page(self, gln: str) -> dict[str, Any]:
+        with read_tx(self.engine) as conn:
+            return resolver_data.party(conn, gln)
+
+    def move_shipment(
+        self,
+        org: str | int,
+        sscc: str,
+        step: str,
+        *,
+        event_time: str,
+        location: Mapping[str, Any] | None = None,
+        party: str | None = None,
+        documents: Sequence[Any] = (),
+        role: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Shipping or receiving of a whole shipment; ``documents`` (``TYPE:NUMBER`` or ``{type, number}``)
+        become each event's ``bizTransactionList``; ``ledger.core.policy`` decides with ``role``."""
+        refs = shipments.reference_documents(documents)
+        return shipments.move(
+            self,
+            org,
+            sscc,
+            step,
+            event_time=event_time,
+            location=location,
+            party=party,
+            biz_transactions=refs,
+            role=role,
+        )
 
 
 def _parse(model: Any, data: Any, where: str) -> Any:

@@ -17,6 +17,7 @@ from urllib.parse import unquote
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from api.headers import attachment
+from api.i18n import pick_lang
 from ledger.errors import InputError
 from ledger.exports import certificate, epcis, eudr, eudr_dds, fsma204
 from ledger.exports.csv_import import import_csv
@@ -136,9 +137,13 @@ def make_router(
         start: Annotated[date | None, Query(alias="from")] = None,
         end: Annotated[date | None, Query(alias="to")] = None,
         format: Literal["csv", "xlsx"] = "csv",
+        strict: bool = False,
     ) -> Response:
-        """FDA FSMA 204 sortable spreadsheet (CSV or XLSX) for a lot, a shipment or a date range."""
+        """FDA FSMA 204 sortable spreadsheet (CSV or XLSX) for a lot, a shipment or a date range;
+        ``strict=true`` refuses (422, every gap in ``details``) when any required KDE is missing."""
         rows = read(ledger, lambda c: fsma204.rows_for(c, lot=lot, sscc=sscc, start=start, end=end))
+        if strict:
+            fsma204.check_complete(rows)
         if format == "xlsx":
             return Response(fsma204.to_xlsx(rows), media_type=XLSX, headers=_attach("fsma204.xlsx"))
         return Response(fsma204.to_csv(rows), media_type="text/csv; charset=utf-8", headers=_attach("fsma204.csv"))
@@ -187,7 +192,8 @@ def make_router(
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise InputError("the CSV must be UTF-8", field="body") from exc
-        return {"recorded": import_csv(ledger, _org(who), text, role=_role(who))}
+        lang = pick_lang(None, request.headers.get("accept-language"))
+        return {"recorded": import_csv(ledger, _org(who), text, role=_role(who), lang=lang)}
 
     return router
 
