@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from ledger.core import policy
 from ledger.core.records import OrganizationCreate, ProductCreate
-from ledger.errors import InputError
+from ledger.errors import InputError, PermissionDenied
 from ledger.exports.csv_import import import_csv
 from ledger.service import Ledger
 from tests.exports.scenario import Scene
@@ -112,3 +113,32 @@ def test_route_answers_in_the_language_asked(
         assert [(d["row"], d["column"]) for d in err["details"]] == [(2, "event_time"), (3, "event_time")]
         key = "message_en" if lang == "en" else "message_vi"
         assert all(d["message"] == d[key] and d["message_vi"] != d["message_en"] for d in err["details"])
+
+
+def test_a_policy_refusal_is_403_naming_its_row_even_among_row_errors(ledger: Ledger, coop: str) -> None:
+    import_csv(ledger, coop, TEMPLATE.read_text(encoding="utf-8"))  # the cooperative's lot exists
+    ledger.create_org(OrganizationCreate(name="HTX Dừa Mỏ Cày", slug="htx-mo-cay"))
+    before = ledger.head().size
+    text = (
+        "lot;event_time;biz_step;quantity\n"
+        f"{LOT};2026-07-09T08:00:00+07:00;storing;nhiều\n"  # row 2: an input error (422 on its own)
+        f"{LOT};2026-07-09T09:00:00+07:00;packing;\n"  # row 3: another organization's lot (the policy)
+    )
+    with pytest.raises(policy.Denied, match=r"^row 3: .*packing.*; nothing stored$") as info:
+        import_csv(ledger, "htx-mo-cay", text, role="producer", lang="vi")
+    assert isinstance(info.value, PermissionDenied) and info.value.lot == LOT
+    assert ledger.head().size == before
+
+
+def test_over_long_cell_in_a_semicolon_file_names_row_and_column(ledger: Ledger, coop: str) -> None:
+    big = "x" * (csv.field_size_limit() + 1)
+    text = (
+        "lot;event_time;biz_step;note\n"
+        f"{LOT};2026-07-09T08:00:00+07:00;storing;ok\n"
+        f"{LOT};2026-07-09T09:00:00+07:00;storing;{big}\n"
+    )
+    with pytest.raises(InputError, match=r"^CSV row 3, column note: field larger than field limit") as info:
+        import_csv(ledger, coop, text)
+    assert [(d["row"], d["column"]) for d in info.value.details] == [(3, "note")]
+    assert str(info.value.details[0]["message_vi"]).startswith("không đọc được dòng")
+    assert ledger.head().size == 0
