@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from ledger.core import bounds, policy
 from ledger.core.events import normalize_event
 from ledger.core.records import LotCreate, input_error
-from ledger.errors import InputError, LedgerError
+from ledger.errors import InputError, LedgerError, PermissionDenied
 from ledger.exports import import_messages as msg
 from ledger.store.append import MAX_BATCH, Submission, append
 from ledger.store.db import write_tx
@@ -330,6 +330,8 @@ def _append_all(
             return [], errors
         except policy.Denied as exc:
             raise _denied_row(exc) from exc
+        except PermissionDenied:  # any other refusal stays a refusal (403), never an input error
+            raise
         except LedgerError as exc:
             refused = _refusals(exc, {s.index for s in pending})
             errors.extend(refused)
