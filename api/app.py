@@ -21,7 +21,7 @@ from api.config import ApiSettings
 from api.deps import anchor_check_dep, ledger_dep, role_dependency
 from api.middleware import LimitMiddleware, Metrics, ObserveMiddleware, PathMiddleware
 from api.page import Pages
-from api.routes import admin, exports, public, resolver, shipment, write
+from api.routes import admin, epcis_rest, exports, gs1_resolver, public, resolver, shipment, shipment_move, write
 from api.services import LRU, Services
 from ledger.core.ports import ChainReader
 from ledger.runtime import settle_recursion_limit
@@ -166,6 +166,9 @@ def create_app(
     sequenced.install(app, metrics.registry)
     errors.install(app)
     app.include_router(resolver.router)
+    app.include_router(gs1_resolver.router)
+    app.include_router(shipment_move.router)
+    app.include_router(epcis_rest.router)
     app.include_router(shipment.router)  # /00/{sscc} negotiates; before exporter routes' JSON-only one
     _include_exporter_routes(app)  # before the lot routes, whose {lot_id:path} would shadow /lineage
     for router in (public.router, write.router, admin.router):

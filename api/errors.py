@@ -22,8 +22,11 @@ from ledger.errors import (
     ConflictError,
     InputError,
     LedgerError,
+    MalformedRequest,
+    NotAcceptable,
     NotFound,
     PermissionDenied,
+    QueryError,
     VerificationError,
 )
 from ledger.service import StorageError, storage_fault
@@ -33,6 +36,9 @@ log = logging.getLogger("ocop.api")
 # Most specific first.
 STATUS: list[tuple[type[LedgerError], int]] = [
     (ConflictError, 409),
+    (QueryError, 400),
+    (MalformedRequest, 400),
+    (NotAcceptable, 406),
     (InputError, 422),
     (NotFound, 404),
     (PermissionDenied, 403),
@@ -104,6 +110,10 @@ async def ledger_error(request: Request, exc: Exception) -> JSONResponse:
         return error_response(status, exc.code, message)
     details = list(getattr(exc, "details", []) or [])
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    problem = getattr(exc, "problem_type", None)
+    if problem:  # EPCIS 2.0 clients read the RFC 7807 fields; everyone else reads "error"
+        body = error_body(exc.code, str(exc), details) | {"type": problem, "title": str(exc), "status": status}
+        return JSONResponse(body, status_code=status, headers=headers or None)
     return error_response(status, exc.code, str(exc), details, headers)
 
 

@@ -133,3 +133,32 @@ class PermissionDenied(LedgerError):
     """The caller is authenticated but not allowed to do this."""
 
     code = "forbidden"
+
+
+class QueryError(InputError):
+    """An EPCIS query the repository cannot answer as asked (unknown parameter, bad value, stale page token).
+
+    ``problem_type`` is the EPCIS 2.0 exception type, sent beside the error body (RFC 7807 fields).
+    """
+
+    code = "query_parameter"
+    problem_type = "epcisException:QueryParameterException"
+
+
+class NotAcceptable(InputError):
+    """The client asked for versions (``GS1-EPCIS-Min``/``-Max``, ``GS1-CBV-…``) this server does not speak."""
+
+    code = "not_acceptable"
+    problem_type = "epcisException:NotAcceptableException"
+
+
+class MalformedRequest(InputError):
+    """A request that is syntactically wrong (e.g. a Digital Link whose GTIN fails its check digit): HTTP 400."""
+
+    code = "bad_request"
+
+
+class NoSuchResource(NotFound):
+    """An EPCIS event or capture job that does not exist (``epcisException:NoSuchResourceException``)."""
+
+    problem_type = "epcisException:NoSuchResourceException"

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from api.headers import attachment
+from api.i18n import pick_lang
 from ledger.errors import InputError
 
 PDF, GEOJSON, LD = "application/pdf", "application/geo+json", "application/ld+json"
@@ -154,9 +155,11 @@ def _file_routes(router: APIRouter, get_ledger: Callable[..., Any], get_check: C
         start: Annotated[date | None, Query(alias="from")] = None,
         end: Annotated[date | None, Query(alias="to")] = None,
         format: Literal["csv", "xlsx"] = "csv",
+        strict: bool = False,
     ) -> Response:
-        """FDA FSMA 204 sortable spreadsheet (CSV or XLSX) for a lot, a shipment or a date range."""
-        body, media = ledger.fsma204(lot=lot, sscc=sscc, start=start, end=end, format=format)
+        """FDA FSMA 204 sortable spreadsheet (CSV or XLSX) for a lot, a shipment or a date range;
+        ``strict=true`` refuses (422, every gap in ``details``) when any required KDE is missing."""
+        body, media = ledger.fsma204(lot=lot, sscc=sscc, start=start, end=end, format=format, strict=strict)
         return Response(body, media_type=media, headers=_attach(f"fsma204.{format}"))
 
     @router.get("/api/v1/exports/eudr", **_file(GEOJSON))
@@ -210,7 +213,8 @@ def _import_route(
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise InputError("the CSV must be UTF-8", field="body") from exc
-        return {"recorded": ledger.import_csv(_org(who), text, role=_role(who))}
+        lang = pick_lang(None, request.headers.get("accept-language"))
+        return {"recorded": ledger.import_csv(_org(who), text, role=_role(who), lang=lang)}
 
 
 def _attach(name: str) -> dict[str, str]:

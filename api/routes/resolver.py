@@ -65,7 +65,19 @@ async def resolve(
     svc: Svc,
     lang: Annotated[str | None, Query(max_length=10, description="page language: vi (default) or en")] = None,
 ) -> Response:
-    """Resolve a GS1 Digital Link (AI 01 GTIN, AI 10 lot) to the lot's page or JSON."""
+    """Resolve a GS1 Digital Link (AI 01 GTIN, AI 10 lot) to the lot's page or JSON; ``?linkType=``
+    and ``Accept: application/linkset+json`` as a GS1-Conformant Resolver (api/routes/gs1_resolver.py)."""
+    from api.routes import gs1_resolver
+
+    linked = gs1_resolver.lot_answer(request, svc, gtin, lot, lang)
+    if linked is not None:
+        return linked
+    response = await _resolve(gtin, lot, request, svc, lang)
+    gs1_resolver.add_lot_links(response, request, svc, gtin, lot, lang)
+    return response
+
+
+async def _resolve(gtin: str, lot: str, request: Request, svc: Svc, lang: str | None) -> Response:
     as_json = wants_json(request.headers.get("accept"))
     try:
         gtin14 = gs1.normalize_gtin(gtin)

@@ -40,6 +40,7 @@ def export_fsma(
     end: Annotated[str | None, typer.Option("--to", help="last day YYYY-MM-DD")] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv | xlsx")] = "csv",
     out: Out = None,
+    strict: Annotated[bool, typer.Option("--strict", help="refuse to export if any required KDE is missing")] = False,
 ) -> None:
     """FDA FSMA 204 sortable spreadsheet of Critical Tracking Events and Key Data Elements."""
     from ledger.errors import InputError
@@ -54,6 +55,8 @@ def export_fsma(
         except ValueError as exc:
             raise InputError(f"dates must be YYYY-MM-DD: {exc}") from exc
         rows = read_conn(lambda c: fsma204.rows_for(c, lot=lot, sscc=sscc, start=d0, end=d1))
+        if strict:
+            fsma204.check_complete(rows)
         return fsma204.to_csv(rows) if fmt == "csv" else fsma204.to_xlsx(rows)
 
     write_out(run(body), out)
@@ -255,12 +258,25 @@ def ship_move(
     step: Annotated[str, typer.Argument(help="shipping | receiving")],
     time: Annotated[str, typer.Option()],
     party: Annotated[str | None, typer.Option(help="ship-to (shipping) or ship-from (receiving)")] = None,
+    location: Annotated[
+        str | None, typer.Option(help="where it happens: ship-from (shipping) or receiving location, ID[=NAME]")
+    ] = None,
+    doc: Annotated[
+        list[str] | None, typer.Option(help="reference document TYPE:NUMBER (bol, inv, po, desadv…), repeatable")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Record shipping or receiving of every lot in the shipment."""
+    """Record shipping or receiving of every lot in the shipment, with its reference documents."""
     from ledger.store import shipments
 
-    res = run(lambda: shipments.move(open_ledger(), org, sscc, step, event_time=time, party=party))
+    def body() -> list[dict[str, Any]]:
+        loc = shipments.location_arg(location) if location else None
+        moved: list[dict[str, Any]] = open_ledger().move_shipment(
+            org, sscc, step, event_time=time, party=party, location=loc, documents=doc or []
+        )
+        return moved
+
+    res = run(body)
     emit(res, as_json, f"recorded {step} of {len(res)} lot(s) in {sscc}")
 
 

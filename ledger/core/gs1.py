@@ -40,6 +40,12 @@ def normalize_gtin(value: str) -> str:
     return value.zfill(14)
 
 
+def validate_gln(value: str) -> str:
+    """A GLN (13 digits), check digit verified."""
+    _validate_numeric(value, "GLN", (13,))
+    return value
+
+
 def validate_sscc(value: str) -> str:
     """An 18-digit Serial Shipping Container Code with a valid check digit."""
     return _validate_numeric(value, "SSCC", (18,))

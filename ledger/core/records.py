@@ -76,6 +76,12 @@ class OrganizationCreate(_Strict):
     kind: OrgKind = "cooperative"
     province: Short | None = Field(default=None, examples=["Lâm Đồng"])
     gs1_prefixes: GS1Prefixes = Field(default_factory=list)
+    gln: str | None = Field(default=None, examples=["8930000000019"], description="GS1 GLN of the party (AI 414)")
+
+    @field_validator("gln")
+    @classmethod
+    def _gln(cls, v: str | None) -> str | None:
+        return None if v is None else gs1.validate_gln(v)
 
     @field_validator("slug")
     @classmethod

@@ -1,11 +1,12 @@
 """CSV import for cooperatives: one row per event, validated whole, stored all or nothing.
 
 The template is ``docs/import-template.csv`` and its columns are documented in
-``docs/import.md``. Every row is checked first (shape, dates, units, GS1 codes, plot GeoJSON)
-and every error is reported with its CSV row number (the header is row 1) and column; only
-when no row has an error are all of them appended in one transaction through the ledger's
-append path, which may still refuse the batch (unknown lot, wrong signer) - then the error
-names the row too, and nothing is stored.
+``docs/import.md``. Cells are separated by ``,`` or ``;`` (the header line decides). Every row is
+checked (shape, dates, units, GS1 codes, plot GeoJSON) and appended in one transaction through
+the ledger's append path; every error - the rows' own and those only the ledger sees (unknown
+lot) - is reported in one pass with its spreadsheet row number (the header is row 1) and column,
+in Vietnamese and English, and then nothing is stored. A refusal by the authorization policy is
+a 403 naming the row.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from pydantic import ValidationError
 from ledger.core import bounds, policy
 from ledger.core.events import normalize_event
 from ledger.core.records import LotCreate, input_error
-from ledger.errors import InputError
+from ledger.errors import InputError, LedgerError, PermissionDenied
+from ledger.exports import import_messages as msg
 from ledger.store.append import MAX_BATCH, Submission, append
 from ledger.store.db import write_tx
 
@@ -181,53 +183,84 @@ def lot_from_row(r: dict[str, str]) -> LotCreate:
         raise input_error(exc, "row") from exc
 
 
-def parse(text: str, now: datetime) -> tuple[list[Submission], list[dict[str, Any]]]:
-    """Check every row; return the submissions (org id 0, set later) and the errors."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    unknown = sorted(set(reader.fieldnames or []) - set(COLUMNS))
-    if unknown or not reader.fieldnames:
-        raise InputError(f"CSV header: unknown columns {unknown}; expected a subset of {COLUMNS}", field="header")
-    subs: list[Submission] = []
+def _separator(header_line: str) -> str:
+    """``;`` (what Excel writes in vi-VN and most EU locales) or ``,``: whichever the header uses more."""
+    return ";" if header_line.count(";") > header_line.count(",") else ","
+
+
+def _records(text: str) -> tuple[list[str], list[tuple[int, dict[str, str]]], list[dict[str, Any]]]:
+    """The header and the data rows, each with its spreadsheet row number (the header is row 1,
+    a blank line is a row too, a quoted cell spanning lines is still one row)."""
+    text = text.lstrip("\ufeff")
+    sep = _separator(text.partition("\n")[0])
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    header = [h.strip() for h in next(reader, [])]
+    unknown = sorted(set(header) - set(COLUMNS))
+    if unknown or not any(header):
+        found = f"unknown columns {unknown}" if any(header) else "no header line"
+        raise InputError(f"CSV header: {found}; expected a subset of {COLUMNS}, separated by , or ;", field="header")
+    rows: list[tuple[int, dict[str, str]]] = []
     errors: list[dict[str, Any]] = []
-    for n, raw in enumerate(_rows(reader, text), start=2):
-        r = {k: (v or "").strip() for k, v in raw.items() if k is not None}
+    for n, rec in _numbered(reader, text, header, sep):
+        extra = [c for c in rec[len(header) :] if c.strip()]
+        if extra:
+            en = f"expected at most {len(header)} cells (one per header column), got {len(rec)}"
+            vi = f"cần tối đa {len(header)} ô (mỗi cột tiêu đề một ô), nhận {len(rec)}"
+            errors.append(msg.error(n, "", en, vi))
+        elif any(c.strip() for c in rec):
+            rows.append((n, {k: v.strip() for k, v in zip(header, rec, strict=False)}))
+    return header, rows, errors
+
+
+def parse(text: str, now: datetime) -> tuple[list[Submission], list[dict[str, Any]]]:
+    """Check every row; return the submissions (org id 0, set later, ``index`` = spreadsheet row)
+    and the errors (both languages)."""
+    _, rows, errors = _records(text)
+    subs: list[Submission] = []
+    for n, r in rows:
         try:
-            subs.append(_row(r, len(subs), now))
+            subs.append(_row(r, n, now))
         except _RowError as exc:
-            errors.append({"row": n, "column": exc.column, "message": str(exc)})
+            errors.append(msg.error(n, exc.column, str(exc)))
         except InputError as exc:
             for d in exc.details or [{"field": exc.field or "", "message": str(exc)}]:
-                errors.append({"row": n, "column": _column(str(d.get("field", ""))), "message": str(d.get("message"))})
-    if not subs and not errors:
-        errors.append({"row": 2, "column": "", "message": "no rows: expected at least one event"})
+                errors.append(msg.error(n, _column(str(d.get("field", ""))), str(d.get("message"))))
+    if not rows and not errors:
+        errors.append(
+            msg.error(2, "", "no rows: expected at least one event", "không có dòng nào: cần ít nhất một sự kiện")
+        )
     if len(subs) > MAX_BATCH:
-        errors.append({"row": MAX_BATCH + 2, "column": "", "message": f"too many rows: at most {MAX_BATCH} per file"})
+        en = f"too many rows: at most {MAX_BATCH} per file"
+        errors.append(msg.error(MAX_BATCH + 2, "", en, f"quá nhiều dòng: tối đa {MAX_BATCH} dòng mỗi tệp"))
+    errors.sort(key=lambda e: int(e["row"]))
     return subs, errors
 
 
-def _rows(reader: csv.DictReader[str], text: str) -> Iterator[dict[str | Any, Any]]:
-    """The reader's rows; a malformed row or an over-long field (``csv.field_size_limit``) is an
-    ``InputError`` naming the row and, when it can be found, the column."""
+def _numbered(reader: Any, text: str, header: list[str], sep: str) -> Iterator[tuple[int, list[str]]]:
+    """The reader's records with their spreadsheet row numbers; a malformed record or an over-long
+    field (``csv.field_size_limit``) stops the reading: an ``InputError`` naming the row and, when it
+    can be found, the column (the rows after it cannot be read reliably)."""
     n = 1
     try:
-        for n, row in enumerate(reader, start=2):  # noqa: B007
-            yield row
+        for n, rec in enumerate(reader, start=2):  # noqa: B007
+            yield n, rec
     except csv.Error as exc:
-        row_no = n + 1
-        column = _long_column(text, reader.line_num, list(reader.fieldnames or []))
-        where = f"row {row_no}, column {column or '-'}"
+        row_no, limit = n + 1, csv.field_size_limit()
+        column = _long_column(text, reader.line_num, header, sep)
+        en = f"{exc} (expected fields of at most {limit} characters)"
+        vi = f"không đọc được dòng: {exc} (mỗi ô tối đa {limit} ký tự)"
         raise InputError(
-            f"CSV {where}: {exc} (expected fields of at most {csv.field_size_limit()} characters)",
+            f"CSV row {row_no}, column {column or '-'}: {en}",
             field="csv",
-            details=[{"row": row_no, "column": column, "message": str(exc)}],
+            details=msg.in_language([msg.error(row_no, column, en, vi)], "en"),
         ) from exc
 
 
-def _long_column(text: str, line_num: int, names: list[str]) -> str:
+def _long_column(text: str, line_num: int, names: list[str], sep: str) -> str:
     """The column of the first over-long field at or near line ``line_num`` (best effort; '' if unknown)."""
     limit = csv.field_size_limit()
     for line in text.lstrip("\ufeff").splitlines()[max(line_num - 2, 1) :]:
-        for i, cell in enumerate(line.split(",")):
+        for i, cell in enumerate(line.split(sep)):
             if len(cell) > limit:
                 return names[i] if i < len(names) else ""
     return ""
@@ -244,41 +277,88 @@ def _row(r: dict[str, str], index: int, now: datetime) -> Submission:
     return Submission(lot=r["lot"], actor_org_id=0, event=ev, index=index)
 
 
-def import_csv(ledger: Any, org: str | int, text: str, *, role: str | None = None) -> list[dict[str, Any]]:
+def import_csv(
+    ledger: Any, org: str | int, text: str, *, role: str | None = None, lang: str = "en"
+) -> list[dict[str, Any]]:
     """Validate every row, then store every event in one transaction, or raise and store nothing.
 
-    ``role`` is the caller's API-key role (None: the organization itself); ``ledger.core.policy``
-    decides on every row in the append path, as for any other event."""
+    Errors come in one pass: the rows' own errors and those only the ledger can see (unknown
+    lot) together, each in Vietnamese and English (``message`` in ``lang``). ``role`` is the
+    caller's API-key role (None: the organization itself); ``ledger.core.policy`` decides on every
+    row in the append path, as for any other event, and its refusal (403) names the row.
+    """
     now = ledger.clock()
     subs, errors = parse(text, now)
-    if errors:
-        raise InputError(_summary(errors), field="csv", details=errors)
-    rows = {s.index: i + 2 for i, s in enumerate(subs)}
-    with write_tx(ledger.engine) as conn:
-        org_id = ledger._org_id(conn, org)
-        for s in subs:
-            s.actor_org_id, s.role = org_id, role
+    if len(subs) > MAX_BATCH:
+        raise InputError(msg.summary(errors, lang), field="csv", details=msg.in_language(errors, lang))
+    try:
+        with write_tx(ledger.engine) as conn:
+            org_id = ledger._org_id(conn, org)
+            for s in subs:
+                s.actor_org_id, s.role = org_id, role
+            recorded, errors = _append_all(conn, subs, errors, now, ledger.keyring)
+            if errors:
+                raise _Refused
+            return recorded
+    except _Refused:
+        errors.sort(key=lambda e: int(e["row"]))
+        raise InputError(msg.summary(errors, lang), field="csv", details=msg.in_language(errors, lang)) from None
+
+
+class _Refused(Exception):
+    """Rolls the import's transaction back when any row has an error."""
+
+
+def _append_all(
+    conn: Any, subs: list[Submission], errors: list[dict[str, Any]], now: datetime, keyring: Any
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Append the rows without errors; a row the ledger refuses is reported and left out, and the
+    rest are tried again (in a savepoint each time), so every refusal is found in one call. A
+    policy refusal is not an input error: it stops the import at once (403, naming the row)."""
+    failed = {e["row"] for e in errors}
+    pending = [s for s in subs if s.index not in failed]
+    for _ in range(_MAX_ROUNDS):
+        if not pending:
+            return [], errors
         try:
-            return list(append(conn, subs, ledger.keyring, now))
+            with conn.begin_nested():
+                recorded = list(append(conn, pending, keyring, now))
+                if errors:
+                    raise _Refused
+                return recorded, errors
+        except _Refused:
+            return [], errors
         except policy.Denied as exc:
-            row = rows.get(int(str(exc.details[0]["index"])), 0) if exc.details else 0
-            denied = str(exc.details[0]["message"]) if exc.details else str(exc)
-            raise policy.Denied(
-                f"row {row}: {denied}; nothing stored", actor=exc.actor, lot=exc.lot, step=exc.step, reason=exc.reason
-            ) from exc
-        except InputError as exc:
-            details = [
-                {
-                    "row": rows.get(int(str(d.get("index", -1))), 0),
-                    "column": _column(str(d.get("field", ""))),
-                    "message": d.get("message"),
-                }
-                for d in exc.details
-            ] or [{"row": 0, "column": _column(exc.field or ""), "message": str(exc)}]
-            raise InputError(_summary(details), field="csv", details=details) from exc
+            raise _denied_row(exc) from exc
+        except PermissionDenied:  # any other refusal stays a refusal (403), never an input error
+            raise
+        except LedgerError as exc:
+            refused = _refusals(exc, {s.index for s in pending})
+            errors.extend(refused)
+            rows = {e["row"] for e in refused}
+            if not rows & {s.index for s in pending}:
+                return [], errors
+            pending = [s for s in pending if s.index not in rows]
+    return [], errors
 
 
-def _summary(errors: list[dict[str, Any]]) -> str:
-    first = errors[0]
-    where = f"row {first['row']}, column {first['column'] or '-'}"
-    return f"{len(errors)} error(s) in the CSV, nothing stored; first: {where}: {first['message']}"
+def _denied_row(exc: policy.Denied) -> policy.Denied:
+    """The policy's refusal naming the spreadsheet row (a submission's index is its row)."""
+    row = int(str(exc.details[0]["index"])) if exc.details else 0
+    denied = str(exc.details[0]["message"]) if exc.details else str(exc)
+    return policy.Denied(
+        f"row {row}: {denied}; nothing stored", actor=exc.actor, lot=exc.lot, step=exc.step, reason=exc.reason
+    )
+
+
+_MAX_ROUNDS = 50
+
+
+def _refusals(exc: LedgerError, rows: set[int]) -> list[dict[str, Any]]:
+    details = list(getattr(exc, "details", []) or [])
+    out = [
+        msg.error(int(str(d.get("index", 0))), _column(str(d.get("field", ""))), str(d.get("message")))
+        for d in details
+        if int(str(d.get("index", -1))) in rows
+    ]
+    return out or [msg.error(0, _column(getattr(exc, "field", "") or ""), str(exc))]

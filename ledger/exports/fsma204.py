@@ -51,7 +51,27 @@ COLUMNS = [
     "Reference Document Number",
     "Ledger Log Index",
     "Ledger Entry Hash",
+    "Missing KDEs",
 ]
+_TLC, _SRC, _DESC, _QTY, _UOM = (
+    "Traceability Lot Code",
+    "Traceability Lot Code Source",
+    "Product Description",
+    "Quantity",
+    "Unit of Measure",
+)
+_WHERE, _DATE, _REF = "Location Description", "Event Date", ("Reference Document Type", "Reference Document Number")
+# The KDEs 21 CFR 1.1325-1.1350 require for each CTE, as columns of this sheet. Shipping: the
+# "Location Description" is the ship-from location, "Immediate Subsequent Recipient" the ship-to;
+# receiving: "Location Description" is where it was received, "Immediate Previous Source" the ship-from.
+REQUIRED_KDES: dict[str, tuple[str, ...]] = {
+    "Harvesting": (_DESC, _QTY, _UOM, _WHERE, "Growing Area / Field", _DATE, "Immediate Subsequent Recipient", *_REF),
+    "Cooling": (_DESC, _QTY, _UOM, _WHERE, _DATE, *_REF),
+    "Initial Packing": (_TLC, _DESC, _QTY, _UOM, _WHERE, _DATE, _SRC, *_REF),
+    "Shipping": (_TLC, _QTY, _UOM, _DESC, "Immediate Subsequent Recipient", _WHERE, _DATE, _SRC, *_REF),
+    "Receiving": (_TLC, _QTY, _UOM, _DESC, "Immediate Previous Source", _WHERE, _DATE, _SRC, *_REF),
+    "Transformation": ("Input Traceability Lot Codes", _TLC, _QTY, _UOM, _DESC, _WHERE, _DATE, _SRC, *_REF),
+}
 _CTE = {
     "ocop:harvesting": "Harvesting",
     "ocop:cooling": "Cooling",
@@ -66,8 +86,9 @@ _CTE = {
 def _cte(lot: data.LotEvents, ev: dict[str, Any]) -> str | None:
     if ev["type"] == "TransformationEvent":
         return "Transformation"
-    if ev["type"] == "ObjectEvent" and ev["bizStep"] == "packing":
-        return "Initial Packing"
+    if ev["type"] == "ObjectEvent" and ev["bizStep"] == "packing":  # only a raw commodity is initially packed
+        made = any(e["type"] == "TransformationEvent" for _, e in lot.entries)
+        return "Transformation" if made else "Initial Packing"
     if ev["type"] == "AggregationEvent":
         return None
     return _CTE.get(ev["bizStep"])
@@ -145,6 +166,16 @@ def _row(lot: data.LotEvents, r: Any, ev: dict[str, Any], cte: str) -> dict[str,
     }
 
 
+def missing_kdes(row: dict[str, Any]) -> list[str]:
+    """The KDEs this row's CTE requires that it lacks (empty cells)."""
+    required = REQUIRED_KDES.get(str(row.get("Critical Tracking Event")), ())
+    return [k for k in required if row.get(k) is None or str(row.get(k)).strip() == ""]
+
+
+def _marked(row: dict[str, Any]) -> dict[str, Any]:
+    return row | {"Missing KDEs": "; ".join(missing_kdes(row))}
+
+
 def _harvest_from_commissioning(lot: data.LotEvents, r: Any, ev: dict[str, Any]) -> dict[str, Any] | None:
     o = lot.origin
     start, end = o.get("harvest_start"), o.get("harvest_end")
@@ -209,7 +240,51 @@ def rows_for(
         rows = [r for r in rows if str(start) <= r["Event Date"]]
     if end is not None:
         rows = [r for r in rows if r["Event Date"] <= str(end)]
-    return _sort(rows)
+    return _sort([_marked(r) for r in rows])
+
+
+def missing_ctes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Receiving CTEs a processor should have: an input lot shipped by another source with no Receiving row."""
+    received = {r[_TLC] for r in rows if r["Critical Tracking Event"] == "Receiving"}
+    shown = {r[_TLC]: r[_SRC] for r in rows}
+    out = []
+    for r in rows:
+        if r["Critical Tracking Event"] != "Transformation":
+            continue
+        for part in filter(None, str(r["Input Traceability Lot Codes"]).split("; ")):
+            lot = part.rsplit(" (", 1)[0]
+            if lot in shown and lot not in received and shown[lot] != r[_SRC]:
+                out.append({"lot": lot, "cte": "Receiving", "at": r[_SRC], "before": r[_DATE]})
+    return out
+
+
+def gaps(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Everything missing: one item per row with missing KDEs and per missing receiving CTE."""
+    out: list[dict[str, Any]] = [
+        {"lot": r[_TLC], "cte": r["Critical Tracking Event"], "date": r[_DATE], "missing": missing_kdes(r)}
+        for r in rows
+        if missing_kdes(r)
+    ]
+    out += [
+        {"lot": g["lot"], "cte": "Receiving", "date": g["before"], "missing": [f"the Receiving CTE at {g['at']}"]}
+        for g in missing_ctes(rows)
+    ]
+    return out
+
+
+def check_complete(rows: list[dict[str, Any]]) -> None:
+    """``--strict``: refuse (``InputError`` listing them) when any KDE or receiving CTE is missing."""
+    found = gaps(rows)
+    if found:
+        first = found[0]
+        raise InputError(
+            f"FSMA 204 export refused: {len(found)} CTE(s) lack required KDEs; first: {first['lot']} "
+            f"{first['cte']} {first['date']}: missing {', '.join(first['missing'])}",
+            field="strict",
+            details=[
+                {"field": f"{g['lot']} {g['cte']} {g['date']}", "message": ", ".join(g["missing"])} for g in found
+            ],
+        )
 
 
 def _day(d: date, days: int) -> str | None:
@@ -247,9 +322,13 @@ def to_csv(rows: Iterable[dict[str, Any]]) -> bytes:
 
 
 def to_xlsx(rows: Iterable[dict[str, Any]], title: str = "FSMA 204 traceability") -> bytes:
-    """An XLSX workbook: one sheet, bold frozen header, auto-filter (sortable), sized columns."""
+    """An XLSX workbook: the CTE sheet (bold frozen header, auto-filter, sized columns, missing KDE
+    cells filled yellow) and a "Missing KDEs" summary sheet."""
     from openpyxl import Workbook  # type: ignore[import-untyped]
-    from openpyxl.styles import Font  # type: ignore[import-untyped]
+    from openpyxl.styles import Font, PatternFill  # type: ignore[import-untyped]
+
+    rows = list(rows)
+    missing = PatternFill(fill_type="solid", start_color=MISSING_FILL, end_color=MISSING_FILL)
 
     wb = Workbook()
     ws = wb.active
@@ -264,11 +343,31 @@ def to_xlsx(rows: Iterable[dict[str, Any]], title: str = "FSMA 204 traceability"
             cell = ws.cell(row=n, column=col, value=value)
             if isinstance(value, str):
                 cell.data_type = "s"  # text is never a formula, whatever it starts with
+        for name in missing_kdes(row):
+            ws.cell(row=n, column=COLUMNS.index(name) + 1).fill = missing
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:{ws.cell(row=1, column=len(COLUMNS)).column_letter}{n}"
     for i, name in enumerate(COLUMNS, start=1):
         ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = max(14, min(48, len(name) + 4))
+    _summary_sheet(wb.create_sheet("Missing KDEs"), rows, Font)
     wb.properties.title = title
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+MISSING_FILL = "FFFF00"
+SUMMARY_COLUMNS = ["Traceability Lot Code", "Critical Tracking Event", "Event Date", "Missing KDEs"]
+
+
+def _summary_sheet(ws: Any, rows: list[dict[str, Any]], font: Any) -> None:
+    ws.append(SUMMARY_COLUMNS)
+    for c in ws[1]:
+        c.font = font(bold=True)
+    for g in gaps(rows):
+        ws.append(
+            [sheet_cell(g["lot"]), sheet_cell(g["cte"]), sheet_cell(g["date"]), sheet_cell("; ".join(g["missing"]))]
+        )
+    if ws.max_row == 1:
+        ws.append(["", "", "", "none: every CTE has its required KDEs"])
+    ws.freeze_panes = "A2"

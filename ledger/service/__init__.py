@@ -13,6 +13,7 @@ area, one module each:
 - ``exports``     lineage, shipments, FSMA 204, EUDR, EPCIS, certificates, CSV import, QR codes
 - ``admin``       API keys and authentication
 - ``verdicts``    the anchor check against a chain reader handed in
+- ``standards``   EPCIS 2.0 REST queries and capture jobs, resolver pages, shipment moves with documents
 - ``storage``     which storage failures the API reports as 503 / 507
 """
 
@@ -23,6 +24,7 @@ from ledger.service.admin import ROLES, Principal
 from ledger.service.base import slugify
 from ledger.service.reads import ChainIds, anchor_json, entry_json
 from ledger.service.records import Records
+from ledger.service.standards import CAPTURE_LIMIT, EPCIS_CONTEXT, EPCIS_EVENT_TYPES, Standards
 from ledger.service.storage import StorageError, storage_fault
 from ledger.service.verdicts import Verdicts, chain_ids, connect_chain
 from ledger.store.db import make_engine
@@ -30,6 +32,9 @@ from ledger.store.idempotency import Answer, Claim, fingerprint, parse_key
 from ledger.store.shipments import sscc_uri
 
 __all__ = [
+    "CAPTURE_LIMIT",
+    "EPCIS_CONTEXT",
+    "EPCIS_EVENT_TYPES",
     "ROLES",
     "Answer",
     "ChainIds",
@@ -51,5 +56,5 @@ __all__ = [
 ]
 
 
-class Ledger(Verdicts, Records):
+class Ledger(Verdicts, Records, Standards):
     """Master data, the append path, reads, bundles, exports, API keys and verdicts, over one store."""

@@ -100,6 +100,7 @@ class LedgerBase:
             "kind": org.kind,
             "province": org.province,
             "gs1_prefixes": list(org.gs1_prefixes or []),
+            "gln": org.gln,
             "keys": [keys_mod.public_key_info(k) for k in keys],
         }
 

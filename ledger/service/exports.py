@@ -59,10 +59,14 @@ class Exports(Bundles):
         start: date | None = None,
         end: date | None = None,
         format: Literal["csv", "xlsx"] = "csv",
+        strict: bool = False,
     ) -> tuple[bytes, str]:
-        """The FDA FSMA 204 sortable spreadsheet and its media type."""
+        """The FDA FSMA 204 sortable spreadsheet and its media type; ``strict`` refuses (InputError
+        listing every gap) when any required KDE is missing."""
         with self._read() as conn:
             rows = fsma204.rows_for(conn, lot=lot, sscc=sscc, start=start, end=end)
+        if strict:
+            fsma204.check_complete(rows)
         if format == "xlsx":
             return fsma204.to_xlsx(rows), XLSX
         return fsma204.to_csv(rows), "text/csv; charset=utf-8"
@@ -86,9 +90,11 @@ class Exports(Bundles):
         """The provenance certificate PDF of a lot (``lot=``) or shipment (``sscc=``); verification runs here."""
         return certificate.render(certificate.build(self, base_url=base_url, anchor_check=anchor_check, **subject))
 
-    def import_csv(self, org: str | int, text: str, *, role: str | None = None) -> list[dict[str, Any]]:
-        """CSV import: every row checked, then all stored or none."""
-        return import_csv(self, org, text, role=role)
+    def import_csv(
+        self, org: str | int, text: str, *, role: str | None = None, lang: str = "en"
+    ) -> list[dict[str, Any]]:
+        """CSV import: every row checked, then all stored or none; errors in Vietnamese and English."""
+        return import_csv(self, org, text, role=role, lang=lang)
 
     @staticmethod
     def qr_code(kind: Literal["png", "svg"], url: str, caption: str | None = None) -> bytes:

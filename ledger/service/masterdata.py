@@ -61,6 +61,7 @@ class MasterData(LedgerBase):
                     kind=data.kind,
                     province=data.province,
                     gs1_prefixes=[],
+                    gln=data.gln,
                     created_at=self.clock(),
                 )
                 .returning(_org.c.id)

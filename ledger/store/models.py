@@ -30,6 +30,7 @@ class Organization(SQLModel, table=True):
     # GS1 company prefixes the organization holds: its products' GTINs lie under them (ledger.core.policy)
     gs1_prefixes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
     created_at: datetime
+    gln: str | None = Field(default=None, max_length=13, unique=True)  # GS1 party GLN, served at /414/{gln}
 
 
 class SigningKey(SQLModel, table=True):
@@ -218,6 +219,39 @@ class IdempotencyRecord(SQLModel, table=True):
     body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime
     expires_at: datetime = Field(index=True)
+
+
+class EpcisEventIndex(SQLModel, table=True):
+    """What the EPCIS 2.0 query interface filters on, one row per log entry (``ledger/exports/epcis_index.py``).
+
+    Derived, never signed: filled from ``log_entry`` by a catch-up before each EPCIS query, so the
+    append path is untouched; dropping the table loses nothing. Times are UTC, in one fixed ISO
+    format, so they compare as text on both databases.
+    """
+
+    __tablename__ = "epcis_event_index"
+
+    entry_idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    event_id: str = Field(max_length=100, index=True)  # CBV 2.0 Event Hash ID
+    event_time: str = Field(max_length=32, index=True)
+    record_time: str = Field(max_length=32, index=True)
+    disposition: str | None = Field(default=None, max_length=200)
+    read_point: str | None = Field(default=None, max_length=300)
+    biz_location: str | None = Field(default=None, max_length=300)
+
+
+class EpcisCaptureJob(SQLModel, table=True):
+    """An EPCIS 2.0 capture job (``POST /epcis/capture``): all or nothing, finished when answered."""
+
+    __tablename__ = "epcis_capture_job"
+
+    capture_id: str = Field(primary_key=True, max_length=40)
+    org_id: int = Field(foreign_key="organization.id", index=True)
+    created_at: str = Field(max_length=32)
+    finished_at: str = Field(max_length=32)
+    success: bool
+    captured: int = 0
+    errors: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
 from ledger.store import account_models  # noqa: E402, F401  (the console's tables, issue 14)

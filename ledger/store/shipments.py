@@ -276,6 +276,39 @@ def move(
     return list(ledger.record(org, items, role=role))
 
 
+# CBV 2.0 business transaction types (bizTransaction types) a shipment's reference documents may have
+BIZ_TRANSACTION_TYPES = frozenset("bol cert desadv inv pedigree po poc prodorder recadv rma testprd testevt".split())
+
+
+def reference_documents(items: Sequence[Any]) -> list[dict[str, str]]:
+    """Reference documents as ``bizTransactionList`` items, from ``"TYPE:NUMBER"`` texts or
+    ``{"type", "number"}`` objects; the type is a CBV business transaction type."""
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            kind, sep, number = item.partition(":")
+        elif isinstance(item, Mapping):
+            kind, sep, number = str(item.get("type", "")), ":", str(item.get("number", "") or "")
+        else:
+            kind, sep, number = "", "", ""
+        kind = kind.strip().lower()
+        if not sep or kind not in BIZ_TRANSACTION_TYPES or not number.strip():
+            raise InputError(
+                f"documents.{i}: expected TYPE:NUMBER with TYPE one of {sorted(BIZ_TRANSACTION_TYPES)}, got {item!r}",
+                field=f"documents.{i}",
+            )
+        out.append({"type": kind, "bizTransaction": number.strip()})
+    return out
+
+
+def location_arg(text: str) -> dict[str, str]:
+    """``ID`` or ``ID=NAME`` as a location (readPoint)."""
+    ident, _, name = text.partition("=")
+    if not ident.strip():
+        raise InputError(f"location: expected ID or ID=NAME, got {text!r}", field="location")
+    return {"id": ident.strip()} | ({"name": name.strip()} if name.strip() else {})
+
+
 def shipments_of_lot(conn: Connection, lot_id: str) -> list[str]:
     """The SSCCs a lot was ever packed into, in log order."""
     out: list[str] = []

@@ -68,6 +68,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         port = free_port()
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),  # serve this checkout's code, not the installed one
             "HOME": str(tmp),
             "LEDGER_DATA_DIR": str(world.data_dir / "data"),
             "LEDGER_MASTER_KEY": MASTER_KEY_B64,

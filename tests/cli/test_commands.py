@@ -59,7 +59,7 @@ TREE: dict[str, Any] = {
     },
     "event": {"add": ["ORG", "LOT_ID", "--file", "--json"], "batch": ["ORG", "FILE", "--json"]},
     "export": {
-        "fsma204": ["--lot", "--sscc", "--from", "--to", "--format", "--output", "-o"],
+        "fsma204": ["--lot", "--sscc", "--from", "--to", "--format", "--output", "-o", "--strict"],
         "eudr": ["--sscc", "--lot", "--output", "-o"],
         "eudr-dds": ["--sscc", "--lot", "--output", "-o"],
         "epcis": ["LOT", "--sscc", "--no-upstream", "--upstream", "--output", "-o"],
@@ -68,7 +68,7 @@ TREE: dict[str, Any] = {
     "shipment": {
         "pack": ["ORG", "SSCC", "LOTS", "--time", "--json"],
         "unpack": ["ORG", "SSCC", "LOTS", "--time", "--json"],
-        "move": ["ORG", "SSCC", "STEP", "--time", "--party", "--json"],
+        "move": ["ORG", "SSCC", "STEP", "--time", "--party", "--location", "--doc", "--json"],
         "show": ["SSCC"],
     },
     "api-key": {

@@ -81,5 +81,5 @@ def test_csv_and_xlsx(ledger: Ledger, scene: Scene) -> None:
     wb = load_workbook(io.BytesIO(fsma204.to_xlsx(got)))
     ws = wb["CTEs"]
     assert [c.value for c in ws[1]] == fsma204.COLUMNS
-    assert ws.auto_filter.ref == "A1:R10" and ws.freeze_panes == "A2"
+    assert ws.auto_filter.ref == "A1:S10" and ws.freeze_panes == "A2"
     assert ws.cell(row=9, column=4).value == "Transformation" and ws.cell(row=9, column=7).value == 1500

@@ -102,6 +102,15 @@ def _b_pack(kind: str) -> Build:
     return build
 
 
+def _b_move(w: World, role: str, target: str) -> tuple[str, dict[str, Any]]:
+    body = {
+        "step": "shipping",
+        "event_time": "2026-07-08T11:00:00+07:00",
+        "documents": [{"type": "bol", "number": "B1"}],
+    }
+    return f"/api/v1/shipments/{SSCC}/move", {"json": body}
+
+
 def _b_import(w: World, role: str, target: str) -> tuple[str, dict[str, Any]]:
     csv = "lot,event_time,biz_step\n" + f"{_lot(target)},2026-07-02T06:30:00+07:00,storing\n"
     return "/api/v1/import", {"content": csv.encode(), "headers": {"content-type": "text/csv"}}
@@ -148,6 +157,8 @@ RULES: dict[tuple[str, str], tuple[Build, Allow]] = {
     ("POST", "/api/v1/lots/{lot_id:path}/events"): (_b_event, event_rule),
     ("POST", "/api/v1/events:batch"): (_b_batch, event_rule),
     ("POST", "/api/v1/epcis/capture"): (_b_epcis, event_rule),
+    ("POST", "/epcis/capture"): (lambda w, r, t: ("/epcis/capture", _b_epcis(w, r, t)[1]), event_rule),
+    ("GET", "/epcis/capture/{capture_id}"): (_b_plain("/epcis/capture/cap-unknown"), lambda r, t: True),
     ("POST", "/api/v1/shipments/{sscc}/pack"): (_b_pack("pack"), exporter_rule),
     # the matrix packs before it unpacks: the exporter packed both lots, so it may unpack org b's lot and
     # the producer may not; lots already unpacked give an input error (allowed)
@@ -156,6 +167,7 @@ RULES: dict[tuple[str, str], tuple[Build, Allow]] = {
         lambda r, t: r != "inspector" and (r, t) != ("a", "other"),
     ),
     ("POST", "/api/v1/import"): (_b_import, exporter_rule),
+    ("POST", "/api/v1/shipments/{sscc}/move"): (_b_move, lambda r, t: r in ("a", "exporter")),
     ("GET", "/api/v1/admin/organizations"): (_b_plain("/api/v1/admin/organizations"), lambda r, t: r == "admin"),
     ("POST", "/api/v1/admin/organizations"): (_b_admin_org, lambda r, t: r == "admin"),
     ("GET", "/api/v1/admin/organizations/{org}"): (
