@@ -79,9 +79,11 @@ def check_leaf(leaf: Any) -> None:
 
 def _check_shipment_leaf(leaf: Mapping[str, Any], fields: set[str]) -> None:
     key, members = leaf["key"], leaf.get("members")
+    if not isinstance(members, list):
+        raise InputError(f"shipment leaf {key}: members must be a list of lot ids, got {members!r}")
     if not _SSCC_KEY.fullmatch(key) or fields != SHIPMENT_KEYS:
         raise InputError(f"shipment leaf {key}: expected 'sscc:<18 digits>' and fields {sorted(SHIPMENT_KEYS)}")
-    ok = isinstance(members, list) and all(isinstance(m, str) and m for m in members)
+    ok = all(isinstance(m, str) and m for m in members)
     if not ok or members != sorted(set(members)):
         raise InputError(f"shipment leaf {key}: members must be sorted distinct lot ids, got {members!r}")
 
