@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.core import canonical, chaincheck, merkle, signing
+from ledger.core import canonical, chaincheck, merkle, signing, strict_json
 from ledger.core.bundle_build import KINDS, VERSION, VERSION_MULTI
 from ledger.core.bundle_parse import Entries, Parsed, is_int, parse
 from ledger.core.ports import ChainReader
@@ -63,8 +63,15 @@ def verify_bundle(bundle: Any, chain: ChainReader, *, contract: str | None = Non
 
     ``contract`` pins the anchoring contract's address (a bundle naming another is tampered);
     without it the bundle's own address is used and ``contract_source`` says so. Raises
-    ``AnchorError`` (no verdict) only when the chain cannot be asked.
+    ``AnchorError`` (no verdict) only when the chain cannot be asked. ``bundle`` may be the file's
+    bytes: they are read by ``ledger.core.strict_json`` (a BOM, non-UTF-8, a duplicate key or an
+    integer beyond 2^53 fails ``format``).
     """
+    try:
+        if isinstance(bundle, bytes | bytearray):
+            bundle = strict_json.loads(bundle)
+    except VerificationError as exc:
+        return _failed(_new_report(None), exc)
     report = _new_report(bundle)
     try:
         parsed = parse(bundle)
