@@ -13,20 +13,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.core import canonical, chaincheck, merkle, signing, strict_json
+from ledger.core.bundle_anchor import check_anchor, check_anchor_tx, check_latest, pinned_contract
 from ledger.core.bundle_build import KINDS, VERSION, VERSION_MULTI
 from ledger.core.bundle_parse import Entries, Parsed, is_int, parse
 from ledger.core.ports import ChainReader
-from ledger.errors import AnchorError, LedgerError, VerificationError
+from ledger.core.trust import Trust
+from ledger.errors import AnchorError, LedgerError, UnverifiableError, VerificationError
 
 CHECKS = ("format", "key", "signature", "chain", "inclusion", "anchor", "anchor_tx")
 CHECKS_V2 = ("format", "key", "signature", "chain", "inclusion", "lineage", "membership", "anchor", "anchor_tx")
 SSCC_URI = "https://id.gs1.org/00/"
-ZERO_ROOT = bytes(32)
 
 
 @dataclass
 class BundleReport:
-    verdict: str  # verified | tampered
+    verdict: str  # verified | tampered | unverifiable
     lot: str | None
     checks: dict[str, str] = field(default_factory=lambda: dict.fromkeys(CHECKS, "skipped"))
     failure: dict[str, Any] | None = None
@@ -39,6 +40,8 @@ class BundleReport:
     version: int | None = None
     sscc: str | None = None
     lots: list[str] = field(default_factory=list)  # the lots whose histories the bundle holds
+    latest: bool | None = None  # the anchor is the contract's latest (None: not asked)
+    trust: dict[str, Any] | None = None  # the pinned trust roots, when given
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,30 +58,47 @@ class BundleReport:
             "root": self.root,
             "anchor": self.anchor,
             "contract_source": self.contract_source,
+            "latest": self.latest,
+            "trust": self.trust,
         }
 
 
-def verify_bundle(bundle: Any, chain: ChainReader, *, contract: str | None = None) -> BundleReport:
+def verify_bundle(
+    bundle: Any,
+    chain: ChainReader,
+    *,
+    contract: str | None = None,
+    trust: Trust | None = None,
+    require_latest: bool = False,
+) -> BundleReport:
     """Check a bundle with nothing but its contents and the chain; never raises for bad bundles.
 
-    ``contract`` pins the anchoring contract's address (a bundle naming another is tampered);
-    without it the bundle's own address is used and ``contract_source`` says so. Raises
-    ``AnchorError`` (no verdict) only when the chain cannot be asked. ``bundle`` may be the file's
-    bytes: they are read by ``ledger.core.strict_json`` (a BOM, non-UTF-8, a duplicate key or an
-    integer beyond 2^53 fails ``format``).
+    ``contract`` (or ``trust``, the operator's published roots) pins the anchoring contract's
+    address and chain: a bundle naming another is ``unverifiable``, as is one whose chain cannot
+    answer; without a pin the bundle's own address is used and ``contract_source`` says so.
+    ``bundle`` may be the file's bytes: they are read by ``ledger.core.strict_json`` (a BOM,
+    non-UTF-8, a duplicate key or an integer beyond 2^53 fails ``format``). ``require_latest``
+    makes a bundle whose anchor is not the contract's latest fail ``latest``. Raises
+    ``InputError`` only when ``contract`` and ``trust`` disagree.
     """
+    pinned = pinned_contract(contract, trust)
     try:
         if isinstance(bundle, bytes | bytearray):
             bundle = strict_json.loads(bundle)
     except VerificationError as exc:
         return _failed(_new_report(None), exc)
     report = _new_report(bundle)
+    report.trust = trust.to_json() if trust is not None else None
+    if require_latest:
+        report.checks["latest"] = "skipped"
     try:
         parsed = parse(bundle)
         _describe(parsed, report)
-        _check_all(parsed, chain, contract, report)
-    except AnchorError:
-        raise  # the chain could not be asked: no verdict
+        _check_all(parsed, chain, (pinned, trust), report, require_latest)
+    except UnverifiableError as exc:
+        return _unverifiable(report, exc)
+    except AnchorError as exc:  # the chain could not be asked: no verdict about the data
+        return _unverifiable(report, UnverifiableError(f"the chain cannot answer: {exc}"))
     except VerificationError as exc:
         return _failed(report, exc)
     except (LedgerError, TypeError, ValueError, KeyError, AttributeError) as exc:  # malformed beyond the checks
@@ -114,14 +134,35 @@ def _describe(p: Parsed, report: BundleReport) -> None:
     report.anchor = dict(p.anchor)
 
 
-def _check_all(p: Parsed, chain: ChainReader, contract: str | None, report: BundleReport) -> None:
+def _check_all(
+    p: Parsed, chain: ChainReader, pins: tuple[str | None, Trust | None], report: BundleReport, require_latest: bool
+) -> None:
     for chain_lot, ents in p.chains:
         _check_entries(p, chain_lot, ents, report)
     if p.version == VERSION_MULTI:
         _check_lineage(p, report)
         if p.kind == "shipment":
             _check_membership(p, report)
-    _check_anchor(p, chain, contract, report)
+    if pins[0] is not None:
+        report.contract_source = "pinned"
+    reader = check_anchor(p.size, p.root, p.anchor, chain, *pins)
+    report.checks["anchor"] = "ok"
+    check_anchor_tx(p.size, p.root, p.anchor, reader)
+    report.checks["anchor_tx"] = "ok"
+    report.latest = check_latest(p.size, reader, require_latest)
+    if require_latest:
+        report.checks["latest"] = "ok"
+
+
+def _unverifiable(report: BundleReport, exc: UnverifiableError) -> BundleReport:
+    """No verdict about the data: the chain, contract or log key is not the trusted one, or cannot answer."""
+    report.verdict = "unverifiable"
+    check = exc.check if exc.check in report.checks else "anchor"
+    report.checks[check] = "unverifiable"
+    report.failure = {"check": check, "seq": None, "index": None, "message": str(exc)}
+    if report.version == VERSION_MULTI:
+        report.failure["lot"] = None
+    return report
 
 
 def _failed(report: BundleReport, exc: VerificationError) -> BundleReport:
@@ -260,51 +301,3 @@ def _packing_state(ents: Entries, uri: str) -> tuple[str | None, int | None, int
             state = str(ev.get("action"))
             seq, at = (ent.get("seq") if is_int(ent.get("seq")) else None), idx
     return state, seq, at
-
-
-def _check_anchor(p: Parsed, chain: ChainReader, pinned: str | None, report: BundleReport) -> None:
-    address = str(p.anchor["contract"])
-    if pinned is not None:
-        report.contract_source = "pinned"
-        if pinned.lower() != address.lower():
-            _anchor_fail(f"anchor contract is not the trusted one: expected {pinned}, got {address}", pinned, address)
-    reader = chain.at(address)
-    got_chain = reader.chain_id
-    if got_chain != p.anchor["chain_id"]:
-        _anchor_fail(
-            f"the RPC serves another chain: expected chain id {p.anchor['chain_id']}, got {got_chain}",
-            p.anchor["chain_id"],
-            got_chain,
-        )
-    onchain = reader.root_at(p.size)
-    if onchain == ZERO_ROOT:
-        _anchor_fail(f"the contract holds no root for tree size {p.size}", p.root.hex(), None)
-    if onchain != p.root:
-        _anchor_fail(
-            f"root on chain differs at size {p.size}: expected {p.root.hex()}, got {onchain.hex()}",
-            p.root.hex(),
-            onchain.hex(),
-        )
-    report.checks["anchor"] = "ok"
-    _check_anchor_tx(p, reader, address)
-    report.checks["anchor_tx"] = "ok"
-
-
-def _check_anchor_tx(p: Parsed, reader: ChainReader, address: str) -> None:
-    tx_hash = str(p.anchor["tx_hash"])
-    tx = reader.anchor_tx(tx_hash)
-    if tx is None or not tx.success:
-        raise VerificationError(f"transaction {tx_hash} is not a successful mined transaction", check="anchor_tx")
-    if tx.block_number != p.anchor["block_number"]:
-        raise VerificationError(
-            f"anchor transaction block differs: expected {p.anchor['block_number']}, got {tx.block_number}",
-            check="anchor_tx",
-            expected=p.anchor["block_number"],
-            found=tx.block_number,
-        )
-    if not any(c.lower() == address.lower() and s == p.size and r == p.root for c, s, r in tx.anchored):
-        raise VerificationError(f"transaction {tx_hash} did not anchor size {p.size} on {address}", check="anchor_tx")
-
-
-def _anchor_fail(message: str, expected: Any, found: Any) -> None:
-    raise VerificationError(message, check="anchor", expected=expected, found=found)

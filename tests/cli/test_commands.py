@@ -38,7 +38,7 @@ TREE: dict[str, Any] = {
     "lineage": ["LOT", "--direction", "--json"],
     "serve": ["--host", "--port", "--workers"],
     "qr": ["LOTS", "--out", "--sheet", "--copies", "--caption", "--no-caption", "--json"],
-    "verify-bundle": ["FILE", "--rpc", "--contract", "--json"],
+    "verify-bundle": ["FILE", "--rpc", "--contract", "--trust", "--require-latest", "--json"],
     "org": {
         "create": ["NAME", "--kind", "--province", "--slug", "--gs1-prefix", "--no-key", "--role", "--json"],
         "prefixes": ["ORG", "--gs1-prefix", "--json"],
