@@ -290,14 +290,24 @@ def _check_membership(p: Parsed, report: BundleReport) -> None:
     report.checks["membership"] = "ok"
 
 
+PACKING_ACTIONS = ("ADD", "DELETE")
+"""The aggregation actions that change what a shipment holds; an ``OBSERVE`` of it changes nothing
+(as in the store's ``ledger.store.shipments.members``, so the page, the bundle and the verifier agree)."""
+
+
 def _packing_state(ents: Entries, uri: str) -> tuple[str | None, int | None, int | None]:
-    """(action, seq, index) of the chain's last signed aggregation with parent ``uri``."""
+    """(action, seq, index) of the chain's last signed ADD or DELETE aggregation with parent ``uri``."""
     state: str | None = None
     seq: int | None = None
     at: int | None = None
     for idx, ent, _ in ents:
         ev = ent.get("event")
-        if isinstance(ev, dict) and ev.get("type") == "AggregationEvent" and ev.get("parentID") == uri:
+        if (
+            isinstance(ev, dict)
+            and ev.get("type") == "AggregationEvent"
+            and ev.get("parentID") == uri
+            and ev.get("action") in PACKING_ACTIONS
+        ):
             state = str(ev.get("action"))
             seq, at = (ent.get("seq") if is_int(ent.get("seq")) else None), idx
     return state, seq, at
