@@ -6,6 +6,7 @@ CLI and the API construct it with ``Ledger.open(settings)``.
 
 from __future__ import annotations
 
+import base64
 import re
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -16,13 +17,14 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, insert, select
 
-from ledger.core import proofs
+from ledger import masterdata_log
+from ledger.core import masterdata, proofs
 from ledger.core.policy import may_sign
 from ledger.core.records import LotCreate, OrganizationCreate, ProductCreate, input_error
 from ledger.core.verify import AnchorCheck, LotData, LotReport, verify_lot
 from ledger.errors import ConflictError, InputError, NotFound, VerificationError
 from ledger.settings import Settings
-from ledger.store import access, idempotency, migrate
+from ledger.store import access, idempotency, migrate, v2log
 from ledger.store import keys as keys_mod
 from ledger.store import log as store
 from ledger.store.append import Submission, append, parse_batch
@@ -42,10 +44,21 @@ def slugify(name: str) -> str:
 
 
 class Ledger:
-    def __init__(self, engine: Engine, keyring: keys_mod.KeyRing, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        keyring: keys_mod.KeyRing,
+        clock: Callable[[], datetime] | None = None,
+        *,
+        log_masterdata: bool = True,
+    ) -> None:
+        """``log_masterdata``: write organizations, keys and products into the log as format v2 entries
+        (issue 11). Off only for a ledger of lot events alone, as before format v2 (tests pinning log
+        positions of events use it)."""
         self.engine = engine
         self.keyring = keyring
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.log_masterdata = log_masterdata
 
     @classmethod
     def open(cls, settings: Settings, *, migrate_schema: bool = True) -> Ledger:
@@ -62,6 +75,7 @@ class Ledger:
                 keys_mod.check_master_key(conn, master)
                 ring = keys_mod.KeyRing(master)
                 ring.check_can_open(conn)
+                masterdata_log.backfill(conn, ring, datetime.now(UTC))  # format v2: once, then a no-op
         except BaseException:
             engine.dispose()  # refusing to start must not leave pooled connections behind
             raise
@@ -102,8 +116,9 @@ class Ledger:
                 .returning(_org.c.id)
             ).scalar_one()
             access.set_prefixes(conn, org_id, data.gs1_prefixes)
+            self._write_org(conn, org_id)
             if generate_key:
-                self.keyring.generate(conn, org_id, self.clock())
+                self._new_key(conn, org_id, lambda: self.keyring.generate(conn, org_id, self.clock()))
             return self._org_json(conn, org_id)
 
     def set_gs1_prefixes(self, org: str | int, prefixes: Sequence[str]) -> dict[str, Any]:
@@ -111,6 +126,7 @@ class Ledger:
         with write_tx(self.engine) as conn:
             org_id = self._org_id(conn, org)
             access.set_prefixes(conn, org_id, prefixes)
+            self._write_org(conn, org_id)
             return self._org_json(conn, org_id)
 
     def get_org(self, ref: str | int) -> dict[str, Any]:
@@ -146,15 +162,73 @@ class Ledger:
 
     def generate_key(self, org: str | int) -> dict[str, Any]:
         with write_tx(self.engine) as conn:
-            return self.keyring.generate(conn, self._org_id(conn, org), self.clock())
+            org_id = self._org_id(conn, org)
+            return self._new_key(conn, org_id, lambda: self.keyring.generate(conn, org_id, self.clock()))
 
-    def register_key(self, org: str | int, public_key_b64: str) -> dict[str, Any]:
+    def register_key(
+        self, org: str | int, public_key_b64: str, *, pop: str | None = None, effective: str | None = None
+    ) -> dict[str, Any]:
+        """Register a key the organization holds; ``pop`` is its signature over the registration statement
+        (``registration_statement``) made for the same ``effective`` time (RFC 3339 UTC)."""
         with write_tx(self.engine) as conn:
-            return self.keyring.register(conn, self._org_id(conn, org), public_key_b64, self.clock())
+            org_id = self._org_id(conn, org)
+            when = self._effective(effective)
+            info = self._new_key(
+                conn, org_id, lambda: self.keyring.register(conn, org_id, public_key_b64, when), pop=pop
+            )
+            return info
+
+    def registration_statement(self, org: str | int, public_key_b64: str, effective: str) -> dict[str, Any]:
+        """The statement a client signs (raw Ed25519 over its RFC 8785 bytes) as the ``pop`` of its key."""
+        self._effective(effective)
+        with write_tx(self.engine) as conn:
+            slug = str(self._org_json(conn, self._org_id(conn, org))["slug"])
+            return masterdata.key_registration(slug, public_key_b64, effective, self.keyring.log_signer(conn).key_id)
+
+    def _effective(self, effective: str | None) -> datetime:
+        if effective is None:
+            return self.clock()
+        masterdata.validate_body("key", {"action": "retire", "org": "a-b-c", "effective": effective})
+        when = datetime.fromisoformat(effective.replace("Z", "+00:00"))
+        if v2log.utc_text(when) != effective:
+            raise InputError(f"effective: expected the form {v2log.utc_text(when)}, got {effective}", field="effective")
+        return when
+
+    def _new_key(
+        self, conn: Connection, org_id: int, make: Callable[[], dict[str, Any]], pop: str | None = None
+    ) -> dict[str, Any]:
+        """Make a key (the organization's previous active key retires) and write both into the log."""
+        before = [
+            r.key_id
+            for r in conn.execute(select(_key.c.key_id).where(_key.c.org_id == org_id, _key.c.status == "active"))
+        ]
+        info = make()
+        if not self.log_masterdata:
+            return info
+        now = self.clock()
+        when = datetime.fromisoformat(str(info["created_at"]))
+        for kid in before:
+            masterdata_log.key_action(conn, self.keyring, kid, "retire", when, now, "rotated")
+        masterdata_log.register_key(conn, self.keyring, info["key_id"], now, effective=when, pop=pop)
+        return info
 
     def revoke_key(self, kid: str, effective: datetime | None = None, reason: str | None = None) -> dict[str, Any]:
         with write_tx(self.engine) as conn:
-            return self.keyring.revoke(conn, kid, effective or self.clock(), reason)
+            info = self.keyring.revoke(conn, kid, effective or self.clock(), reason)
+            when = datetime.fromisoformat(str(info["revoked_at"]))
+            if self.log_masterdata:
+                masterdata_log.key_action(conn, self.keyring, kid, "revoke", when, self.clock(), reason)
+            return info
+
+    def _write_org(self, conn: Connection, org_id: int) -> None:
+        if self.log_masterdata:
+            masterdata_log.write_org(conn, org_id, self.keyring.log_signer(conn), self.clock())
+
+    def trust_roots(self) -> dict[str, Any]:
+        """The log key the operator publishes (``/.well-known/ocop-ledger.json`` adds the chain)."""
+        with write_tx(self.engine) as conn:
+            log = self.keyring.log_signer(conn)
+        return {"key_id": log.key_id, "public_key": base64.b64encode(log.public_key).decode()}
 
     # --- products and lots ----------------------------------------------------------------
 
@@ -167,6 +241,8 @@ class Ledger:
             conn.execute(
                 insert(_product).values(org_id=org_id, created_at=self.clock(), **data.model_dump(mode="json"))
             )
+            if self.log_masterdata:
+                masterdata_log.write_product(conn, self.keyring, data.gtin, self.clock())
         return self.get_product(data.gtin)
 
     def get_product(self, gtin: str) -> dict[str, Any]:

@@ -11,9 +11,11 @@ verifier read organizations, keys, products and attestations through these funct
 * ``key_owner(key_entries, kid, at_time)`` is the organization a key signed for at a time, or
   raises ``VerificationError(check="attribution")``; ``org_kind(org_entries)`` the kind of an org.
 
-Migrated products (written into the log on upgrade of a ledger older than format v2, where the
-owning organization had no server-held key) are signed by the log key and carry
-``"migrated": true`` in their body: the operator, not the producer, vouches for them.
+Migrated keys (registered by their organization before format v2, without a proof of
+possession) carry ``"migrated": true`` in their ``register`` body and no ``pop``. Products written
+by the operator (migrated from an older ledger, or of an organization without a server-held
+key) are signed by the log key and carry ``"migrated": true`` in their body: the operator, not
+the producer, vouches for them.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ledger.core import signing
+from ledger.core import signing, statements
 from ledger.core.chaincheck import parse_time
 from ledger.errors import InputError, VerificationError
 
@@ -66,6 +68,7 @@ class KeyBody(_Body):
     public_key: str | None = None
     effective: str
     reason: Annotated[str, Field(max_length=500)] | None = None
+    migrated: bool | None = None
 
     _effective = field_validator("effective")(_rfc3339_utc)
 
@@ -184,6 +187,20 @@ def _check_key_body(body: Mapping[str, Any]) -> None:
         raise InputError("key body: public_key is given exactly on register", field="body.public_key")
     if body.get("public_key") is not None and len(signing.decode_b64(body["public_key"], "public_key")) != 32:
         raise InputError("key body: public_key must be 32 bytes (Ed25519), base64", field="body.public_key")
+
+
+def key_registration(org: str, public_key_b64: str, effective: str, log_key_id: str) -> dict[str, Any]:
+    """The statement that registers a key: what its holder signs as proof of possession (``pop``).
+
+    Body exactly ``{"action": "register", "org", "public_key", "effective"}``; seq 0, signed by the log key.
+    """
+    raw = signing.decode_b64(public_key_b64, "public_key")
+    body = validate_body(
+        "key", {"action": "register", "org": org, "public_key": public_key_b64, "effective": effective}
+    )
+    return statements.statement(
+        kind="key", subject=f"key:{signing.key_id(raw)}", seq=0, prev=None, body=body, signer=log_key_id
+    )
 
 
 def body_of(ent: Mapping[str, Any]) -> dict[str, Any]:
