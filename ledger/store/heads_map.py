@@ -1,7 +1,8 @@
 """The heads map of the stored log (``ledger.core.heads``): one leaf per subject and per shipment.
 
 Computed from ``log_entry`` for the log prefix ``[0, size)``, so the anchor worker can commit it in a
-``heads`` entry at index ``size`` (under the log-head lock, nothing can be appended in between):
+``heads`` entry at index ``size`` (``append_heads``: under the log-head lock, nothing can be
+appended in between):
 
 * lots and v2 subjects: the newest entry of each (its seq, leaf hash and index), found with one
   grouped query over the ``(lot_id, seq)`` unique index; ``heads:log`` itself is not in the map;
@@ -16,11 +17,14 @@ grows too slow; it is not built.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
-from ledger.core import canonical, heads, statements
+from ledger.core import canonical, heads, signing, statements
+from ledger.store import log as store
+from ledger.store import v2log
 from ledger.store.models import LogEntry
 from ledger.store.shipments import sscc_from_uri
 
@@ -97,3 +101,18 @@ def heads_body(conn: Connection, size: int) -> tuple[dict[str, Any], heads.Heads
     """The body of the ``heads`` entry to append at index ``size``, and its map."""
     m = heads_map(conn, size)
     return heads.heads_body(size, m.root, m.size, previous_heads(conn, size)), m
+
+
+def append_heads(conn: Connection, signer: signing.Signer, now: datetime) -> store.TreeHead:
+    """Under the log-head lock, append the ``heads`` entry at index ``h`` (the log's size) describing
+    ``[0, h)``, signed by the log key; return the head of size ``h + 1``, the one to anchor exactly.
+
+    When the newest entry already is a ``heads`` entry (a worker stopped between appending it and
+    anchoring) nothing is appended and the current head is returned: one heads entry per anchor.
+    """
+    head = store.lock_head(conn)
+    if head.size == 0 or previous_heads(conn, head.size) == head.size - 1:
+        return head
+    body, _ = heads_body(conn, head.size)
+    v2log.append(conn, kind="heads", ident="log", body=body, signer=signer, now=now)
+    return store.read_head(conn)
