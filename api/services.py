@@ -23,7 +23,7 @@ from ledger.core.verify import LotReport, statement_of
 from ledger.errors import ConflictError, NotFound
 from ledger.service import Ledger
 from ledger.settings import Settings
-from ledger.store import lineage, shipments
+from ledger.store import bundle_data, lineage, shipments
 from ledger.store import log as store
 from ledger.store.db import read_tx
 from ledger.store.keys import keys_by_id
@@ -295,6 +295,8 @@ class Services:
                             chains[edge.input_lot] = rows
                             nxt.append(edge.input_lot)
                 frontier = nxt
+            if v3 := bundle_data.v3_bundle(conn, subjects, sscc, anchor):  # the anchor commits the heads map
+                return v3
             all_rows = [r for rows in chains.values() for r in rows]
             root = store.root_at(conn, size)
             proofs = {int(r.idx): store.inclusion_proof(conn, int(r.idx), size) for r in all_rows}

@@ -12,10 +12,12 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.core import bundle_verify_v3 as v3
 from ledger.core import canonical, chaincheck, merkle, signing, strict_json
 from ledger.core.bundle_anchor import check_anchor, check_anchor_tx, check_latest, pinned_contract
 from ledger.core.bundle_build import KINDS, VERSION, VERSION_MULTI
 from ledger.core.bundle_parse import Entries, Parsed, is_int, parse
+from ledger.core.bundle_v3 import VERSION_V3, parse_v3
 from ledger.core.ports import ChainReader
 from ledger.core.trust import Trust
 from ledger.errors import AnchorError, LedgerError, UnverifiableError, VerificationError
@@ -92,9 +94,12 @@ def verify_bundle(
     if require_latest:
         report.checks["latest"] = "skipped"
     try:
-        parsed = parse(bundle)
-        _describe(parsed, report)
-        _check_all(parsed, chain, (pinned, trust), report, require_latest)
+        if isinstance(bundle, dict) and bundle.get("version") == VERSION_V3:
+            _check_v3(bundle, chain, (pinned, trust), report, require_latest)
+        else:
+            parsed = parse(bundle)
+            _describe(parsed, report)
+            _check_all(parsed, chain, (pinned, trust), report, require_latest)
     except UnverifiableError as exc:
         return _unverifiable(report, exc)
     except AnchorError as exc:  # the chain could not be asked: no verdict about the data
@@ -121,6 +126,14 @@ def _new_report(bundle: Any) -> BundleReport:
             report.sscc = bundle.get("sscc") if isinstance(bundle.get("sscc"), str) else None
         else:
             del report.checks["membership"]
+    elif is_doc and bundle.get("version") == VERSION_V3:
+        report.version = VERSION_V3
+        report.checks = dict.fromkeys(v3.CHECKS_V3, "skipped")
+        report.kind = str(bundle["kind"]) if bundle.get("kind") in KINDS else "lot"
+        subject = bundle.get("subject") if isinstance(bundle.get("subject"), str) else None
+        report.sscc, report.lot = (subject, None) if report.kind == "shipment" else (None, subject)
+        if report.kind != "shipment":
+            del report.checks["membership"]
     elif is_doc and bundle.get("version") == VERSION:
         report.version = VERSION
     return report
@@ -143,15 +156,57 @@ def _check_all(
         _check_lineage(p, report)
         if p.kind == "shipment":
             _check_membership(p, report)
+    _check_chain_side(p.size, p.root, p.anchor, chain, pins, report, require_latest)
+
+
+def _check_chain_side(
+    size: int,
+    root: bytes,
+    anchor: dict[str, Any],
+    chain: ChainReader,
+    pins: tuple[str | None, Trust | None],
+    report: BundleReport,
+    require_latest: bool,
+) -> None:
+    """anchor, anchor_tx and latest (``bundle_anchor``), for every version."""
     if pins[0] is not None:
         report.contract_source = "pinned"
-    reader = check_anchor(p.size, p.root, p.anchor, chain, *pins)
+    reader = check_anchor(size, root, anchor, chain, *pins)
     report.checks["anchor"] = "ok"
-    check_anchor_tx(p.size, p.root, p.anchor, reader)
+    check_anchor_tx(size, root, anchor, reader)
     report.checks["anchor_tx"] = "ok"
-    report.latest = check_latest(p.size, reader, require_latest)
+    report.latest = check_latest(size, reader, require_latest)
     if require_latest:
         report.checks["latest"] = "ok"
+
+
+def _check_v3(
+    bundle: dict[str, Any],
+    chain: ChainReader,
+    pins: tuple[str | None, Trust | None],
+    report: BundleReport,
+    require_latest: bool,
+) -> None:
+    """Version 3: the checks of ``bundle_verify_v3`` in order, then the shared lineage, membership and anchor."""
+    p = parse_v3(bundle)
+    report.checks["format"] = "ok"
+    report.entries = sum(len(ents) for _, ents in p.chains)
+    report.tree_size, report.root, report.anchor = p.size, p.root.hex(), dict(p.anchor)
+    report.lots = [s.removeprefix("lot:") for s, _ in p.chains if s.startswith("lot:")]
+    v3.check_log_key(p, pins[1])
+    report.checks["log_key"] = "ok"
+    v3.check_chains(p, lambda name: report.checks.__setitem__(name, "ok"))
+    body = v3.check_heads(p)
+    report.checks["heads"] = "ok"
+    v3.check_completeness(p, body)
+    report.checks["completeness"] = "ok"
+    v3.check_attribution(p)
+    report.checks["attribution"] = "ok"
+    view = v3.as_v2(p)
+    _check_lineage(view, report)
+    if p.kind == "shipment":
+        _check_membership(view, report)
+    _check_chain_side(p.size, p.root, p.anchor, chain, pins, report, require_latest)
 
 
 def _unverifiable(report: BundleReport, exc: UnverifiableError) -> BundleReport:
@@ -170,7 +225,7 @@ def _failed(report: BundleReport, exc: VerificationError) -> BundleReport:
     message = str(exc) if exc.check in report.checks else f"malformed bundle: {exc}"
     report.checks[check] = "failed"
     report.failure = {"check": check, "seq": exc.seq, "index": exc.index, "message": message}
-    if report.version == VERSION_MULTI:
+    if report.version in (VERSION_MULTI, VERSION_V3):
         report.failure["lot"] = exc.lot
     return report
 
