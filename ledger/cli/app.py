@@ -49,7 +49,12 @@ GROUPS: list[tuple[str, str, list[tuple[str, Command]]]] = [
     (
         "key",
         "Signing keys: generate, register your own, revoke.",
-        [("generate", records.key_generate), ("register", records.key_register), ("revoke", records.key_revoke)],
+        [
+            ("generate", records.key_generate),
+            ("register", records.key_register),
+            ("pop-statement", records.key_pop_statement),
+            ("revoke", records.key_revoke),
+        ],
     ),
     ("product", "Products (GTIN, names, OCOP stars, certifications).", [("create", records.product_create)]),
     ("lot", "Lots: create and inspect.", [("create", records.lot_create), ("show", records.lot_show)]),

@@ -47,7 +47,8 @@ TREE: dict[str, Any] = {
     },
     "key": {
         "generate": ["ORG", "--json"],
-        "register": ["ORG", "PUBLIC_KEY", "--json"],
+        "register": ["ORG", "PUBLIC_KEY", "--pop", "--effective", "--json"],
+        "pop-statement": ["ORG", "PUBLIC_KEY", "--effective"],
         "revoke": ["KEY_ID", "--at", "--reason", "--json"],
     },
     "product": {
