@@ -36,7 +36,7 @@ _org = Organization.__table__  # type: ignore[attr-defined]
 ROLES = ("producer", "inspector", "exporter", "admin")
 ROLE_KINDS: dict[str, frozenset[str]] = {
     "producer": frozenset({"cooperative", "company", "exporter"}),
-    "inspector": frozenset({"inspector", "authority"}),  # an authority attests (issue 11)
+    "inspector": frozenset({"inspector"}),
     "exporter": frozenset({"exporter"}),
     "admin": frozenset({"operator"}),
 }
