@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from ledger.core import masterdata, signing
+from ledger.core import factcheck, masterdata, signing
 from ledger.errors import InputError
 from ledger.store import v2log
 from ledger.store.keys import KeyRing
@@ -145,3 +145,17 @@ def backfill(conn: Connection, ring: KeyRing, now: datetime) -> int:
         if not v2log.subject_rows(conn, f"product:{gtin}"):
             write_product(conn, ring, str(gtin), now)
     return v2log.entry_total(conn) - before
+
+
+def product_chain(conn: Connection, product_id: int | None, size: int) -> factcheck.ProductChain | None:
+    """The product's row and its signed chain in the first ``size`` log entries (None without a product)."""
+    if product_id is None:
+        return None
+    row = conn.execute(select(_product).where(_product.c.id == product_id)).first()
+    if row is None:
+        return None
+    rows = [r for r in v2log.subject_rows(conn, f"product:{row.gtin}") if int(r.idx) < size]
+    entries = [(int(r.idx), v2log.entry_of(r), bytes(r.leaf_hash)) for r in rows]
+    regs = [e for s in sorted({str(r.signer) for r in rows}) for e in v2log.subject_entries(conn, f"key:{s}")[:1]]
+    keys = factcheck.key_table(regs, v2log.log_public_key(conn))
+    return factcheck.ProductChain(dict(row._mapping), entries, keys)

@@ -341,6 +341,7 @@ class Ledger:
             nodes_root,
             proof_map,
             self._input_heads(conn, rows),
+            masterdata_log.product_chain(conn, lot_row.product_id if lot_row else None, size),
         )
 
     @staticmethod

@@ -11,15 +11,15 @@ from sqlalchemy import Engine, text, update
 from ledger import masterdata_log
 from ledger.audit.auditor import audit
 from ledger.core import masterdata, statements
-from ledger.core.records import OrganizationCreate
+from ledger.core.records import OrganizationCreate, ProductCreate
 from ledger.errors import InputError, VerificationError
 from ledger.service import Ledger
 from ledger.store import v2log
 from ledger.store.db import read_tx, write_tx
 from ledger.store.keys import KeyRing
-from ledger.store.models import LogEntry
+from ledger.store.models import LogEntry, Product
 from tests.conftest import MASTER_KEY
-from tests.helpers import Clock, add_lot, add_org, add_product, new_client_key, register_client_key
+from tests.helpers import Clock, add_lot, add_org, add_product, gtin, new_client_key, register_client_key
 
 _entry = LogEntry.__table__
 
@@ -138,3 +138,54 @@ def test_the_audit_checks_v2_entries(v2_ledger: Ledger) -> None:
         )
     checks = {(f.check, f.index) for f in audit(v2_ledger.engine).findings}
     assert ("signature", 0) in checks and ("leaf", 0) in checks
+
+
+_product = Product.__table__
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "fact"),
+    [
+        ("name_vi", "Thanh long giả", "product name"),
+        ("name_en", "Fake fruit", "product name (English)"),
+        ("category", "coffee", "product category"),
+        ("ocop_stars", 5, "OCOP stars"),
+        ("ocop_year", 2020, "OCOP year"),
+        ("certifications", [{"scheme": "GlobalGAP", "certificate_no": "GG-1"}], "certifications"),
+    ],
+)
+def test_an_edited_product_fact_is_tampering_named_by_the_fact(
+    v2_ledger: Ledger, column: str, value: Any, fact: str
+) -> None:
+    add_org(v2_ledger, "htx-phu-hoi")
+    g = gtin(4567)
+    v2_ledger.create_product(
+        "htx-phu-hoi",
+        ProductCreate(gtin=g, name_vi="Thanh long", name_en="Dragon fruit", category="fruit", ocop_stars=4,
+                      ocop_year=2024, certifications=[{"scheme": "VietGAP", "certificate_no": "VG-1"}]),
+    )  # fmt: skip
+    lot = add_lot(v2_ledger, "htx-phu-hoi", g, "PH-1")
+    report = v2_ledger.verify_lot(lot)
+    assert report.verdict == "pending" and report.product is not None and report.product["declared"]["ocop_stars"] == 4
+    with write_tx(v2_ledger.engine) as conn:
+        conn.execute(update(_product).where(_product.c.gtin == g).values({column: value}))
+    report = v2_ledger.verify_lot(lot)
+    assert report.verdict == "tampered" and report.failure is not None
+    assert report.failure.check == "record" and report.failure.message.startswith(f"{fact} differs from the signed")
+    with read_tx(v2_ledger.engine) as conn:
+        assert report.failure.index == v2log.subject_rows(conn, f"product:{g}")[-1].idx
+
+
+def test_a_forged_product_entry_is_tampering(v2_ledger: Ledger) -> None:
+    add_org(v2_ledger, "htx-phu-hoi")
+    g = add_product(v2_ledger, "htx-phu-hoi", 4567)
+    lot = add_lot(v2_ledger, "htx-phu-hoi", g, "PH-1")
+    with write_tx(v2_ledger.engine) as conn:
+        conn.execute(
+            update(_entry)
+            .where(_entry.c.lot_id == f"product:{g}")
+            .values(event=text("replace(event, 'Thanh long ruột đỏ', 'Sầu riêng')"))
+        )
+        conn.execute(update(_product).where(_product.c.gtin == g).values(name_vi="Sầu riêng"))
+    report = v2_ledger.verify_lot(lot)
+    assert report.verdict == "tampered" and report.failure is not None and report.failure.check == "signature"
