@@ -21,8 +21,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from ledger.core import factcheck, masterdata, signing
-from ledger.errors import InputError
+from ledger.core import factcheck, masterdata, signing, statements
+from ledger.errors import InputError, LedgerError
 from ledger.store import v2log
 from ledger.store.keys import KeyRing
 from ledger.store.models import Organization, Product, SigningKey
@@ -159,3 +159,30 @@ def product_chain(conn: Connection, product_id: int | None, size: int) -> factch
     regs = [e for s in sorted({str(r.signer) for r in rows}) for e in v2log.subject_entries(conn, f"key:{s}")[:1]]
     keys = factcheck.key_table(regs, v2log.log_public_key(conn))
     return factcheck.ProductChain(dict(row._mapping), entries, keys)
+
+
+def key_facts(conn: Connection, kid: str) -> dict[str, Any] | None:
+    """Owner, owner's kind, public key and revocation of a key as its signed log entries say (empty if none).
+
+    Verification takes these over the ``signing_key`` and ``organization`` rows: an edited row
+    then changes nothing (or fails the signature), it cannot move a key or undo a revocation.
+    None when the key's entries do not verify under the log key: the key is then not registered.
+    """
+    entries = v2log.subject_entries(conn, f"key:{kid}")
+    if not entries:
+        return {}
+    log = v2log.log_public_key(conn)
+    try:
+        for ent in entries:
+            statements.verify_entry(ent, log[1] if log else b"")
+        state = masterdata.key_state(entries)
+    except (LedgerError, ValueError):
+        return None
+    org = conn.execute(select(_org.c.id).where(_org.c.slug == state["org"])).first()
+    org_entries = v2log.subject_entries(conn, f"org:{state['org']}")
+    return {
+        "public_key": base64.b64decode(state["public_key"]),
+        "org_id": org.id if org is not None else f"org:{state['org']}",
+        "org_kind": masterdata.org_kind(org_entries) if org_entries else None,
+        "revoked_at": state["revoked"],
+    }

@@ -355,6 +355,11 @@ class Ledger:
                 "org_kind": kind,
                 "revoked_at": row.revoked_at,
             }
+            facts = masterdata_log.key_facts(conn, kid)  # the log's word, where it has one
+            if facts is None:
+                del out[kid]  # its registration does not verify: not a registered key
+            else:
+                out[kid].update(facts)
         return out
 
     @staticmethod

@@ -103,17 +103,15 @@ def _norm(value: Any) -> Any:
 
 
 def key_table(registrations: Sequence[Mapping[str, Any]], log_key: tuple[str, bytes] | None) -> dict[str, bytes]:
-    """key id -> public key from ``key`` register entries (and the log key)."""
+    """key id -> public key from ``key`` register entries that verify under the log key (and the log key)."""
     if log_key is None:
         return {}
     out = {log_key[0]: log_key[1]}
     for ent in registrations:
         try:
             stmt = statements.verify_entry(ent, log_key[1])
-        except (LedgerError, ValueError) as exc:
-            raise VerificationError(
-                f"key registration {ent.get('subject')} does not verify: {exc}", check="key"
-            ) from exc
+        except (LedgerError, ValueError):
+            continue  # a registration that does not verify registers nothing
         if stmt["body"].get("action") == "register":
             out[str(stmt["subject"]).removeprefix("key:")] = statements.registered_key(stmt)
     return out

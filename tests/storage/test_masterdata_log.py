@@ -17,9 +17,9 @@ from ledger.service import Ledger
 from ledger.store import v2log
 from ledger.store.db import read_tx, write_tx
 from ledger.store.keys import KeyRing
-from ledger.store.models import LogEntry, Product
+from ledger.store.models import LogEntry, Product, SigningKey
 from tests.conftest import MASTER_KEY
-from tests.helpers import Clock, add_lot, add_org, add_product, gtin, new_client_key, register_client_key
+from tests.helpers import Clock, add_lot, add_org, add_product, event, gtin, new_client_key, register_client_key
 
 _entry = LogEntry.__table__
 
@@ -189,3 +189,37 @@ def test_a_forged_product_entry_is_tampering(v2_ledger: Ledger) -> None:
         conn.execute(update(_product).where(_product.c.gtin == g).values(name_vi="Sầu riêng"))
     report = v2_ledger.verify_lot(lot)
     assert report.verdict == "tampered" and report.failure is not None and report.failure.check == "signature"
+
+
+_key = SigningKey.__table__
+
+
+def test_key_revocation_and_ownership_come_from_the_log(v2_ledger: Ledger, clock: Clock) -> None:
+    kid = add_org(v2_ledger, "htx-phu-hoi")["keys"][0]["key_id"]
+    add_org(v2_ledger, "cty-khac", kind="company")
+    g = add_product(v2_ledger, "htx-phu-hoi", 4567)
+    lot = add_lot(v2_ledger, "htx-phu-hoi", g, "PH-1")
+    clock.advance(hours=1)
+    v2_ledger.record("htx-phu-hoi", [{"lot": lot, "event": event()}])
+    v2_ledger.revoke_key(kid, effective=clock() - timedelta(minutes=30), reason="leaked")
+    assert v2_ledger.verify_lot(lot).verdict == "tampered"  # the event was recorded after the revocation
+    with write_tx(v2_ledger.engine) as conn:  # an operator hides the revocation in the table
+        conn.execute(update(_key).where(_key.c.key_id == kid).values(status="active", revoked_at=None))
+    report = v2_ledger.verify_lot(lot)
+    assert report.verdict == "tampered" and report.failure is not None and report.failure.check == "key"
+    assert "revoked at 2026-08-01T03:30:00" in report.failure.message
+
+
+def test_a_forged_key_registration_unregisters_the_key(v2_ledger: Ledger) -> None:
+    kid = add_org(v2_ledger, "htx-phu-hoi")["keys"][0]["key_id"]
+    g = add_product(v2_ledger, "htx-phu-hoi", 4567)
+    lot = add_lot(v2_ledger, "htx-phu-hoi", g, "PH-1")
+    with write_tx(v2_ledger.engine) as conn:
+        conn.execute(
+            update(_entry)
+            .where(_entry.c.lot_id == f"key:{kid}")
+            .values(event=text("replace(event, 'htx-phu-hoi', 'cty-khac')"))
+        )
+    report = v2_ledger.verify_lot(lot)
+    assert report.verdict == "tampered" and report.failure is not None
+    assert report.failure.check == "signature" and "not a registered key" in report.failure.message
