@@ -19,10 +19,11 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
 from ledger.core import factcheck, masterdata, signing, statements
-from ledger.errors import InputError, LedgerError
+from ledger.core.records import ProductCreate
+from ledger.errors import InputError, LedgerError, NotFound, PermissionDenied
 from ledger.store import v2log
 from ledger.store.keys import KeyRing
 from ledger.store.models import Organization, Product, SigningKey
@@ -186,3 +187,16 @@ def key_facts(conn: Connection, kid: str) -> dict[str, Any] | None:
         "org_kind": masterdata.org_kind(org_entries) if org_entries else None,
         "revoked_at": state["revoked"],
     }
+
+
+def update_product_row(conn: Connection, org_id: int, gtin: str, data: ProductCreate) -> None:
+    """The working copy of a product update: only its owner, never to another GTIN."""
+    if data.gtin != gtin:
+        raise InputError(f"gtin: expected the product's GTIN {gtin}, got {data.gtin}", field="gtin")
+    row = conn.execute(select(_product.c.org_id).where(_product.c.gtin == gtin)).first()
+    if row is None:
+        raise NotFound(f"no product with GTIN {gtin}")
+    if int(row.org_id) != org_id:
+        raise PermissionDenied(f"product {gtin} belongs to another organization")
+    values = data.model_dump(mode="json", exclude={"gtin"})
+    conn.execute(update(_product).where(_product.c.gtin == gtin).values(**values))

@@ -245,6 +245,18 @@ class Ledger:
                 masterdata_log.write_product(conn, self.keyring, data.gtin, self.clock())
         return self.get_product(data.gtin)
 
+    def update_product(self, org: str | int, gtin: str, data: ProductCreate) -> dict[str, Any]:
+        """Replace the product's record with ``data`` (its GTIN must be ``gtin``): a new signed version.
+
+        Lots commissioned before keep showing the version in force then (``LotReport.product``).
+        """
+        with write_tx(self.engine) as conn:
+            org_id = self._org_id(conn, org)
+            masterdata_log.update_product_row(conn, org_id, gtin, data)
+            if self.log_masterdata:
+                masterdata_log.write_product(conn, self.keyring, data.gtin, self.clock())
+        return self.get_product(data.gtin)
+
     def get_product(self, gtin: str) -> dict[str, Any]:
         with read_tx(self.engine) as conn:
             row = conn.execute(select(_product).where(_product.c.gtin == gtin)).first()

@@ -56,7 +56,11 @@ GROUPS: list[tuple[str, str, list[tuple[str, Command]]]] = [
             ("revoke", records.key_revoke),
         ],
     ),
-    ("product", "Products (GTIN, names, OCOP stars, certifications).", [("create", records.product_create)]),
+    (
+        "product",
+        "Products (GTIN, names, OCOP stars, certifications).",
+        [("create", records.product_create), ("update", records.product_update)],
+    ),
     ("lot", "Lots: create and inspect.", [("create", records.lot_create), ("show", records.lot_show)]),
     ("event", "Record supply-chain events on lots.", [("add", records.event_add), ("batch", records.event_batch)]),
     (

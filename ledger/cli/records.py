@@ -189,6 +189,22 @@ def product_create(
     emit(p, as_json, f"product {p['gtin']} {p['name_vi']}")
 
 
+def product_update(
+    org: str,
+    file: Annotated[Path, typer.Option(help="JSON file with the product's whole new record (GTIN unchanged)")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Update a product of ORG: the log gets its next signed version; older lots keep theirs."""
+    from ledger.core.records import ProductCreate
+
+    def body() -> dict[str, Any]:
+        data = parse_model(ProductCreate, given(file), "product")
+        return open_ledger().update_product(org, data.gtin, data)  # type: ignore[no-any-return]
+
+    p = run(body)
+    emit(p, as_json, f"product {p['gtin']} updated")
+
+
 def lot_create(
     org: str,
     gtin: Annotated[str | None, typer.Option()] = None,

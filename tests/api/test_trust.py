@@ -46,3 +46,32 @@ def test_cli_registers_a_client_key_with_its_proof_of_possession(run: Any) -> No
     r = run("key", "register", "htx-tu-ky", pub, "--effective", when, "--pop", signer.sign(data), "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["key_id"] == signer.key_id
+
+
+def test_a_product_update_is_a_new_version_and_old_lots_keep_theirs(v2_ledger: Ledger, tmp_path: Path) -> None:
+    from tests.api.conftest import GTIN_A, add_org
+
+    app = create_app(make_settings(tmp_path), ledger=v2_ledger, connect_chain=False, api_settings=api_settings())
+    with TestClient(app) as client:
+        _, token = add_org(v2_ledger, "HTX Phú Hội", "htx-phu-hoi", "cooperative", "producer")
+        _, other = add_org(v2_ledger, "HTX Khác", "htx-khac", "cooperative", "producer")
+        auth = {"Authorization": f"Bearer {token}"}
+        product = {"gtin": GTIN_A, "name_vi": "Thanh long", "category": "fruit", "ocop_stars": 3, "ocop_year": 2023}
+        assert client.post("/api/v1/products", json=product, headers=auth).status_code == 201
+        lot = {"gtin": GTIN_A, "code": "OLD-1", "quantity": 10, "unit": "KGM"}
+        assert client.post("/api/v1/lots", json=lot, headers=auth).status_code == 201
+        newer = {**product, "ocop_stars": 4, "ocop_year": 2025}
+        r = client.put(f"/api/v1/products/{GTIN_A}", json=newer, headers=auth)
+        assert r.status_code == 200 and r.json()["ocop_stars"] == 4
+        assert client.post("/api/v1/lots", json={**lot, "code": "NEW-1"}, headers=auth).status_code == 201
+        refused = client.put(f"/api/v1/products/{GTIN_A}", json=newer, headers={"Authorization": f"Bearer {other}"})
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+        moved = client.put(f"/api/v1/products/{GTIN_A}", json={**newer, "gtin": "08930000000019"}, headers=auth)
+        assert moved.status_code == 422 and "expected the product's GTIN" in moved.json()["error"]["message"]
+        missing = client.put("/api/v1/products/08930000000019", json={**newer, "gtin": "08930000000019"}, headers=auth)
+        assert missing.status_code == 404
+    old_report = v2_ledger.verify_lot(f"{GTIN_A}.OLD-1")
+    new_report = v2_ledger.verify_lot(f"{GTIN_A}.NEW-1")
+    assert old_report.verdict == new_report.verdict == "pending"
+    assert old_report.product is not None and old_report.product["declared"]["ocop_stars"] == 3
+    assert new_report.product is not None and new_report.product["declared"]["ocop_stars"] == 4

@@ -53,6 +53,7 @@ TREE: dict[str, Any] = {
     },
     "product": {
         "create": ["ORG", "--gtin", "--name-vi", "--name-en", "--category", "--stars", "--year", "--file", "--json"],
+        "update": ["ORG", "--file", "--json"],
     },
     "lot": {
         "create": ["ORG", "--gtin", "--code", "--province", "--commune", "--quantity", "--unit", "--file", "--json"],
