@@ -19,10 +19,11 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
-from ledger.core import masterdata, signing
-from ledger.errors import InputError
+from ledger.core import factcheck, masterdata, signing, statements
+from ledger.core.records import ProductCreate
+from ledger.errors import InputError, LedgerError, NotFound, PermissionDenied
 from ledger.store import v2log
 from ledger.store.keys import KeyRing
 from ledger.store.models import Organization, Product, SigningKey
@@ -145,3 +146,57 @@ def backfill(conn: Connection, ring: KeyRing, now: datetime) -> int:
         if not v2log.subject_rows(conn, f"product:{gtin}"):
             write_product(conn, ring, str(gtin), now)
     return v2log.entry_total(conn) - before
+
+
+def product_chain(conn: Connection, product_id: int | None, size: int) -> factcheck.ProductChain | None:
+    """The product's row and its signed chain in the first ``size`` log entries (None without a product)."""
+    if product_id is None:
+        return None
+    row = conn.execute(select(_product).where(_product.c.id == product_id)).first()
+    if row is None:
+        return None
+    rows = [r for r in v2log.subject_rows(conn, f"product:{row.gtin}") if int(r.idx) < size]
+    entries = [(int(r.idx), v2log.entry_of(r), bytes(r.leaf_hash)) for r in rows]
+    regs = [e for s in sorted({str(r.signer) for r in rows}) for e in v2log.subject_entries(conn, f"key:{s}")[:1]]
+    keys = factcheck.key_table(regs, v2log.log_public_key(conn))
+    return factcheck.ProductChain(dict(row._mapping), entries, keys)
+
+
+def key_facts(conn: Connection, kid: str) -> dict[str, Any] | None:
+    """Owner, owner's kind, public key and revocation of a key as its signed log entries say (empty if none).
+
+    Verification takes these over the ``signing_key`` and ``organization`` rows: an edited row
+    then changes nothing (or fails the signature), it cannot move a key or undo a revocation.
+    None when the key's entries do not verify under the log key: the key is then not registered.
+    """
+    entries = v2log.subject_entries(conn, f"key:{kid}")
+    if not entries:
+        return {}
+    log = v2log.log_public_key(conn)
+    try:
+        for ent in entries:
+            statements.verify_entry(ent, log[1] if log else b"")
+        state = masterdata.key_state(entries)
+    except (LedgerError, ValueError):
+        return None
+    org = conn.execute(select(_org.c.id).where(_org.c.slug == state["org"])).first()
+    org_entries = v2log.subject_entries(conn, f"org:{state['org']}")
+    return {
+        "public_key": base64.b64decode(state["public_key"]),
+        "org_id": org.id if org is not None else f"org:{state['org']}",
+        "org_kind": masterdata.org_kind(org_entries) if org_entries else None,
+        "revoked_at": state["revoked"],
+    }
+
+
+def update_product_row(conn: Connection, org_id: int, gtin: str, data: ProductCreate) -> None:
+    """The working copy of a product update: only its owner, never to another GTIN."""
+    if data.gtin != gtin:
+        raise InputError(f"gtin: expected the product's GTIN {gtin}, got {data.gtin}", field="gtin")
+    row = conn.execute(select(_product.c.org_id).where(_product.c.gtin == gtin)).first()
+    if row is None:
+        raise NotFound(f"no product with GTIN {gtin}")
+    if int(row.org_id) != org_id:
+        raise PermissionDenied(f"product {gtin} belongs to another organization")
+    values = data.model_dump(mode="json", exclude={"gtin"})
+    conn.execute(update(_product).where(_product.c.gtin == gtin).values(**values))

@@ -245,6 +245,18 @@ class Ledger:
                 masterdata_log.write_product(conn, self.keyring, data.gtin, self.clock())
         return self.get_product(data.gtin)
 
+    def update_product(self, org: str | int, gtin: str, data: ProductCreate) -> dict[str, Any]:
+        """Replace the product's record with ``data`` (its GTIN must be ``gtin``): a new signed version.
+
+        Lots commissioned before keep showing the version in force then (``LotReport.product``).
+        """
+        with write_tx(self.engine) as conn:
+            org_id = self._org_id(conn, org)
+            masterdata_log.update_product_row(conn, org_id, gtin, data)
+            if self.log_masterdata:
+                masterdata_log.write_product(conn, self.keyring, data.gtin, self.clock())
+        return self.get_product(data.gtin)
+
     def get_product(self, gtin: str) -> dict[str, Any]:
         with read_tx(self.engine) as conn:
             row = conn.execute(select(_product).where(_product.c.gtin == gtin)).first()
@@ -341,6 +353,7 @@ class Ledger:
             nodes_root,
             proof_map,
             self._input_heads(conn, rows),
+            masterdata_log.product_chain(conn, lot_row.product_id if lot_row else None, size),
         )
 
     @staticmethod
@@ -354,6 +367,11 @@ class Ledger:
                 "org_kind": kind,
                 "revoked_at": row.revoked_at,
             }
+            facts = masterdata_log.key_facts(conn, kid)  # the log's word, where it has one
+            if facts is None:
+                del out[kid]  # its registration does not verify: not a registered key
+            else:
+                out[kid].update(facts)
         return out
 
     @staticmethod

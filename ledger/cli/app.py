@@ -49,9 +49,18 @@ GROUPS: list[tuple[str, str, list[tuple[str, Command]]]] = [
     (
         "key",
         "Signing keys: generate, register your own, revoke.",
-        [("generate", records.key_generate), ("register", records.key_register), ("revoke", records.key_revoke)],
+        [
+            ("generate", records.key_generate),
+            ("register", records.key_register),
+            ("pop-statement", records.key_pop_statement),
+            ("revoke", records.key_revoke),
+        ],
     ),
-    ("product", "Products (GTIN, names, OCOP stars, certifications).", [("create", records.product_create)]),
+    (
+        "product",
+        "Products (GTIN, names, OCOP stars, certifications).",
+        [("create", records.product_create), ("update", records.product_update)],
+    ),
     ("lot", "Lots: create and inspect.", [("create", records.lot_create), ("show", records.lot_show)]),
     ("event", "Record supply-chain events on lots.", [("add", records.event_add), ("batch", records.event_batch)]),
     (

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from ledger.core import gs1
 from ledger.errors import InputError
 
-OrgKind = Literal["cooperative", "company", "inspector", "exporter", "operator"]
+OrgKind = Literal["cooperative", "company", "inspector", "exporter", "authority", "operator"]
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Short = Annotated[str, Field(min_length=1, max_length=100)]

@@ -47,11 +47,13 @@ TREE: dict[str, Any] = {
     },
     "key": {
         "generate": ["ORG", "--json"],
-        "register": ["ORG", "PUBLIC_KEY", "--json"],
+        "register": ["ORG", "PUBLIC_KEY", "--pop", "--effective", "--json"],
+        "pop-statement": ["ORG", "PUBLIC_KEY", "--effective"],
         "revoke": ["KEY_ID", "--at", "--reason", "--json"],
     },
     "product": {
         "create": ["ORG", "--gtin", "--name-vi", "--name-en", "--category", "--stars", "--year", "--file", "--json"],
+        "update": ["ORG", "--file", "--json"],
     },
     "lot": {
         "create": ["ORG", "--gtin", "--code", "--province", "--commune", "--quantity", "--unit", "--file", "--json"],

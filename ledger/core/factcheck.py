@@ -1,0 +1,117 @@
+"""The facts a page shows about a lot's product, checked against the signed log (pure; issue 11).
+
+The ``product`` table is the operator's working copy; the truth is the product's format v2
+chain (``product:<gtin>``). ``check_product`` verifies that chain (signatures by the log key or
+by a key the ``key`` entries register, seq/prev links, stored leaf hashes) and that every fact of
+the row that a page, certificate or bundle shows equals the newest signed version; a difference
+is ``tampered`` with check ``record``, naming the fact ("product name", "OCOP stars", ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.core import masterdata, merkle, statements
+from ledger.errors import LedgerError, VerificationError
+
+# fact shown on pages -> (product row column, path in the signed body)
+PRODUCT_FACTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "product name": ("name_vi", ("names", "vi")),
+    "product name (English)": ("name_en", ("names", "en")),
+    "product category": ("category", ("category",)),
+    "OCOP stars": ("ocop_stars", ("declared", "ocop_stars")),
+    "OCOP year": ("ocop_year", ("declared", "ocop_year")),
+    "certifications": ("certifications", ("declared", "certifications")),
+}
+
+
+@dataclass
+class ProductChain:
+    """A product's row and its log chain, as plain values (``ledger.service`` reads them)."""
+
+    row: Mapping[str, Any]
+    entries: Sequence[tuple[int, Mapping[str, Any], bytes]]  # (log index, entry, stored leaf hash)
+    signer_keys: Mapping[str, bytes] = field(default_factory=dict)  # key id -> raw public key (log key included)
+
+
+def check_product(chain: ProductChain, before: int | None = None) -> dict[str, Any] | None:
+    """Verify the chain and the row's facts; return the version in force before log index ``before``."""
+    if not chain.entries:
+        return None
+    prev: str | None = None
+    for n, (index, ent, stored) in enumerate(chain.entries):
+        prev = _check_entry(ent, index, stored, n, prev, chain.signer_keys)
+    newest_index, newest, _ = chain.entries[-1]
+    body = masterdata.body_of(newest)
+    for fact, (column, path) in PRODUCT_FACTS.items():
+        signed = _at(body, path)
+        found = chain.row.get(column)
+        if _norm(found) != _norm(signed):
+            raise VerificationError(
+                f"{fact} differs from the signed product entry: expected {signed!r}, got {found!r}",
+                check="record",
+                index=newest_index,
+                expected=signed,
+                found=found,
+            )
+    if before is None:
+        return body
+    return masterdata.in_force([(i, e) for i, e, _ in chain.entries], before) or body
+
+
+def _check_entry(
+    ent: Mapping[str, Any], index: int, stored: bytes, n: int, prev: str | None, keys: Mapping[str, bytes]
+) -> str:
+    try:
+        pub = keys.get(str(ent.get("signer")))
+        if pub is None:
+            raise VerificationError(f"signer is not a registered key: got {ent.get('signer')}", check="signature")
+        stmt = statements.verify_entry(ent, pub)
+        leaf = merkle.leaf_hash(statements.entry_bytes(ent))
+    except VerificationError as exc:
+        raise exc.at(index=index) from None
+    except (LedgerError, ValueError) as exc:
+        raise VerificationError(f"product entry is malformed: {exc}", check="record", index=index) from exc
+    if stmt["seq"] != n or stmt["prev"] != prev:
+        raise VerificationError(
+            f"product entry out of order: expected seq {n} after {prev}, got seq {stmt['seq']} after {stmt['prev']}",
+            check="chain",
+            index=index,
+        )
+    if stored != leaf:
+        raise VerificationError(
+            f"stored leaf hash differs from the product entry's: expected {leaf.hex()}, got {stored.hex()}",
+            check="leaf",
+            index=index,
+        )
+    return leaf.hex()
+
+
+def _at(body: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = body
+    for part in path:
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, list):
+        return [{k: v for k, v in c.items() if v is not None} if isinstance(c, Mapping) else c for c in value]
+    return value
+
+
+def key_table(registrations: Sequence[Mapping[str, Any]], log_key: tuple[str, bytes] | None) -> dict[str, bytes]:
+    """key id -> public key from ``key`` register entries that verify under the log key (and the log key)."""
+    if log_key is None:
+        return {}
+    out = {log_key[0]: log_key[1]}
+    for ent in registrations:
+        try:
+            stmt = statements.verify_entry(ent, log_key[1])
+        except (LedgerError, ValueError):
+            continue  # a registration that does not verify registers nothing
+        if stmt["body"].get("action") == "register":
+            out[str(stmt["subject"]).removeprefix("key:")] = statements.registered_key(stmt)
+    return out
