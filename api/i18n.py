@@ -13,6 +13,10 @@ TEXT: dict[str, dict[str, str]] = {
         "pending_long": "Dữ liệu hợp lệ; các sự kiện mới nhất chưa được neo lên blockchain.",
         "tampered": "Cảnh báo: dữ liệu đã bị thay đổi",
         "tampered_long": "Lịch sử lô hàng không khớp với bản ghi đã ký. Đừng tin vào thông tin dưới đây.",
+        "unverifiable": "Không kiểm chứng được",
+        "unverifiable_long": "Không hỏi được blockchain mà nhà vận hành công bố; chưa phát hiện sai lệch, "
+        "nhưng cũng chưa xác minh được.",
+        "ship_unverifiable_long": "Không hỏi được blockchain mà nhà vận hành công bố; chưa phát hiện sai lệch.",
         "not_found": "Không tìm thấy",
         "not_found_long": "Không có lô hàng nào với mã này trong sổ cái.",
         "invalid": "Mã không hợp lệ",
@@ -72,6 +76,11 @@ TEXT: dict[str, dict[str, str]] = {
         "pending_long": "Valid so far; the newest events are not anchored on the blockchain yet.",
         "tampered": "Warning: records were altered",
         "tampered_long": "This lot's history does not match what was signed. Do not trust the details below.",
+        "unverifiable": "Cannot be verified",
+        "unverifiable_long": "The blockchain the operator publishes could not be asked; nothing was found altered, "
+        "but nothing could be confirmed either.",
+        "ship_unverifiable_long": "The blockchain the operator publishes could not be asked; "
+        "nothing was found altered.",
         "not_found": "Not found",
         "not_found_long": "No lot with this code is in the ledger.",
         "invalid": "Invalid code",

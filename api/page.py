@@ -138,7 +138,13 @@ def lineage_view(svc: Services, lot_id: str, lang: str) -> dict[str, Any]:
     return {"made_from": made_from, "made_into": made_into}
 
 
-_BADGE = {"verified": "ok", "pending": "pending", "tampered": "failed", "not_found": "unchecked"}
+_BADGE = {
+    "verified": "ok",
+    "pending": "pending",
+    "unverifiable": "unchecked",
+    "tampered": "failed",
+    "not_found": "unchecked",
+}
 
 
 def shipment_view(svc: Services, data: dict[str, Any], reports: dict[str, LotReport], lang: str) -> dict[str, Any]:

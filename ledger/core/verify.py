@@ -130,8 +130,18 @@ def verify_lot(data: LotData, may_sign: MaySign, anchor: AnchorCheck | None = No
             report.product = check_product(data.product, int(data.entries[0]["idx"]))
     except VerificationError as exc:
         return _fail(report, exc)
-    report.verdict = "verified" if anchored_all and data.entries else "pending"
+    report.verdict = "verified" if anchored_all and data.entries else _pending_or_unverifiable(report)
     return report
+
+
+UNVERIFIABLE_ANCHOR = frozenset({"unreachable"})
+"""Anchor statuses (``ledger.chain.check``) under which the chain cannot be asked: no verdict on the data."""
+
+
+def _pending_or_unverifiable(report: LotReport) -> str:
+    """Valid so far: ``unverifiable`` when the chain could not answer (never ``tampered``), else ``pending``."""
+    status = report.anchor.get("status") if isinstance(report.anchor, dict) else None
+    return "unverifiable" if status in UNVERIFIABLE_ANCHOR else "pending"
 
 
 def _check_entries(

@@ -53,6 +53,7 @@ VERDICTS = {
     "pending": ("HỢP LỆ, CHỜ NEO", "VALID, ANCHOR PENDING"),
     "tampered": ("BỊ SỬA ĐỔI", "TAMPERED"),
     "not_found": ("KHÔNG TÌM THẤY", "NOT FOUND"),
+    "unverifiable": ("KHÔNG KIỂM CHỨNG ĐƯỢC", "UNVERIFIABLE"),
 }
 
 
@@ -149,7 +150,11 @@ def _verdict_part(cert: Certificate, p: Para, head: Any) -> list[Any]:
 
     vi, en = VERDICTS.get(cert.verdict, (cert.verdict, cert.verdict))
     color = colors.HexColor(
-        "#1b7f3b" if cert.verdict == "verified" else "#b26a00" if cert.verdict == "pending" else "#b00020"
+        "#1b7f3b"
+        if cert.verdict == "verified"
+        else "#b26a00"
+        if cert.verdict in ("pending", "unverifiable")
+        else "#b00020"
     )
     verdict_style = ParagraphStyle("v", parent=head, textColor=color, fontSize=14)
     qr = QrCodeWidget(cert.url)
@@ -297,7 +302,7 @@ def _product(lot: Any) -> dict[str, Any]:
 
 def _verdict(reports: Sequence[Any]) -> tuple[str, str]:
     verdicts = [r.verdict for r in reports]
-    for v in ("tampered", "not_found", "pending"):
+    for v in ("tampered", "not_found", "unverifiable", "pending"):
         bad = [r for r in reports if r.verdict == v]
         if bad:
             f = bad[0].failure
