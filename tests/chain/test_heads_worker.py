@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.audit.auditor import audit
 from ledger.chain.client import ChainClient
 from ledger.chain.worker import AnchorWorker, WorkerConfig
 from ledger.core import statements
@@ -52,6 +53,8 @@ def test_each_anchor_commits_the_heads_map_signed_by_the_log_key(farm: Farm, tes
         entries = heads_map.heads_entries(conn)
     assert [i for i, _ in entries] == [h, h + 2] and entries[1][1]["prev_heads"] == h
     assert tester_chain.latest_tree_size() == h + 3 == farm.ledger.head().size
+    report = audit(farm.ledger.engine, chain=tester_chain)  # the full-log audit accepts the heads entries
+    assert report.findings == [], report.findings
 
 
 def test_a_heads_entry_left_by_a_stopped_worker_is_anchored_not_repeated(farm: Farm, tester_chain: ChainClient) -> None:
