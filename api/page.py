@@ -87,9 +87,11 @@ def lot_view(svc: Services, lot_id: str, report: LotReport, lang: str) -> dict[s
                 "state_text": t[f"event_{state}"],
             }
         )
+    product, vouch = signed_product(product, report, lang)
     name = product["name_vi"] if lang == "vi" or not product.get("name_en") else product["name_en"]
     return {
         "lot": lot,
+        "vouch": vouch,
         "product_name": name,
         "product": product,
         "producer": producer,
@@ -98,6 +100,28 @@ def lot_view(svc: Services, lot_id: str, report: LotReport, lang: str) -> dict[s
         "timeline": list(reversed(timeline)),
         **lineage_view(svc, lot_id, lang),
     }
+
+
+def signed_product(product: dict[str, Any], report: LotReport, lang: str) -> tuple[dict[str, Any], str | None]:
+    """The product facts as signed in the log at the lot's commissioning (when the report verified them)
+    and who vouches for the stars and certifications: the producer's declaration (or the operator's
+    migration); attested facts come with the attestations."""
+    body = report.product
+    if body is None:
+        return product, None
+    declared = body.get("declared") or {}
+    shown = {
+        **product,
+        "name_vi": body["names"]["vi"],
+        "name_en": body["names"].get("en"),
+        "category": body.get("category"),
+        "ocop_stars": declared.get("ocop_stars"),
+        "ocop_year": declared.get("ocop_year"),
+        "certifications": declared.get("certifications") or [],
+    }
+    if not (shown["ocop_stars"] or shown["certifications"]):
+        return shown, None
+    return shown, TEXT[lang]["declared_by_operator" if body.get("migrated") else "declared_by_producer"]
 
 
 def lot_path(lot_id: str) -> str:
