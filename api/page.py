@@ -92,6 +92,7 @@ def lot_view(svc: Services, lot_id: str, report: LotReport, lang: str) -> dict[s
     return {
         "lot": lot,
         "vouch": vouch,
+        "attested": attested_view(svc, lot_id, lang),
         "product_name": name,
         "product": product,
         "producer": producer,
@@ -122,6 +123,22 @@ def signed_product(product: dict[str, Any], report: LotReport, lang: str) -> tup
     if not (shown["ocop_stars"] or shown["certifications"]):
         return shown, None
     return shown, TEXT[lang]["declared_by_operator" if body.get("migrated") else "declared_by_producer"]
+
+
+def attested_view(svc: Services, lot_id: str, lang: str) -> list[dict[str, str]]:
+    """Each fact an authority attests about the lot or its product, and who: from the log alone."""
+    from ledger import attestations
+
+    t = TEXT[lang]
+    with read_tx(svc.ledger.engine) as conn:
+        found = attestations.about_in(conn, "product", lot_id[:14]) + attestations.about_in(conn, "lot", lot_id)
+    return [
+        {
+            "fact": t[f"claim_{a['claim']['type']}"].format(**a["claim"]),
+            "by": f"{t['attested_by']} {a['authority_name']}",
+        }
+        for a in found
+    ]
 
 
 def lot_path(lot_id: str) -> str:
