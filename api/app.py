@@ -20,7 +20,7 @@ from api.config import ApiSettings
 from api.deps import anchor_check_dep, ledger_dep, role_dependency
 from api.middleware import LimitMiddleware, Metrics, ObserveMiddleware, PathMiddleware
 from api.page import Pages
-from api.routes import admin, exports, products, public, resolver, shipment, trust, write
+from api.routes import admin, attest, exports, products, public, resolver, shipment, trust, write
 from api.services import LRU, Services
 from ledger.service import Ledger
 from ledger.settings import Settings
@@ -134,6 +134,7 @@ def create_app(
     _include_exporter_routes(app)  # before the lot routes, whose {lot_id:path} would shadow /lineage
     app.include_router(trust.router)
     app.include_router(products.router)
+    app.include_router(attest.router)
     for router in (public.router, write.router, admin.router):
         app.include_router(router)
     _install_docs(app)

@@ -87,9 +87,12 @@ def lot_view(svc: Services, lot_id: str, report: LotReport, lang: str) -> dict[s
                 "state_text": t[f"event_{state}"],
             }
         )
+    product, vouch = signed_product(product, report, lang)
     name = product["name_vi"] if lang == "vi" or not product.get("name_en") else product["name_en"]
     return {
         "lot": lot,
+        "vouch": vouch,
+        "attested": attested_view(svc, lot_id, lang),
         "product_name": name,
         "product": product,
         "producer": producer,
@@ -98,6 +101,44 @@ def lot_view(svc: Services, lot_id: str, report: LotReport, lang: str) -> dict[s
         "timeline": list(reversed(timeline)),
         **lineage_view(svc, lot_id, lang),
     }
+
+
+def signed_product(product: dict[str, Any], report: LotReport, lang: str) -> tuple[dict[str, Any], str | None]:
+    """The product facts as signed in the log at the lot's commissioning (when the report verified them)
+    and who vouches for the stars and certifications: the producer's declaration (or the operator's
+    migration); attested facts come with the attestations."""
+    body = report.product
+    if body is None:
+        return product, None
+    declared = body.get("declared") or {}
+    shown = {
+        **product,
+        "name_vi": body["names"]["vi"],
+        "name_en": body["names"].get("en"),
+        "category": body.get("category"),
+        "ocop_stars": declared.get("ocop_stars"),
+        "ocop_year": declared.get("ocop_year"),
+        "certifications": declared.get("certifications") or [],
+    }
+    if not (shown["ocop_stars"] or shown["certifications"]):
+        return shown, None
+    return shown, TEXT[lang]["declared_by_operator" if body.get("migrated") else "declared_by_producer"]
+
+
+def attested_view(svc: Services, lot_id: str, lang: str) -> list[dict[str, str]]:
+    """Each fact an authority attests about the lot or its product, and who: from the log alone."""
+    from ledger import attestations
+
+    t = TEXT[lang]
+    with read_tx(svc.ledger.engine) as conn:
+        found = attestations.about_in(conn, "product", lot_id[:14]) + attestations.about_in(conn, "lot", lot_id)
+    return [
+        {
+            "fact": t[f"claim_{a['claim']['type']}"].format(**a["claim"]),
+            "by": f"{t['attested_by']} {a['authority_name']}",
+        }
+        for a in found
+    ]
 
 
 def lot_path(lot_id: str) -> str:

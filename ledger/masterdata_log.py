@@ -159,7 +159,10 @@ def product_chain(conn: Connection, product_id: int | None, size: int) -> factch
     entries = [(int(r.idx), v2log.entry_of(r), bytes(r.leaf_hash)) for r in rows]
     regs = [e for s in sorted({str(r.signer) for r in rows}) for e in v2log.subject_entries(conn, f"key:{s}")[:1]]
     keys = factcheck.key_table(regs, v2log.log_public_key(conn))
-    return factcheck.ProductChain(dict(row._mapping), entries, keys)
+    org = conn.execute(select(_org).where(_org.c.id == row.org_id)).first()
+    org_rows = [r for r in v2log.subject_rows(conn, f"org:{org.slug}") if int(r.idx) < size] if org else []
+    org_entries = [(int(r.idx), v2log.entry_of(r), bytes(r.leaf_hash)) for r in org_rows]
+    return factcheck.ProductChain(dict(row._mapping), entries, keys, dict(org._mapping) if org else None, org_entries)
 
 
 def key_facts(conn: Connection, kid: str) -> dict[str, Any] | None:

@@ -61,8 +61,9 @@ class Ledger:
         self.log_masterdata = log_masterdata
 
     @classmethod
-    def open(cls, settings: Settings, *, migrate_schema: bool = True) -> Ledger:
-        """Connect, migrate, and check the master key against the ledger (fail fast if wrong)."""
+    def open(cls, settings: Settings, *, migrate_schema: bool = True, log_masterdata: bool = True) -> Ledger:
+        """Connect, migrate, and check the master key against the ledger (fail fast if wrong); write an
+        older ledger's master data into the log (once)."""
         engine = make_engine(settings.resolved_database_url())
         try:
             if migrate_schema:
@@ -75,11 +76,12 @@ class Ledger:
                 keys_mod.check_master_key(conn, master)
                 ring = keys_mod.KeyRing(master)
                 ring.check_can_open(conn)
-                masterdata_log.backfill(conn, ring, datetime.now(UTC))  # format v2: once, then a no-op
+                if log_masterdata:
+                    masterdata_log.backfill(conn, ring, datetime.now(UTC))  # format v2: once, then a no-op
         except BaseException:
             engine.dispose()  # refusing to start must not leave pooled connections behind
             raise
-        return cls(engine, ring)
+        return cls(engine, ring, log_masterdata=log_masterdata)
 
     # --- idempotent writes ---------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from ledger.cli import api_keys, chain, records, tools
+from ledger.cli import api_keys, attest, chain, records, tools
 from ledger.cli.common import fail
 from ledger.errors import VerificationError
 
@@ -88,6 +88,11 @@ GROUPS: list[tuple[str, str, list[tuple[str, Command]]]] = [
         "api-key",
         "API keys of organizations (Authorization: Bearer <key>).",
         [("create", api_keys.api_key_create), ("list", api_keys.api_key_list), ("revoke", api_keys.api_key_revoke)],
+    ),
+    (
+        "attest",
+        "Attestations by authority organizations: OCOP rating, certification, growing-area and packing-house codes.",
+        [("add", attest.attest_add), ("revoke", attest.attest_revoke), ("list", attest.attest_list)],
     ),
 ]
 """Command groups: (name, help, [(subcommand name, function)])."""

@@ -27,6 +27,9 @@ PRODUCT_FACTS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+ORG_FACTS: dict[str, str] = {"producer name": "name", "producer province": "province", "producer kind": "kind"}
+
+
 @dataclass
 class ProductChain:
     """A product's row and its log chain, as plain values (``ledger.service`` reads them)."""
@@ -34,6 +37,8 @@ class ProductChain:
     row: Mapping[str, Any]
     entries: Sequence[tuple[int, Mapping[str, Any], bytes]]  # (log index, entry, stored leaf hash)
     signer_keys: Mapping[str, bytes] = field(default_factory=dict)  # key id -> raw public key (log key included)
+    org_row: Mapping[str, Any] | None = None  # the producer (the lot's organization) and its org chain
+    org_entries: Sequence[tuple[int, Mapping[str, Any], bytes]] = ()
 
 
 def check_product(chain: ProductChain, before: int | None = None) -> dict[str, Any] | None:
@@ -56,9 +61,31 @@ def check_product(chain: ProductChain, before: int | None = None) -> dict[str, A
                 expected=signed,
                 found=found,
             )
+    check_org(chain)
     if before is None:
         return body
     return masterdata.in_force([(i, e) for i, e, _ in chain.entries], before) or body
+
+
+def check_org(chain: ProductChain) -> None:
+    """The producer's row agrees with its newest org entry, signed by the log key (facts on pages)."""
+    if chain.org_row is None or not chain.org_entries:
+        return
+    prev: str | None = None
+    for n, (index, ent, stored) in enumerate(chain.org_entries):
+        prev = _check_entry(ent, index, stored, n, prev, chain.signer_keys)
+    newest_index, newest, _ = chain.org_entries[-1]
+    body = masterdata.body_of(newest)
+    for fact, column in ORG_FACTS.items():
+        if chain.org_row.get(column) != body.get(column):
+            raise VerificationError(
+                f"{fact} differs from the signed organization entry: "
+                f"expected {body.get(column)!r}, got {chain.org_row.get(column)!r}",
+                check="record",
+                index=newest_index,
+                expected=body.get(column),
+                found=chain.org_row.get(column),
+            )
 
 
 def _check_entry(

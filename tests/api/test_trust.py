@@ -75,3 +75,34 @@ def test_a_product_update_is_a_new_version_and_old_lots_keep_theirs(v2_ledger: L
     assert old_report.verdict == new_report.verdict == "pending"
     assert old_report.product is not None and old_report.product["declared"]["ocop_stars"] == 3
     assert new_report.product is not None and new_report.product["declared"]["ocop_stars"] == 4
+
+
+def test_the_page_shows_the_signed_product_and_who_vouches(v2_ledger: Ledger, tmp_path: Path) -> None:
+    from sqlalchemy import update
+
+    from ledger.store.db import write_tx
+    from ledger.store.models import Product
+    from tests.api.conftest import GTIN_A, add_org
+
+    app = create_app(make_settings(tmp_path), ledger=v2_ledger, connect_chain=False, api_settings=api_settings())
+    with TestClient(app) as client:
+        _, token = add_org(v2_ledger, "HTX Phú Hội", "htx-phu-hoi", "cooperative", "producer")
+        auth = {"Authorization": f"Bearer {token}"}
+        product = {"gtin": GTIN_A, "name_vi": "Thanh long", "name_en": "Dragon fruit", "ocop_stars": 4,
+                   "ocop_year": 2024, "certifications": [{"scheme": "VietGAP", "certificate_no": "VG-1"}]}  # fmt: skip
+        assert client.post("/api/v1/products", json=product, headers=auth).status_code == 201
+        lot = {"gtin": GTIN_A, "code": "PH-1", "quantity": 10, "unit": "KGM"}
+        assert client.post("/api/v1/lots", json=lot, headers=auth).status_code == 201
+        page = client.get(f"/01/{GTIN_A}/10/PH-1?lang=en", headers={"Accept": "text/html"}).text
+        assert "declared by the producer" in page and "OCOP 4 stars" in page
+        vi = client.get(f"/01/{GTIN_A}/10/PH-1", headers={"Accept": "text/html"}).text
+        assert "do nhà sản xuất tự công bố" in vi
+    t = Product.__table__
+    with write_tx(v2_ledger.engine) as conn:  # verdicts are cached per log size: a fresh app sees the edit
+        conn.execute(update(t).where(t.c.gtin == GTIN_A).values(ocop_stars=5))
+    app = create_app(make_settings(tmp_path), ledger=v2_ledger, connect_chain=False, api_settings=api_settings())
+    with TestClient(app) as client:
+        verdict = client.get(f"/api/v1/lots/{GTIN_A}.PH-1/verify").json()
+        assert verdict["verdict"] == "tampered" and verdict["failure"]["message"].startswith("OCOP stars differs")
+        page = client.get(f"/01/{GTIN_A}/10/PH-1?lang=en", headers={"Accept": "text/html"}).text
+        assert "Warning: records were altered" in page

@@ -78,6 +78,11 @@ TREE: dict[str, Any] = {
         "list": ["ORG", "--json"],
         "revoke": ["KEY_ID", "--json"],
     },
+    "attest": {
+        "add": ["AUTHORITY", "--about", "--id", "--claim", "--json"],
+        "revoke": ["SUBJECT", "--json"],
+        "list": ["--about", "--id", "--json"],
+    },
 }
 CONTRACT = (  # DESIGN.md's interface contract, "CLI (`ocop-ledger`, Typer)"
     "up serve anchor-worker devchain deploy org key product lot event import qr verify verify-bundle audit export"

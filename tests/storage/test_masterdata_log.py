@@ -17,7 +17,7 @@ from ledger.service import Ledger
 from ledger.store import v2log
 from ledger.store.db import read_tx, write_tx
 from ledger.store.keys import KeyRing
-from ledger.store.models import LogEntry, Product, SigningKey
+from ledger.store.models import LogEntry, Organization, Product, SigningKey
 from tests.conftest import MASTER_KEY
 from tests.helpers import Clock, add_lot, add_org, add_product, event, gtin, new_client_key, register_client_key
 
@@ -223,3 +223,25 @@ def test_a_forged_key_registration_unregisters_the_key(v2_ledger: Ledger) -> Non
     report = v2_ledger.verify_lot(lot)
     assert report.verdict == "tampered" and report.failure is not None
     assert report.failure.check == "signature" and "not a registered key" in report.failure.message
+
+
+_org = Organization.__table__
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "fact"),
+    [("name", "HTX Giả Mạo", "producer name"), ("province", "Bến Tre", "producer province"),
+     ("kind", "authority", "producer kind")],
+)  # fmt: skip
+def test_an_edited_producer_fact_is_tampering_named_by_the_fact(
+    v2_ledger: Ledger, column: str, value: str, fact: str
+) -> None:
+    add_org(v2_ledger, "htx-phu-hoi")
+    g = add_product(v2_ledger, "htx-phu-hoi", 4567)
+    lot = add_lot(v2_ledger, "htx-phu-hoi", g, "PH-1")
+    assert v2_ledger.verify_lot(lot).verdict == "pending"
+    with write_tx(v2_ledger.engine) as conn:
+        conn.execute(update(_org).where(_org.c.slug == "htx-phu-hoi").values({column: value}))
+    report = v2_ledger.verify_lot(lot)
+    assert report.verdict == "tampered" and report.failure is not None
+    assert report.failure.message.startswith(f"{fact} differs from the signed organization entry")
