@@ -8,10 +8,9 @@ entry's size ``h``:
 * the ``key`` chain of every signer, the ``org`` chain of every key's organization, and the
   ``product`` chain of each lot's GTIN (when the log has one), whose signers' keys and organizations
   are added in turn;
+* the ``attestation`` chains about each lot or its product (plots: not yet), with their signers;
 * the map proof of every chain (and of the shipment), from the map recomputed at ``h``, which must
   have the root the heads entry signed (else the store changed since: ``ConflictError``).
-
-Attestation chains are not added yet (no route records them in this version).
 """
 
 from __future__ import annotations
@@ -93,14 +92,30 @@ def _lot_entry(row: Any) -> dict[str, Any]:
 
 
 def _v2_chains(conn: Connection, lots: dict[str, Chain], h: int) -> dict[str, Chain]:
-    """Product chains of the lots, then key chains of every signer and org chains of their organizations."""
+    """Product chains of the lots and attestations about them or their products, then key chains of every
+    signer and org chains of their organizations."""
     out: dict[str, Chain] = {}
-    for subject in {f"product:{s.removeprefix('lot:').split('.')[0]}" for s in lots}:
+    gtins = {s.removeprefix("lot:").split(".")[0] for s in lots}
+    for subject in {f"product:{g}" for g in gtins}:
         _add(conn, out, subject, h)
+    about = {("product", g) for g in gtins} | {("lot", s.removeprefix("lot:")) for s in lots}
+    out |= _attestations(conn, about, h)
     signers = {str(e["signer"]) for ents in (*lots.values(), *out.values()) for _, e in ents}
     for kid in sorted(signers):
         if _add(conn, out, f"key:{kid}", h):
             _add(conn, out, f"org:{out[f'key:{kid}'][0][1]['body']['org']}", h)
+    return out
+
+
+def _attestations(conn: Connection, about: set[tuple[str, str]], h: int) -> dict[str, Chain]:
+    """Every attestation chain (active or revoked as of ``h``) about one of ``about`` ((type, id) pairs)."""
+    q = select(_entry.c.lot_id).where(_entry.c.event_type == "attestation", _entry.c.seq == 0, _entry.c.idx < h)
+    out: dict[str, Chain] = {}
+    for subject in conn.execute(q.order_by(_entry.c.idx)).scalars():
+        chain = [(i, e) for i, e in v2log.indexed_entries(conn, str(subject)) if i < h]
+        target = chain[-1][1]["body"].get("about") or {}
+        if (target.get("type"), target.get("id")) in about:
+            out[str(subject)] = chain
     return out
 
 

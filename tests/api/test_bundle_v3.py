@@ -149,3 +149,22 @@ def test_a_stale_bundle_says_so_and_fails_require_latest(world: ChainWorld, scen
     assert report.verdict == "tampered" and report.failure is not None and report.failure["check"] == "latest"
     fresh = get(world, f"/api/v1/lots/{quoted(scene.frozen)}/bundle")
     assert check(world, fresh, require_latest=True).verdict == "verified"
+
+
+def test_attestations_about_the_product_travel_with_their_authority(world: ChainWorld, scene: Scene) -> None:
+    from ledger import attestations
+    from ledger.core.records import OrganizationCreate
+
+    world.ledger.create_org(OrganizationCreate(name="Hội đồng OCOP Bến Tre", slug="ocop-ben-tre", kind="authority"))
+    gtin = scene.frozen.split(".")[0]
+    rating = {"type": "ocop_rating", "stars": 4, "year": 2024, "decision": "12/QĐ-UBND", "expires": "2027-12-31"}
+    made = attestations.attest(world.ledger, "ocop-ben-tre", {"type": "product", "id": gtin}, rating)
+    anchor(world)
+    bundle = get(world, f"/api/v1/lots/{quoted(scene.frozen)}/bundle")
+    assert made["subject"] in [c["subject"] for c in bundle["chains"]]
+    assert "org:ocop-ben-tre" in [c["subject"] for c in bundle["chains"]]
+    assert check(world, bundle).verdict == "verified"
+    no_authority = copy.deepcopy(bundle)
+    no_authority["chains"] = [c for c in no_authority["chains"] if c["subject"] != "org:ocop-ben-tre"]
+    no_authority["map"] = [m for m in no_authority["map"] if m["leaf"]["key"] != "org:ocop-ben-tre"]
+    assert failed(world, no_authority) == "attribution"
