@@ -168,3 +168,15 @@ def test_attestations_about_the_product_travel_with_their_authority(world: Chain
     no_authority["chains"] = [c for c in no_authority["chains"] if c["subject"] != "org:ocop-ben-tre"]
     no_authority["map"] = [m for m in no_authority["map"] if m["leaf"]["key"] != "org:ocop-ben-tre"]
     assert failed(world, no_authority) == "attribution"
+
+
+def test_observe_of_a_shipment_page_bundle_and_verifier_agree(world: ChainWorld, scene: Scene) -> None:
+    for org, lot in (("cty-dong-lanh", scene.frozen), ("htx-cai-mon", scene.raw1)):  # listed, and not listed
+        shipments._aggregate(
+            world.ledger, org, scene.sscc, [lot], "OBSERVE", "inspecting", "2026-07-09T10:00:00+07:00", None, None, None
+        )
+    anchor(world)
+    page = get(world, f"/api/v1/shipments/{scene.sscc}")
+    bundle = get(world, f"/api/v1/shipments/{scene.sscc}/bundle")
+    assert bundle["version"] == 3 and [m["lot"] for m in page["lots"]] == bundle["lots"] == [scene.frozen]
+    assert page["verdict"] == "verified" and check(world, bundle).verdict == "verified"
