@@ -275,7 +275,8 @@ def event_batch(
 
 
 def verify(lot_id: str, as_json: JsonOpt = False) -> None:
-    """Verify a lot from the stored ledger: exit 0 verified or pending, 1 tampered, 3 not found."""
+    """Verify a lot from the stored ledger: exit 0 verified, pending or unverifiable (valid so far, the
+    chain could not be asked: the verdict says so), 1 tampered, 3 not found."""
 
     def body() -> Any:
         ledger = open_ledger()
@@ -283,7 +284,7 @@ def verify(lot_id: str, as_json: JsonOpt = False) -> None:
 
     report = run(body)
     emit(report.to_json(), as_json, describe(report))
-    raise typer.Exit({"verified": 0, "pending": 0, "tampered": 1, "not_found": 3}[report.verdict])
+    raise typer.Exit({"verified": 0, "pending": 0, "unverifiable": 0, "tampered": 1, "not_found": 3}[report.verdict])
 
 
 def describe(report: Any) -> str:

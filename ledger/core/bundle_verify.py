@@ -44,6 +44,7 @@ class BundleReport:
     lots: list[str] = field(default_factory=list)  # the lots whose histories the bundle holds
     latest: bool | None = None  # the anchor is the contract's latest (None: not asked)
     trust: dict[str, Any] | None = None  # the pinned trust roots, when given
+    facts: dict[str, Any] | None = None  # version 3, verified: the facts and who vouches for each
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,6 +63,7 @@ class BundleReport:
             "contract_source": self.contract_source,
             "latest": self.latest,
             "trust": self.trust,
+            "facts": self.facts,
         }
 
 
@@ -207,6 +209,7 @@ def _check_v3(
     if p.kind == "shipment":
         _check_membership(view, report)
     _check_chain_side(p.size, p.root, p.anchor, chain, pins, report, require_latest)
+    report.facts = v3.facts(p)  # only once every check passed: nothing unverified is reported
 
 
 def _unverifiable(report: BundleReport, exc: UnverifiableError) -> BundleReport:

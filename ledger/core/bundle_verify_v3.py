@@ -216,3 +216,27 @@ def as_v2(p: ParsedV3) -> Parsed:
     lot = p.subject if p.kind == "lot" else None
     sscc = p.subject if p.kind == "shipment" else None
     return Parsed(2, p.kind, lot, sscc, list(p.lots), lots, {}, p.size, p.root, p.anchor)
+
+
+def facts(p: ParsedV3) -> dict[str, Any]:
+    """What a verified v3 bundle vouches for, and who vouches: organizations (operator-signed), products
+    ("declared by the producer"), active attestations ("attested by" an authority), each lot's signers."""
+    chains = {s: [e for _, e, _ in ents] for s, ents in p.chains}
+    out: dict[str, Any] = {"organizations": {}, "products": {}, "attestations": [], "lots": {}}
+    for subject, ents in chains.items():
+        kind, _, ident = subject.partition(":")
+        if kind in ("org", "product", "attestation"):
+            body = masterdata.current(ents)
+        if kind == "org":
+            out["organizations"][ident] = {k: body[k] for k in ("name", "kind", "province")} | {"signed_by": "operator"}
+        elif kind == "product":
+            declared = body["declared"] | {"declared_by": body["org"]}
+            shown = {k: body.get(k) for k in ("names", "category", "brand", "net_content")}
+            out["products"][ident] = shown | {"owner": body["org"], "declared": declared}
+        elif kind == "attestation" and body["status"] == "active":
+            owner = masterdata.key_state(chains[f"key:{ents[-1]['signer']}"])["org"]
+            out["attestations"].append({"about": body["about"], "claim": body["claim"], "attested_by": owner})
+        elif kind == "lot":
+            owners = {masterdata.key_state(chains[f"key:{e['signer']}"])["org"] for e in ents}
+            out["lots"][ident] = {"entries": len(ents), "signed_by": sorted(owners)}
+    return out

@@ -163,7 +163,10 @@ def test_attestations_about_the_product_travel_with_their_authority(world: Chain
     bundle = get(world, f"/api/v1/lots/{quoted(scene.frozen)}/bundle")
     assert made["subject"] in [c["subject"] for c in bundle["chains"]]
     assert "org:ocop-ben-tre" in [c["subject"] for c in bundle["chains"]]
-    assert check(world, bundle).verdict == "verified"
+    report = check(world, bundle)
+    assert report.verdict == "verified"
+    [vouched] = report.facts["attestations"]
+    assert vouched["attested_by"] == "ocop-ben-tre" and vouched["claim"]["stars"] == 4
     no_authority = copy.deepcopy(bundle)
     no_authority["chains"] = [c for c in no_authority["chains"] if c["subject"] != "org:ocop-ben-tre"]
     no_authority["map"] = [m for m in no_authority["map"] if m["leaf"]["key"] != "org:ocop-ben-tre"]

@@ -55,3 +55,21 @@ def test_the_vectors_cover_the_checks_and_kinds() -> None:
     assert set(checks) - {None} <= set(CHECKS_V3) | {"latest"}
     kinds = {json.loads(p.read_text())["bundle"]["kind"] for p in DATA.glob("valid/*.json")}
     assert kinds == {"lot", "shipment"}
+
+
+def test_the_report_says_who_vouches_for_each_fact_and_only_when_verified() -> None:
+    report, _ = run(DATA / "valid" / "v3-lot-with-its-unpack.json")
+    facts = report.to_json()["facts"]
+    assert facts["organizations"]["htx-phu-hoi"]["signed_by"] == "operator"
+    product = facts["products"]["08930000045676"]
+    assert product["names"]["vi"] == "Thanh long ruột đỏ" and product["owner"] == "htx-phu-hoi"
+    assert product["declared"] == {
+        "ocop_stars": 4,
+        "ocop_year": 2024,
+        "certifications": [],
+        "declared_by": "htx-phu-hoi",
+    }
+    assert facts["lots"] == {"08930000045676.PH-2026-08": {"entries": 3, "signed_by": ["htx-phu-hoi"]}}
+    assert facts["attestations"] == []
+    tampered, _ = run(DATA / "invalid" / "signature-product-stars-edited.json")
+    assert tampered.to_json()["facts"] is None  # an unverified bundle reports no facts
