@@ -51,9 +51,9 @@ def check_product(chain: ProductChain, before: int | None = None) -> dict[str, A
     newest_index, newest, _ = chain.entries[-1]
     body = masterdata.body_of(newest)
     for fact, (column, path) in PRODUCT_FACTS.items():
-        signed = _at(body, path)
+        signed = fact_value(body, path)
         found = chain.row.get(column)
-        if _norm(found) != _norm(signed):
+        if norm(found) != norm(signed):
             raise VerificationError(
                 f"{fact} differs from the signed product entry: expected {signed!r}, got {found!r}",
                 check="record",
@@ -116,14 +116,14 @@ def _check_entry(
     return leaf.hex()
 
 
-def _at(body: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+def fact_value(body: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     value: Any = body
     for part in path:
         value = value.get(part) if isinstance(value, Mapping) else None
     return value
 
 
-def _norm(value: Any) -> Any:
+def norm(value: Any) -> Any:
     if isinstance(value, list):
         return [{k: v for k, v in c.items() if v is not None} if isinstance(c, Mapping) else c for c in value]
     return value
