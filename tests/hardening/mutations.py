@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, update
 
 from ledger.core import canonical, merkle
+from ledger.core.statements import KINDS
 from ledger.store import log as store
 from ledger.store.db import make_engine
 from ledger.store.keys import KeyRing
@@ -92,6 +93,7 @@ class Snapshot:
     orgs: list[dict[str, Any]]
     size: int
     products: list[dict[str, Any]] = field(default_factory=list)
+    v2_entries: list[dict[str, Any]] = field(default_factory=list)  # organizations, keys, products (format v2)
 
 
 def snapshot(built: lab.Built) -> Snapshot:
@@ -103,7 +105,10 @@ def snapshot(built: lab.Built) -> Snapshot:
                 return [dict(r._mapping) for r in c.execute(select(t))]
 
             head = store.read_head(c)
-            return Snapshot(rows(E), rows(N), rows(K), rows(L), rows(A), rows(O), head.size, rows(P))
+            entries = rows(E)
+            events = [x for x in entries if x["event_type"] not in KINDS]
+            v2 = [x for x in entries if x["event_type"] in KINDS]
+            return Snapshot(events, rows(N), rows(K), rows(L), rows(A), rows(O), head.size, rows(P), v2)
     finally:
         engine.dispose()
 
@@ -420,7 +425,30 @@ def m_key(s: Snapshot, rng: random.Random) -> Mutation:
 
 def _logged(s: Snapshot, subject: str) -> list[int]:
     """Log indexes of a format v2 subject's entries."""
-    return [x["idx"] for x in s.entries if x["lot_id"] == subject]
+    return [x["idx"] for x in s.v2_entries if x["lot_id"] == subject]
+
+
+def m_v2_entry(s: Snapshot, rng: random.Random) -> Mutation:
+    """A signed organization, key or product entry edited in place: the audit finds it; for a product,
+    its lots' verdicts are tampered naming the entry."""
+    r = rng.choice(s.v2_entries)
+    col = rng.choice(["event", "sig", "signer", "leaf_hash"])
+    new: Any
+    if col == "event":
+        body = json.loads(r["event"])
+        body["ocop:extra"] = "sửa lại"  # any added or changed field breaks the signature
+        new = canonical.canonicalize(body).decode()
+    elif col == "leaf_hash":
+        new = _flip(bytes(r["leaf_hash"]), rng)
+    else:
+        new = _str_change(str(r[col]), rng)
+    lot = None
+    if r["event_type"] == "product":
+        product = next(p for p in s.products if f"product:{p['gtin']}" == r["lot_id"])
+        lot = next((x["lot_id"] for x in s.lots if x["product_id"] == product["id"]), None)
+    return Mutation(
+        f"v2.{r['event_type']}.{col}", f"idx {r['idx']}", _set(E, {"idx": r["idx"]}, **{col: new}), lot, {r["idx"]}
+    )
 
 
 # the product and producer facts the scan page, the shipment page and the certificate show
@@ -538,6 +566,7 @@ CLASSES: list[tuple[Callable[[Snapshot, random.Random], Mutation], int]] = [
     (m_lot, 16),
     (m_product, 12),
     (m_producer, 6),
+    (m_v2_entry, 8),
 ]
 
 
