@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text, update
+from sqlalchemy import Engine, select, text, update
 
 from ledger.audit.auditor import audit
 from ledger.core import masterdata, statements
@@ -260,3 +260,18 @@ def test_the_audit_compares_master_data_rows_with_the_log(v2_ledger: Ledger) -> 
         "organization htx-phu-hoi differs from its signed org entry",
         f"product {g}: OCOP stars differs from its signed product entry",
     ]
+
+
+def test_a_malformed_org_entry_is_found_not_crashed_on(v2_ledger: Ledger) -> None:
+    import json
+
+    add_org(v2_ledger, "htx-phu-hoi")
+    g = add_product(v2_ledger, "htx-phu-hoi", 4567)
+    lot = add_lot(v2_ledger, "htx-phu-hoi", g, "PH-1")
+    with write_tx(v2_ledger.engine) as conn:
+        where = _entry.c.lot_id == "org:htx-phu-hoi"
+        body = json.loads(conn.execute(select(_entry.c.event).where(where)).scalar_one())
+        conn.execute(update(_entry).where(where).values(event=json.dumps({**body, "x": 1}, sort_keys=True)))
+    report = v2_ledger.verify_lot(lot)
+    assert report.verdict == "tampered" and report.failure is not None  # the producer's org entry no longer verifies
+    assert "signature" in {f.check for f in audit(v2_ledger.engine).findings}
