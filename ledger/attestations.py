@@ -15,10 +15,9 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from ledger import masterdata_log
 from ledger.core import masterdata, statements
 from ledger.errors import ConflictError, InputError, LedgerError, NotFound, PermissionDenied, VerificationError
-from ledger.store import v2log
+from ledger.store import masterdata_log, v2log
 from ledger.store.db import read_tx, write_tx
 from ledger.store.models import LogEntry, Organization
 

@@ -17,14 +17,13 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, insert, select
 
-from ledger import masterdata_log
 from ledger.core import masterdata, proofs
 from ledger.core.policy import may_sign
 from ledger.core.records import LotCreate, OrganizationCreate, ProductCreate, input_error
 from ledger.core.verify import AnchorCheck, LotData, LotReport, verify_lot
 from ledger.errors import ConflictError, InputError, NotFound, VerificationError
 from ledger.settings import Settings
-from ledger.store import access, idempotency, migrate, v2log
+from ledger.store import access, idempotency, masterdata_log, migrate, v2log
 from ledger.store import keys as keys_mod
 from ledger.store import log as store
 from ledger.store.append import Submission, append, parse_batch

@@ -292,6 +292,7 @@ def audit(
         _check_root(a, conn, head, tree.root(), bool(tree.tainted))
         a.lot_heads()
         a.inputs()
+        a.v2.tables(conn, a.find)
         _check_anchors(a, conn, anchors, tree.roots, chain, head.size)
     a.report.findings.sort(key=lambda f: (f.index is None, f.index or 0))
     a.report.seconds = time.perf_counter() - t0

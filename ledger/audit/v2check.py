@@ -2,7 +2,8 @@
 
 For every v2 row: ``record`` (the row makes a well-formed v2 entry), ``signature`` (by the log key
 or a registered key, and a key registration's proof of possession), ``chain`` (seq and prev link
-the subject's entries) and ``leaf`` (the stored leaf hash is the entry's).
+the subject's entries) and ``leaf`` (the stored leaf hash is the entry's). Then ``master_data``:
+every organization, product and key row that has a log chain agrees with its newest entry.
 """
 
 from __future__ import annotations
@@ -10,11 +11,25 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
-from ledger.core import merkle, statements
+from ledger.core import masterdata, merkle, statements
 from ledger.errors import LedgerError
 from ledger.store import v2log
+from ledger.store.models import Organization, Product, SigningKey
+
+_org = Organization.__table__  # type: ignore[attr-defined]
+_product = Product.__table__  # type: ignore[attr-defined]
+_key = SigningKey.__table__  # type: ignore[attr-defined]
+
+
+def _same_time(stored: Any, signed: str | None) -> bool:
+    if stored is None or signed is None:
+        return stored is None and signed is None
+    from ledger.core.chaincheck import parse_time
+
+    return parse_time(stored) == parse_time(signed)
+
 
 Find = Callable[[str, str, "int | None", "str | None"], None]
 
@@ -26,6 +41,42 @@ class V2Checker:
         if log is not None:
             self.pubs[log[0]] = log[1]
         self.heads: dict[str, tuple[int, str]] = {}
+
+    def tables(self, conn: Connection, find: Find) -> None:
+        """``master_data`` findings: rows of organization, product and signing_key that contradict the log."""
+        from ledger.core import factcheck
+        from ledger.store import masterdata_log
+
+        orgs = {r.id: r for r in conn.execute(select(_org))}
+        for org in orgs.values():
+            body = self._current(conn, f"org:{org.slug}")
+            if body is not None and masterdata_log.org_body(org) != {**body, "tax_code": None, "gln": None}:
+                find("master_data", f"organization {org.slug} differs from its signed org entry", None, None)
+        for p in conn.execute(select(_product)):
+            body = self._current(conn, f"product:{p.gtin}")
+            if body is None:
+                continue
+            for fact, (column, path) in factcheck.PRODUCT_FACTS.items():
+                if factcheck.norm(p._mapping[column]) != factcheck.norm(factcheck.fact_value(body, path)):
+                    find("master_data", f"product {p.gtin}: {fact} differs from its signed product entry", None, None)
+        for k in conn.execute(select(_key)):
+            facts = masterdata_log.key_facts(conn, k.key_id)
+            if facts is None:
+                find("master_data", f"key {k.key_id}: its log registration does not verify", None, None)
+            elif facts and (
+                bytes(k.public_key) != facts["public_key"]
+                or k.org_id != facts["org_id"]
+                or not _same_time(k.revoked_at, facts["revoked_at"])
+            ):
+                find("master_data", f"key {k.key_id} differs from its signed key entries", None, None)
+
+    @staticmethod
+    def _current(conn: Connection, subject: str) -> dict[str, Any] | None:
+        entries = v2log.subject_entries(conn, subject)
+        try:
+            return masterdata.current(entries) if entries else None
+        except (LedgerError, ValueError):
+            return None  # reported by the entry checks
 
     def entry(self, row: Any, find: Find) -> tuple[bytes, bool]:
         """Check one stored v2 entry; return its recomputed leaf hash and whether it is sound."""

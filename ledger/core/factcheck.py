@@ -49,11 +49,11 @@ def check_product(chain: ProductChain, before: int | None = None) -> dict[str, A
     for n, (index, ent, stored) in enumerate(chain.entries):
         prev = _check_entry(ent, index, stored, n, prev, chain.signer_keys)
     newest_index, newest, _ = chain.entries[-1]
-    body = masterdata.body_of(newest)
+    body = _body(newest, newest_index)
     for fact, (column, path) in PRODUCT_FACTS.items():
-        signed = _at(body, path)
+        signed = fact_value(body, path)
         found = chain.row.get(column)
-        if _norm(found) != _norm(signed):
+        if norm(found) != norm(signed):
             raise VerificationError(
                 f"{fact} differs from the signed product entry: expected {signed!r}, got {found!r}",
                 check="record",
@@ -64,7 +64,10 @@ def check_product(chain: ProductChain, before: int | None = None) -> dict[str, A
     check_org(chain)
     if before is None:
         return body
-    return masterdata.in_force([(i, e) for i, e, _ in chain.entries], before) or body
+    try:
+        return masterdata.in_force([(i, e) for i, e, _ in chain.entries], before) or body
+    except (LedgerError, ValueError) as exc:
+        raise VerificationError(f"a product version has a malformed body: {exc}", check="record") from exc
 
 
 def check_org(chain: ProductChain) -> None:
@@ -75,7 +78,7 @@ def check_org(chain: ProductChain) -> None:
     for n, (index, ent, stored) in enumerate(chain.org_entries):
         prev = _check_entry(ent, index, stored, n, prev, chain.signer_keys)
     newest_index, newest, _ = chain.org_entries[-1]
-    body = masterdata.body_of(newest)
+    body = _body(newest, newest_index)
     for fact, column in ORG_FACTS.items():
         if chain.org_row.get(column) != body.get(column):
             raise VerificationError(
@@ -86,6 +89,13 @@ def check_org(chain: ProductChain) -> None:
                 expected=body.get(column),
                 found=chain.org_row.get(column),
             )
+
+
+def _body(ent: Mapping[str, Any], index: int) -> dict[str, Any]:
+    try:
+        return masterdata.body_of(ent)
+    except (LedgerError, ValueError) as exc:
+        raise VerificationError(f"signed entry has a malformed body: {exc}", check="record", index=index) from exc
 
 
 def _check_entry(
@@ -116,14 +126,14 @@ def _check_entry(
     return leaf.hex()
 
 
-def _at(body: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+def fact_value(body: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     value: Any = body
     for part in path:
         value = value.get(part) if isinstance(value, Mapping) else None
     return value
 
 
-def _norm(value: Any) -> Any:
+def norm(value: Any) -> Any:
     if isinstance(value, list):
         return [{k: v for k, v in c.items() if v is not None} if isinstance(c, Mapping) else c for c in value]
     return value

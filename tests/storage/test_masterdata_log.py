@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text, update
+from sqlalchemy import Engine, select, text, update
 
-from ledger import masterdata_log
 from ledger.audit.auditor import audit
 from ledger.core import masterdata, statements
 from ledger.core.records import OrganizationCreate, ProductCreate
 from ledger.errors import InputError, VerificationError
 from ledger.service import Ledger
-from ledger.store import v2log
+from ledger.store import masterdata_log, v2log
 from ledger.store.db import read_tx, write_tx
 from ledger.store.keys import KeyRing
 from ledger.store.models import LogEntry, Organization, Product, SigningKey
@@ -245,3 +244,34 @@ def test_an_edited_producer_fact_is_tampering_named_by_the_fact(
     report = v2_ledger.verify_lot(lot)
     assert report.verdict == "tampered" and report.failure is not None
     assert report.failure.message.startswith(f"{fact} differs from the signed organization entry")
+
+
+def test_the_audit_compares_master_data_rows_with_the_log(v2_ledger: Ledger) -> None:
+    kid = add_org(v2_ledger, "htx-phu-hoi")["keys"][0]["key_id"]
+    g = add_product(v2_ledger, "htx-phu-hoi", 4567)
+    assert audit(v2_ledger.engine).ok
+    with write_tx(v2_ledger.engine) as conn:
+        conn.execute(update(_product).where(_product.c.gtin == g).values(ocop_stars=5))
+        conn.execute(update(_org).where(_org.c.slug == "htx-phu-hoi").values(name="HTX Khác"))
+        conn.execute(update(_key).where(_key.c.key_id == kid).values(revoked_at=datetime(2026, 1, 1, tzinfo=UTC)))
+    messages = sorted(f.message for f in audit(v2_ledger.engine).findings if f.check == "master_data")
+    assert messages == [
+        f"key {kid} differs from its signed key entries",
+        "organization htx-phu-hoi differs from its signed org entry",
+        f"product {g}: OCOP stars differs from its signed product entry",
+    ]
+
+
+def test_a_malformed_org_entry_is_found_not_crashed_on(v2_ledger: Ledger) -> None:
+    import json
+
+    add_org(v2_ledger, "htx-phu-hoi")
+    g = add_product(v2_ledger, "htx-phu-hoi", 4567)
+    lot = add_lot(v2_ledger, "htx-phu-hoi", g, "PH-1")
+    with write_tx(v2_ledger.engine) as conn:
+        where = _entry.c.lot_id == "org:htx-phu-hoi"
+        body = json.loads(conn.execute(select(_entry.c.event).where(where)).scalar_one())
+        conn.execute(update(_entry).where(where).values(event=json.dumps({**body, "x": 1}, sort_keys=True)))
+    report = v2_ledger.verify_lot(lot)
+    assert report.verdict == "tampered" and report.failure is not None  # the producer's org entry no longer verifies
+    assert "signature" in {f.check for f in audit(v2_ledger.engine).findings}

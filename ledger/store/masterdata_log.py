@@ -183,13 +183,23 @@ def key_facts(conn: Connection, kid: str) -> dict[str, Any] | None:
     except (LedgerError, ValueError):
         return None
     org = conn.execute(select(_org.c.id).where(_org.c.slug == state["org"])).first()
-    org_entries = v2log.subject_entries(conn, f"org:{state['org']}")
     return {
         "public_key": base64.b64decode(state["public_key"]),
         "org_id": org.id if org is not None else f"org:{state['org']}",
-        "org_kind": masterdata.org_kind(org_entries) if org_entries else None,
+        "org_kind": _org_kind(conn, str(state["org"]), log[1] if log else b""),
         "revoked_at": state["revoked"],
     }
+
+
+def _org_kind(conn: Connection, slug: str, log_key: bytes) -> str | None:
+    """The kind the organization's signed org entries give it; None if they are missing or do not verify."""
+    entries = v2log.subject_entries(conn, f"org:{slug}")
+    try:
+        for ent in entries:
+            statements.verify_entry(ent, log_key)
+        return masterdata.org_kind(entries) if entries else None
+    except (LedgerError, ValueError):
+        return None
 
 
 def update_product_row(conn: Connection, org_id: int, gtin: str, data: ProductCreate) -> None:
