@@ -70,6 +70,7 @@ class Certificate:
     anchor: dict[str, Any] | None = None
     inputs: list[str] = field(default_factory=list)
     issued: datetime = field(default_factory=lambda: datetime.now(UTC))
+    log_key_id: str | None = None  # the operator's log key (trust roots, /.well-known/ocop-ledger.json)
 
 
 def find_font(font_path: Path | None = None) -> Path:
@@ -125,6 +126,7 @@ def render(cert: Certificate, font_path: Path | None = None) -> bytes:
     story += _timeline_part(cert, p, sub)
     story.append(p("Neo trên blockchain / Blockchain anchor", sub))
     story.append(p(_anchor_text(cert.anchor)))
+    story.append(p(_trust_text(cert)))
     story += [
         Spacer(1, 6),
         p(
@@ -240,6 +242,15 @@ def _bounded(text: Any) -> str:
     return s if len(s) <= MAX_TEXT else s[: MAX_TEXT - 1] + "…"
 
 
+def _trust_text(cert: Certificate) -> str:
+    """Which roots this certificate's verdict trusts: the operator's published chain, contract and log key."""
+    a = cert.anchor or {}
+    return (
+        f"Gốc tin cậy / Trusted roots (/.well-known/ocop-ledger.json): chain id {a.get('chain_id', '–')} · "
+        f"contract {a.get('contract', '–')} · log key {cert.log_key_id or '–'}"
+    )
+
+
 def _anchor_text(anchor: dict[str, Any] | None) -> str:
     if not anchor:
         return "Chưa neo / Not anchored yet: the newest entries wait for the next anchor."
@@ -350,4 +361,5 @@ def build(
         anchor=anchor,
         inputs=[x for x in everything if x not in roots],
         issued=now or datetime.now(UTC),
+        log_key_id=ledger.trust_roots()["key_id"] if hasattr(ledger, "trust_roots") else None,
     )

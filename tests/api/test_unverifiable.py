@@ -32,4 +32,6 @@ def test_a_silent_chain_is_unverifiable_everywhere(chain_world: ChainWorld) -> N
         anchor_check=anchor_check_for(chain_world.ledger, chain_world.chain),
     )
     assert cert.verdict == "unverifiable"
+    assert cert.log_key_id == chain_world.ledger.trust_roots()["key_id"]  # the certificate names its trust roots
+    assert "log key ed25519:" in certificate._trust_text(cert)
     assert certificate.VERDICTS[cert.verdict] == ("KHÔNG KIỂM CHỨNG ĐƯỢC", "UNVERIFIABLE")
