@@ -141,6 +141,17 @@ def attested_view(svc: Services, lot_id: str, lang: str) -> list[dict[str, str]]
     ]
 
 
+def _rating(svc: Services, lot_id: str, product: dict[str, Any], lang: str) -> dict[str, Any]:
+    """The OCOP stars shown for a lot and who vouches for them, in ``lang``."""
+    from ledger import attestations
+
+    with read_tx(svc.ledger.engine) as conn:
+        v = attestations.stars_vouched(conn, lot_id, product)
+    t = TEXT[lang]
+    text = f"{t['attested_by']} {v['by']}" if v["by"] else (t["declared_by_producer"] if v["stars"] else None)
+    return {"stars": v["stars"], "text": text}
+
+
 def lot_path(lot_id: str) -> str:
     """The lot's Digital Link path on this server (``/`` in a lot code sent as ``%2F``)."""
     return f"/01/{lot_id[:14]}/10/{quote(lot_id[15:], safe='')}"
@@ -215,9 +226,12 @@ def shipment_view(svc: Services, data: dict[str, Any], reports: dict[str, LotRep
             )
         if lot is not None:
             product, producer = lot["product"], lot["producer"]
+            shown, _ = signed_product(product, report, lang) if report is not None else (product, None)
+            rating = _rating(svc, lot_id, shown, lang)
             item |= {
-                "product": product["name_vi"] if lang == "vi" or not product.get("name_en") else product["name_en"],
-                "stars": product.get("ocop_stars"),
+                "product": shown["name_vi"] if lang == "vi" or not shown.get("name_en") else shown["name_en"],
+                "stars": rating["stars"],
+                "vouch": rating["text"],
                 "producer": producer["name"],
                 "province": lot.get("origin_province") or producer.get("province"),
             }

@@ -128,3 +128,17 @@ def _next_number(conn: Connection, slug: str) -> int:
         select(_entry.c.lot_id).where(_entry.c.lot_id.like(f"{prefix}%"), _entry.c.seq == 0)
     ).scalars()
     return 1 + max((int(s.removeprefix(prefix)) for s in subjects if s.removeprefix(prefix).isdigit()), default=0)
+
+
+def stars_vouched(conn: Connection, lot_id: str, declared: Mapping[str, Any]) -> dict[str, Any]:
+    """The OCOP rating a page or certificate shows for a lot, and who vouches for it.
+
+    An active OCOP-rating attestation about the lot or its product wins (``by``: the authority's
+    name); otherwise the producer's declaration (``by``: None), or no rating at all.
+    """
+    found = about_in(conn, "lot", lot_id) + about_in(conn, "product", lot_id[:14])
+    rated = [a for a in found if a["claim"]["type"] == "ocop_rating"]
+    if rated:
+        claim = rated[-1]["claim"]
+        return {"stars": claim["stars"], "year": claim["year"], "by": rated[-1]["authority_name"]}
+    return {"stars": declared.get("ocop_stars"), "year": declared.get("ocop_year"), "by": None}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -181,7 +181,7 @@ def _products_part(cert: Certificate, p: Para, sub: Any, m: Callable[[Any], str]
     story: list[Any] = [p("Sản phẩm / Product", sub)]
     for prod in cert.products:
         stars = (
-            f"{'★' * int(prod['stars'])} OCOP {prod['stars']} sao / stars ({prod.get('year')})"
+            f"{'★' * int(prod['stars'])} OCOP {prod['stars']} sao / stars ({prod.get('year')}), {_vouch(prod)}"
             if prod.get("stars")
             else "OCOP: —"
         )
@@ -290,6 +290,14 @@ def _instant(value: Any) -> float:
     return (t.replace(tzinfo=None) - datetime.min).total_seconds() - offset.total_seconds()
 
 
+def _vouch(prod: Mapping[str, Any]) -> str:
+    """Who vouches for the OCOP rating: an authority's attestation, or the producer's own declaration."""
+    by = prod.get("stars_by")
+    if by:
+        return f"chứng thực bởi / attested by {by}"
+    return "do nhà sản xuất tự công bố / declared by the producer"
+
+
 # --- building a certificate from the ledger ----------------------------------------------
 
 
@@ -309,6 +317,14 @@ def _product(lot: Any) -> dict[str, Any]:
         "origin": origin or lot.producer_province,
         "lot": lot.lot_id,
     }
+
+
+def _declared(lot: Any) -> dict[str, Any]:
+    return {} if lot is None else {"ocop_stars": lot.ocop_stars, "ocop_year": lot.ocop_year}
+
+
+def _stars(v: Mapping[str, Any]) -> dict[str, Any]:
+    return {"stars": v["stars"], "year": v["year"], "stars_by": v["by"]}
 
 
 def _verdict(reports: Sequence[Any]) -> tuple[str, str]:
@@ -332,6 +348,7 @@ def build(
     now: datetime | None = None,
 ) -> Certificate:
     """Gather a lot's (or shipment's) certificate from the ledger; verification runs here."""
+    from ledger import attestations
     from ledger.core import gs1
     from ledger.exports import data
     from ledger.store.anchors import covering_anchor
@@ -341,8 +358,10 @@ def build(
         roots = data.lots_for(conn, lot=lot, sscc=sscc, upstream=False)
         everything = data.lots_for(conn, lot=lot, sscc=sscc, upstream=True)
         lots = data.load_lots(conn, everything)
+        by_lot = {le.lot_id: le for le in lots}
         last = max((int(r.idx) for le in lots for r, _ in le.entries), default=0)
         anchor = covering_anchor(conn, last)
+        vouched = {x: attestations.stars_vouched(conn, x, _declared(by_lot.get(x))) for x in roots}
     reports = [ledger.verify_lot(x, anchor_check) for x in everything]
     verdict, detail = _verdict(reports)
     if lot is not None:
@@ -354,7 +373,7 @@ def build(
     return Certificate(
         subject=subject,
         url=url,
-        products=[_product(by_id[x]) for x in roots],
+        products=[_product(by_id[x]) | _stars(vouched[x]) for x in roots],
         timeline=timeline(lots),
         verdict=verdict,
         verdict_detail=detail,

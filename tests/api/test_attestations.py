@@ -99,3 +99,21 @@ def test_cli_attest(run: Any) -> None:  # noqa: F811
     assert run("attest", "add", "bvtv-ld", "--about", "plot", "--id", "x", "--claim", "{").exit_code == 2
     assert run("attest", "revoke", json.loads(r.output)["subject"]).exit_code == 0
     assert json.loads(run("attest", "list", "--about", "plot", "--id", "VN-LDPH-0042", "--json").output) == []
+
+
+def test_the_certificate_says_who_vouches_for_the_rating(v2_ledger: Ledger) -> None:
+    from ledger.core.records import ProductCreate
+    from ledger.exports import certificate
+
+    _world(v2_ledger)
+    v2_ledger.create_product(
+        "htx-phu-hoi", ProductCreate(gtin=GTIN_A, name_vi="Thanh long", ocop_stars=3, ocop_year=2023)
+    )
+    lot = v2_ledger.create_lot("htx-phu-hoi", {"gtin": GTIN_A, "code": "PH-1"})["lot_id"]
+    declared = certificate.build(v2_ledger, base_url="https://ocop.example.vn", lot=lot).products[0]
+    assert (declared["stars"], declared["stars_by"]) == (3, None)
+    assert certificate._vouch(declared) == "do nhà sản xuất tự công bố / declared by the producer"
+    attestations.attest(v2_ledger, "ocop-lam-dong", {"type": "product", "id": GTIN_A}, RATING)
+    attested = certificate.build(v2_ledger, base_url="https://ocop.example.vn", lot=lot).products[0]
+    assert (attested["stars"], attested["year"], attested["stars_by"]) == (4, 2024, "Hội đồng OCOP tỉnh Lâm Đồng")
+    assert "attested by Hội đồng OCOP tỉnh Lâm Đồng" in certificate._vouch(attested)

@@ -4,7 +4,7 @@ Revision ID: 0008
 Revises: 0006 (re-chain to 0007, the console's, when it is merged)
 
 The data step (organizations, keys and products of an older ledger written into the log as v2
-entries) needs the master key, so it runs at ``Ledger.open`` (``ledger.store.v2migrate``), once.
+entries) needs the master key, so it runs at ``Ledger.open`` (``ledger.store.masterdata_log.backfill``), once.
 """
 
 from __future__ import annotations
