@@ -21,7 +21,7 @@ from api.config import ApiSettings
 from api.deps import anchor_check_dep, ledger_dep, role_dependency
 from api.middleware import LimitMiddleware, Metrics, ObserveMiddleware, PathMiddleware
 from api.page import Pages
-from api.routes import admin, exports, public, resolver, shipment, write
+from api.routes import admin, attest, exports, products, public, resolver, shipment, trust, write
 from api.services import LRU, Services
 from ledger.core.ports import ChainReader
 from ledger.runtime import settle_recursion_limit
@@ -166,6 +166,9 @@ def create_app(
     app.include_router(resolver.router)
     app.include_router(shipment.router)  # /00/{sscc} negotiates; before exporter routes' JSON-only one
     _include_exporter_routes(app)  # before the lot routes, whose {lot_id:path} would shadow /lineage
+    app.include_router(trust.router)
+    app.include_router(products.router)
+    app.include_router(attest.router)
     for router in (public.router, write.router, admin.router):
         app.include_router(router)
     app.include_router(console.router)  # the web console (issue 14)

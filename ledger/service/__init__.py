@@ -13,6 +13,7 @@ area, one module each:
 - ``exports``     lineage, shipments, FSMA 204, EUDR, EPCIS, certificates, CSV import, QR codes
 - ``admin``       API keys and authentication
 - ``verdicts``    the anchor check against a chain reader handed in
+- ``attestations`` what authority organizations vouch for (issue 11)
 - ``storage``     which storage failures the API reports as 503 / 507
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from ledger.core.policy import may_sign
 from ledger.service.admin import ROLES, Principal
+from ledger.service.attestations import Attestations
 from ledger.service.base import slugify
 from ledger.service.reads import ChainIds, anchor_json, entry_json
 from ledger.service.records import Records
@@ -51,5 +53,5 @@ __all__ = [
 ]
 
 
-class Ledger(Verdicts, Records):
+class Ledger(Verdicts, Records, Attestations):
     """Master data, the append path, reads, bundles, exports, API keys and verdicts, over one store."""
