@@ -1,7 +1,7 @@
 """format v2 entries in the log: subjects up to 80 characters and a key registration's proof of possession
 
 Revision ID: 0008
-Revises: 0006 (re-chain to 0007, the console's, when it is merged)
+Revises: 0007
 
 The data step (organizations, keys and products of an older ledger written into the log as v2
 entries) needs the master key, so it runs at ``Ledger.open`` (``ledger.store.masterdata_log.backfill``), once.
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
