@@ -18,7 +18,7 @@ from ledger.service import Ledger
 from ledger.store.db import write_tx
 from ledger.store.models import Organization
 from tests.api.conftest import GTIN_A, add_org, api_settings, make_settings
-from tests.api.test_cli import run  # noqa: F401 - the CLI fixture
+from tests.cli.test_cli import run  # noqa: F401 - the CLI fixture
 
 RATING = {"type": "ocop_rating", "stars": 4, "year": 2024, "decision": "1234/QĐ-UBND", "expires": "2027-12-31"}
 

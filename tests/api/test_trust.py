@@ -13,7 +13,7 @@ from api.app import create_app
 from ledger.core import signing
 from ledger.service import Ledger
 from tests.api.conftest import api_settings, make_settings
-from tests.api.test_cli import run  # noqa: F401 - the CLI fixture
+from tests.cli.test_cli import run  # noqa: F401 - the CLI fixture
 
 CONTRACT = "0x5FbDB2315678afecb367f642d3d0d5E8EA2a3B6c"
 
