@@ -75,7 +75,7 @@ def check_depth(text: str, what: str = "the bundle") -> None:
     for m in _BRACKET.finditer(_STRING.sub('""', text)):
         depth += 1 if m.group() in "[{" else -1
         if depth > MAX_DEPTH:
-            raise fail(f"{what} nests deeper than {MAX_DEPTH} levels")
+            raise fail(f"{what} nests too deep: expected at most {MAX_DEPTH} levels")
 
 
 def _object(pairs: list[tuple[str, Any]], dups: dict[int, list[str]]) -> dict[str, Any]:
