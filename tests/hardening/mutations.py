@@ -305,8 +305,10 @@ def _sibling_lot(s: Snapshot, level: int, idx: int) -> tuple[str | None, set[int
     lo, hi = sib << level, min((sib + 1) << level, s.size)
     if lo >= s.size:
         return None, set()
-    r = _lot_at(s, lo)
-    assert r is not None
+    # the first lot event under the sibling (its leftmost leaves may be format v2 master-data entries)
+    r = next((x for x in sorted(s.entries, key=lambda x: x["idx"]) if lo <= x["idx"] < hi), None)
+    if r is None:
+        return None, set()
     return r["lot_id"], {x["idx"] for x in s.entries if x["lot_id"] == r["lot_id"]} | set(range(lo, hi))
 
 
