@@ -21,7 +21,20 @@ from api.config import ApiSettings
 from api.deps import anchor_check_dep, ledger_dep, role_dependency
 from api.middleware import LimitMiddleware, Metrics, ObserveMiddleware, PathMiddleware
 from api.page import Pages
-from api.routes import admin, epcis_rest, exports, gs1_resolver, public, resolver, shipment, shipment_move, write
+from api.routes import (
+    admin,
+    attest,
+    epcis_rest,
+    exports,
+    gs1_resolver,
+    products,
+    public,
+    resolver,
+    shipment,
+    shipment_move,
+    trust,
+    write,
+)
 from api.services import LRU, Services
 from ledger.core.ports import ChainReader
 from ledger.runtime import settle_recursion_limit
@@ -171,6 +184,9 @@ def create_app(
     app.include_router(epcis_rest.router)
     app.include_router(shipment.router)  # /00/{sscc} negotiates; before exporter routes' JSON-only one
     _include_exporter_routes(app)  # before the lot routes, whose {lot_id:path} would shadow /lineage
+    app.include_router(trust.router)
+    app.include_router(products.router)
+    app.include_router(attest.router)
     for router in (public.router, write.router, admin.router):
         app.include_router(router)
     app.include_router(console.router)  # the web console (issue 14)

@@ -88,9 +88,12 @@ def lot_view(svc: Services, lot_id: str, report: LotReport, lang: str) -> dict[s
                 "state_text": t[f"event_{state}"],
             }
         )
+    product, vouch = signed_product(product, report, lang)
     name = product["name_vi"] if lang == "vi" or not product.get("name_en") else product["name_en"]
     return {
         "lot": lot,
+        "vouch": vouch,
+        "attested": attested_view(svc, lot_id, lang),
         "product_name": name,
         "product": product,
         "producer": producer,
@@ -103,6 +106,49 @@ def lot_view(svc: Services, lot_id: str, report: LotReport, lang: str) -> dict[s
 
 def _docs(ev: dict[str, Any]) -> list[dict[str, Any]]:
     return [d for d in ev.get("ocop:documents", []) if isinstance(d, dict)]
+
+
+def signed_product(product: dict[str, Any], report: LotReport, lang: str) -> tuple[dict[str, Any], str | None]:
+    """The product facts as signed in the log at the lot's commissioning (when the report verified them)
+    and who vouches for the stars and certifications: the producer's declaration (or the operator's
+    migration); attested facts come with the attestations."""
+    body = report.product
+    if body is None:
+        return product, None
+    declared = body.get("declared") or {}
+    shown = {
+        **product,
+        "name_vi": body["names"]["vi"],
+        "name_en": body["names"].get("en"),
+        "category": body.get("category"),
+        "ocop_stars": declared.get("ocop_stars"),
+        "ocop_year": declared.get("ocop_year"),
+        "certifications": declared.get("certifications") or [],
+    }
+    if not (shown["ocop_stars"] or shown["certifications"]):
+        return shown, None
+    return shown, TEXT[lang]["declared_by_operator" if body.get("migrated") else "declared_by_producer"]
+
+
+def attested_view(svc: Services, lot_id: str, lang: str) -> list[dict[str, str]]:
+    """Each fact an authority attests about the lot or its product, and who: from the log alone."""
+    t = TEXT[lang]
+    found = svc.ledger.lot_attestations(lot_id)
+    return [
+        {
+            "fact": t[f"claim_{a['claim']['type']}"].format(**a["claim"]),
+            "by": f"{t['attested_by']} {a['authority_name']}",
+        }
+        for a in found
+    ]
+
+
+def _rating(svc: Services, lot_id: str, product: dict[str, Any], lang: str) -> dict[str, Any]:
+    """The OCOP stars shown for a lot and who vouches for them, in ``lang``."""
+    v = svc.ledger.stars_vouched(lot_id, product)
+    t = TEXT[lang]
+    text = f"{t['attested_by']} {v['by']}" if v["by"] else (t["declared_by_producer"] if v["stars"] else None)
+    return {"stars": v["stars"], "text": text}
 
 
 def lot_path(lot_id: str) -> str:
@@ -141,7 +187,13 @@ def lineage_view(svc: Services, lot_id: str, lang: str) -> dict[str, Any]:
     return {"made_from": made_from, "made_into": made_into}
 
 
-_BADGE = {"verified": "ok", "pending": "pending", "tampered": "failed", "not_found": "unchecked"}
+_BADGE = {
+    "verified": "ok",
+    "pending": "pending",
+    "unverifiable": "unchecked",
+    "tampered": "failed",
+    "not_found": "unchecked",
+}
 
 
 def shipment_view(svc: Services, data: dict[str, Any], reports: dict[str, LotReport], lang: str) -> dict[str, Any]:
@@ -171,9 +223,12 @@ def shipment_view(svc: Services, data: dict[str, Any], reports: dict[str, LotRep
             )
         if lot is not None:
             product, producer = lot["product"], lot["producer"]
+            shown, _ = signed_product(product, report, lang) if report is not None else (product, None)
+            rating = _rating(svc, lot_id, shown, lang)
             item |= {
-                "product": product["name_vi"] if lang == "vi" or not product.get("name_en") else product["name_en"],
-                "stars": product.get("ocop_stars"),
+                "product": shown["name_vi"] if lang == "vi" or not shown.get("name_en") else shown["name_en"],
+                "stars": rating["stars"],
+                "vouch": rating["text"],
                 "producer": producer["name"],
                 "province": lot.get("origin_province") or producer.get("province"),
             }

@@ -329,7 +329,7 @@ class VerifyReport(BaseModel):
         }
     )
     lot: str
-    verdict: Literal["verified", "pending", "tampered", "not_found"]
+    verdict: Literal["verified", "pending", "unverifiable", "tampered", "not_found"]
     tree_size: int
     root: str
     failure: FailureOut | None

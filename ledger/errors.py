@@ -4,7 +4,9 @@
     ├── VerificationError          a proof, signature or chain link does not check out
     │   ├── RootMismatchError      a recomputed root differs from the expected one
     │   ├── SignatureError         an Ed25519 signature or key validity check failed
-    │   └── ChainLinkError         a lot's hash chain (seq / prev) is broken
+    │   ├── ChainLinkError         a lot's hash chain (seq / prev) is broken
+    │   └── UnverifiableError      the chain, contract or log key is not the trusted one, or the chain
+    │                              cannot answer: no verdict about the data (never "tampered")
     ├── InputError (ValueError)    bad input from a user or client; nothing was stored
     │   └── ConflictError          the input is well formed but clashes with stored state
     ├── PermissionDenied           the caller is authenticated but not allowed to do this
@@ -82,6 +84,14 @@ class ChainLinkError(VerificationError):
 
     code = "chain_broken"
     default_check = "chain"
+
+
+class UnverifiableError(VerificationError):
+    """The data cannot be checked against the trusted roots: another chain, contract or log key, or
+    a chain that cannot answer (no code at the address, a precompile, an RPC error)."""
+
+    code = "unverifiable"
+    default_check = "anchor"
 
 
 class InputError(LedgerError, ValueError):

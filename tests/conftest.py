@@ -93,5 +93,15 @@ def clock() -> Clock:
 
 @pytest.fixture
 def ledger(engine: Engine, clock: Clock) -> Ledger:
-    """A ledger with a fixed master key and a clock the test moves by hand."""
+    """A ledger of lot events only, with a fixed master key and a clock the test moves by hand.
+
+    Master data is not written into the log here (``log_masterdata=False``, as before format v2):
+    these tests pin the log positions of events. ``v2_ledger`` is the ledger as it runs.
+    """
+    return Ledger(engine, KeyRing(MASTER_KEY), clock=clock, log_masterdata=False)
+
+
+@pytest.fixture
+def v2_ledger(engine: Engine, clock: Clock) -> Ledger:
+    """A ledger as it runs: organizations, keys and products are format v2 entries of the log."""
     return Ledger(engine, KeyRing(MASTER_KEY), clock=clock)

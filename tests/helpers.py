@@ -160,6 +160,30 @@ def new_client_key() -> tuple[signing.Signer, str]:
     return signer, base64.b64encode(signer.public_key).decode()
 
 
+def masterdata_entries(ledger: Any) -> int:
+    """How many format v2 entries (organizations, keys, products) the log holds besides lot events."""
+    from sqlalchemy import func, select
+
+    from ledger.core.statements import KINDS
+    from ledger.store.db import read_tx
+    from ledger.store.models import LogEntry
+
+    t = LogEntry.__table__  # type: ignore[attr-defined]
+    with read_tx(ledger.engine) as conn:
+        return int(conn.execute(select(func.count()).where(t.c.event_type.in_(KINDS))).scalar_one())
+
+
+def register_client_key(ledger: Any, org: str, signer: signing.Signer, pub: str) -> dict[str, Any]:
+    """Register a client-held key with its proof of possession, effective at the ledger's clock."""
+    from ledger.core import statements
+    from ledger.store.v2log import utc_text
+
+    effective = utc_text(ledger.clock())
+    stmt = ledger.registration_statement(org, pub, effective)
+    pop = signer.sign(statements.statement_bytes(stmt))
+    return dict(ledger.register_key(org, pub, pop=pop, effective=effective))
+
+
 def client_entry(
     signer: signing.Signer,
     *,

@@ -83,7 +83,7 @@ def _read_routes(router: APIRouter, get_ledger: Callable[..., Any], get_check: C
         """The shipment and its lots, derived from the signed aggregation events, with each lot's verdict."""
         data = ledger.shipment(sscc)
         verdicts = [ledger.verify_lot(m["lot"], check).verdict for m in data["lots"]]
-        order = ["tampered", "not_found", "pending", "verified"]
+        order = ["tampered", "not_found", "unverifiable", "pending", "verified"]
         data["verdict"] = next((v for v in order if v in verdicts), "pending")
         data["lot_verdicts"] = dict(zip([m["lot"] for m in data["lots"]], verdicts, strict=True))
         return dict(data)

@@ -140,7 +140,10 @@ def _page(
     t = TEXT[lang]
     view = lot_view(svc, lot_id, report, lang) if lot_id and verdict != "not_found" else None
     v = verdict_view(
-        svc, report, verdict if verdict in ("verified", "pending", "tampered", "not_found") else "not_found", lang
+        svc,
+        report,
+        verdict if verdict in ("verified", "pending", "unverifiable", "tampered", "not_found") else "not_found",
+        lang,
     )
     if verdict == "invalid":
         v.update(verdict="invalid", title=t["invalid"], text=message or "")

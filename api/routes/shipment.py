@@ -37,9 +37,12 @@ def _page_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 def overall_verdict(verdicts: list[str]) -> str:
-    """``tampered`` if any lot is, ``verified`` only if every lot is (and there is one), else ``pending``."""
+    """``tampered`` if any lot is, ``verified`` only if every lot is (and there is one), ``unverifiable``
+    if the chain could not be asked for any lot, else ``pending``."""
     if "tampered" in verdicts:
         return "tampered"
+    if "unverifiable" in verdicts:
+        return "unverifiable"
     if verdicts and all(v == "verified" for v in verdicts):
         return "verified"
     return "pending"

@@ -12,6 +12,8 @@ memory), checking for every entry:
                  (only the lowest differing node is reported; nodes above it follow from it)
 - ``order``:     two entries swapped places (found from the subtree hashes they break)
 
+Format v2 entries (organizations, keys, products) are checked by ``ledger.audit.v2check``.
+
 and then: ``root`` (the head and the stored subtrees give the recomputed root), ``lot_head``
 (each lot row's head and signed fields), ``anchor_root`` (each anchor's stored root is the
 recomputed root at its size), ``anchor_chain`` (the chain holds that root; the chain is not
@@ -31,10 +33,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from ledger.audit.tree import TreeChecker
+from ledger.audit.v2check import V2Checker
 from ledger.core import canonical, chaincheck, merkle, proofs
 from ledger.core.ports import ChainReader
 from ledger.errors import LedgerError, VerificationError
 from ledger.store import log as store
+from ledger.store import v2log
 from ledger.store.anchors import confirmed_anchors as stored_anchors
 from ledger.store.db import read_tx
 from ledger.store.models import Lot, Organization, Product, SigningKey
@@ -118,6 +122,7 @@ class _Auditor:
             for k in conn.execute(select(_key))
         }
         self.input_refs: list[tuple[int, list[tuple[str, str]]]] = []  # (idx, [(input lot, head hex)])
+        self.v2 = V2Checker(conn, self.keys)
 
     def find(self, check: str, message: str, index: int | None = None, lot: str | None = None) -> None:
         if len(self.report.findings) >= self.max_findings:
@@ -127,6 +132,8 @@ class _Auditor:
 
     def entry(self, row: Any) -> tuple[bytes, bool]:
         """Check one stored entry; return its recomputed leaf hash and whether it is sound."""
+        if v2log.is_v2(row):
+            return self.v2.entry(row, self.find)
         idx, lot = int(row.idx), str(row.lot_id)
         try:
             event = chaincheck.check_record(str(row.event), row._mapping)
@@ -287,6 +294,7 @@ def audit(
         _check_root(a, conn, head, tree.root(), bool(tree.tainted))
         a.lot_heads()
         a.inputs()
+        a.v2.tables(conn, a.find)
         _check_anchors(a, conn, anchors, tree.roots, chain, head.size)
     a.report.findings.sort(key=lambda f: (f.index is None, f.index or 0))
     a.report.seconds = time.perf_counter() - t0

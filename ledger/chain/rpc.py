@@ -1,7 +1,8 @@
 """A ``ledger.core.ports.ChainReader`` over plain EVM JSON-RPC (the standard library's HTTP, no web3).
 
-Three calls, all standard Ethereum JSON-RPC: ``eth_chainId``, ``eth_call`` of
-``rootAt(uint64)`` on the anchoring contract, and ``eth_getTransactionReceipt`` (its
+Four calls, all standard Ethereum JSON-RPC: ``eth_chainId``, ``eth_getCode`` (is there a contract
+at the address at all), ``eth_call`` of ``rootAt(uint64)`` / ``latestTreeSize()`` on the anchoring
+contract, and ``eth_getTransactionReceipt`` (its
 ``Anchored(uint64 indexed treeSize, bytes32 root, uint64 timestamp, address indexed anchorer)``
 logs). Kept free of web3 so that ``ocop-ledger verify-bundle`` starts fast and a third party
 can see exactly what is read from the chain.
@@ -59,6 +60,13 @@ class RpcChain:
         if self._chain_id is None:
             self._chain_id = int(str(self.call("eth_chainId", [])), 16)
         return self._chain_id
+
+    def has_code(self) -> bool:
+        """True when the contract address holds code (``eth_getCode`` is ``0x`` for an account or a precompile)."""
+        if self.address == NO_CONTRACT:
+            raise InputError("this RPC reader has no contract: call at(address) first")
+        code = str(self.call("eth_getCode", [self.address, "latest"]))
+        return code not in ("0x", "0x0", "")
 
     def latest_tree_size(self) -> int:
         return int.from_bytes(self._read(LATEST_TREE_SIZE_SELECTOR)[:32] or b"\x00", "big")

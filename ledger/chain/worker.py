@@ -35,14 +35,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.chain.check import anchor_check_for
 from ledger.chain.client import ZERO_ROOT, AnchorRevert, ChainClient, Receipt
 from ledger.chain.lock import WorkerLock
+from ledger.core.signing import Signer
 from ledger.errors import AnchorError
 from ledger.settings import Settings
+from ledger.store import heads_map
 from ledger.store import log as store
 from ledger.store.db import read_tx, write_tx
 from ledger.store.models import Anchor
@@ -96,7 +98,11 @@ class AnchorWorker:
         *,
         lock: WorkerLock | None = None,
         clock: Callable[[], float] = time.monotonic,
+        heads_signer: Callable[[Connection], Signer] | None = None,
     ) -> None:
+        """``heads_signer`` gives the operator's log key: with it every anchor first appends a ``heads``
+        entry (issue 11, completeness; ``ledger.store.heads_map``) and anchors the log up to it."""
+        self.heads_signer = heads_signer
         self.engine, self.chain, self.config, self.lock, self.clock = (
             engine,
             chain,
@@ -132,8 +138,15 @@ class AnchorWorker:
         last = self.last_anchor_at
         if not (force or last is None or waiting >= self.config.batch or self.clock() - last >= self.config.interval):
             return "waiting"
-        self.anchor(head, latest)
+        self.anchor(self._with_heads(head), latest)
         return "anchored"
+
+    def _with_heads(self, head: store.TreeHead) -> store.TreeHead:
+        """Format v2: append the ``heads`` entry (log key) and anchor exactly the log up to and including it."""
+        if self.heads_signer is None:
+            return head
+        with write_tx(self.engine) as conn:
+            return heads_map.append_heads(conn, self.heads_signer(conn), _now())
 
     def reconcile(self) -> int:
         """Settle every open row against the contract; return the contract's latest tree size."""

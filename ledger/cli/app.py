@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from ledger.cli import accounts, api_keys, chain, records, tools
+from ledger.cli import accounts, api_keys, attest, chain, records, tools
 from ledger.cli.common import fail
 from ledger.errors import VerificationError
 
@@ -49,9 +49,18 @@ GROUPS: list[tuple[str, str, list[tuple[str, Command]]]] = [
     (
         "key",
         "Signing keys: generate, register your own, revoke.",
-        [("generate", records.key_generate), ("register", records.key_register), ("revoke", records.key_revoke)],
+        [
+            ("generate", records.key_generate),
+            ("register", records.key_register),
+            ("pop-statement", records.key_pop_statement),
+            ("revoke", records.key_revoke),
+        ],
     ),
-    ("product", "Products (GTIN, names, OCOP stars, certifications).", [("create", records.product_create)]),
+    (
+        "product",
+        "Products (GTIN, names, OCOP stars, certifications).",
+        [("create", records.product_create), ("update", records.product_update)],
+    ),
     ("lot", "Lots: create and inspect.", [("create", records.lot_create), ("show", records.lot_show)]),
     ("event", "Record supply-chain events on lots.", [("add", records.event_add), ("batch", records.event_batch)]),
     (
@@ -89,6 +98,11 @@ GROUPS: list[tuple[str, str, list[tuple[str, Command]]]] = [
             ("reset-password", accounts.account_reset_password),
             ("invite", accounts.account_invite),
         ],
+    ),
+    (
+        "attest",
+        "Attestations by authority organizations: OCOP rating, certification, growing-area and packing-house codes.",
+        [("add", attest.attest_add), ("revoke", attest.attest_revoke), ("list", attest.attest_list)],
     ),
 ]
 """Command groups: (name, help, [(subcommand name, function)])."""

@@ -62,6 +62,22 @@ def open_engine(settings: Settings) -> Engine:
     return engine
 
 
+def log_signer_of(settings: Settings, engine: Engine) -> Any:
+    """The operator's log key, which signs the ``heads`` entry of every anchor: the worker needs the
+    master key (``LEDGER_MASTER_KEY`` or the key file) to open it; a wrong one stops it here."""
+    from ledger.store import keys as keys_mod
+    from ledger.store.db import write_tx
+
+    def ring() -> Any:
+        with write_tx(engine) as conn:
+            fresh = not keys_mod.ledger_has_fingerprint(conn)
+            master = keys_mod.load_master_key(settings.master_key, settings.resolved_master_key_file(), create=fresh)
+            keys_mod.check_master_key(conn, master)
+            return keys_mod.KeyRing(master)
+
+    return run(ring).log_signer
+
+
 def connect_retrying(settings: Settings, stop: threading.Event) -> Any:
     """Connect to the chain, retrying with bounded backoff while it is unreachable."""
     from ledger.chain.devchain import connect, rpc_url
@@ -137,7 +153,8 @@ def anchor_worker_cmd(
     with stop_on_signals() as stop:
         chain = connect_retrying(settings, stop)
         if chain is not None:
-            AnchorWorker(engine, chain, WorkerConfig.from_settings(settings), lock=lock).run(stop)
+            config, heads = WorkerConfig.from_settings(settings), log_signer_of(settings, engine)
+            AnchorWorker(engine, chain, config, lock=lock, heads_signer=heads).run(stop)
     logging.getLogger("ledger.chain.worker").info("anchor worker stopped")
 
 
@@ -150,7 +167,8 @@ def anchor_once(settings: Settings, engine: Engine, lock: WorkerLock, wait: floa
         typer.echo(f"another anchor worker is active ({lock.describe()}): nothing done")
         return
     try:
-        worker = AnchorWorker(engine, run(lambda: connect(settings)), WorkerConfig.from_settings(settings))
+        config, heads = WorkerConfig.from_settings(settings), log_signer_of(settings, engine)
+        worker = AnchorWorker(engine, run(lambda: connect(settings)), config, heads_signer=heads)
         outcome = run(lambda: run_once(worker, wait))
         typer.echo(f"{outcome}: chain holds tree size {run(worker.chain.latest_tree_size)}")
     finally:
@@ -194,7 +212,8 @@ def up(*, no_demo: bool, host: str, port: int, anchored_timeout: float = 90.0) -
             chain = connect(settings)  # on a testnet: LEDGER_CONTRACT_ADDRESS or `ocop-ledger deploy` first
             reader = connect(settings, signer=False)  # the worker thread keeps its own HTTP session
             lock = WorkerLock(ledger.engine, settings.data_dir)
-            worker = AnchorWorker(ledger.engine, chain, WorkerConfig.from_settings(settings), lock=lock)
+            config, heads = WorkerConfig.from_settings(settings), ledger.keyring.log_signer
+            worker = AnchorWorker(ledger.engine, chain, config, lock=lock, heads_signer=heads)
             worker_thread = threading.Thread(target=worker.run, args=(stop,), name="anchor-worker", daemon=True)
             worker_thread.start()
             api = _start_api(settings, ledger, host, port)

@@ -25,7 +25,7 @@ def org_create(
     name: str,
     kind: Annotated[
         str | None,
-        typer.Option(help="cooperative | company | inspector | exporter | operator (default: from --role)"),
+        typer.Option(help="cooperative | company | inspector | exporter | authority | operator (default: from --role)"),
     ] = None,
     province: Annotated[str | None, typer.Option()] = None,
     slug: Annotated[str | None, typer.Option(help="short id; derived from the name if absent")] = None,
@@ -114,11 +114,36 @@ def key_generate(org: str, as_json: JsonOpt = False) -> None:
 
 
 def key_register(
-    org: str, public_key: Annotated[str, typer.Argument(help="base64 raw Ed25519 public key")], as_json: JsonOpt = False
+    org: str,
+    public_key: Annotated[str, typer.Argument(help="base64 raw Ed25519 public key")],
+    pop: Annotated[
+        str | None,
+        typer.Option(help="proof of possession: base64 Ed25519 signature of `key pop-statement` by the key"),
+    ] = None,
+    effective: Annotated[
+        str | None, typer.Option(help="registration time, RFC 3339 UTC like 2026-07-01T00:00:00Z (as signed)")
+    ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Register a public key ORG holds itself; ORG then signs its entries client-side."""
-    k = run(lambda: open_ledger().register_key(org, public_key))
+    """Register a public key ORG holds itself; ORG then signs its entries client-side.
+
+    The key proves possession: sign the bytes `ocop-ledger key pop-statement ORG KEY --effective T`
+    prints with the key, and pass the signature as --pop with the same --effective.
+    """
+    k = run(lambda: open_ledger().register_key(org, public_key, pop=pop, effective=effective))
     emit(k, as_json, f"registered {k['key_id']}")
+
+
+def key_pop_statement(
+    org: str,
+    public_key: Annotated[str, typer.Argument(help="base64 raw Ed25519 public key")],
+    effective: Annotated[str, typer.Option(help="registration time, RFC 3339 UTC like 2026-07-01T00:00:00Z")],
+) -> None:
+    """Print the registration statement (RFC 8785 bytes) the key signs as its proof of possession."""
+    from ledger.core import statements
+
+    stmt = run(lambda: open_ledger().registration_statement(org, public_key, effective))
+    typer.echo(statements.statement_bytes(stmt).decode())
 
 
 def key_revoke(
@@ -162,6 +187,22 @@ def product_create(
     data = given(file, gtin=gtin, name_vi=name_vi, name_en=name_en, category=category, ocop_stars=stars, ocop_year=year)
     p = run(lambda: open_ledger().create_product(org, parse_model(ProductCreate, data, "product")))
     emit(p, as_json, f"product {p['gtin']} {p['name_vi']}")
+
+
+def product_update(
+    org: str,
+    file: Annotated[Path, typer.Option(help="JSON file with the product's whole new record (GTIN unchanged)")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Update a product of ORG: the log gets its next signed version; older lots keep theirs."""
+    from ledger.core.records import ProductCreate
+
+    def body() -> dict[str, Any]:
+        data = parse_model(ProductCreate, given(file), "product")
+        return open_ledger().update_product(org, data.gtin, data)  # type: ignore[no-any-return]
+
+    p = run(body)
+    emit(p, as_json, f"product {p['gtin']} updated")
 
 
 def lot_create(
@@ -234,7 +275,8 @@ def event_batch(
 
 
 def verify(lot_id: str, as_json: JsonOpt = False) -> None:
-    """Verify a lot from the stored ledger: exit 0 verified or pending, 1 tampered, 3 not found."""
+    """Verify a lot from the stored ledger: exit 0 verified, pending or unverifiable (valid so far, the
+    chain could not be asked: the verdict says so), 1 tampered, 3 not found."""
 
     def body() -> Any:
         ledger = open_ledger()
@@ -242,7 +284,7 @@ def verify(lot_id: str, as_json: JsonOpt = False) -> None:
 
     report = run(body)
     emit(report.to_json(), as_json, describe(report))
-    raise typer.Exit({"verified": 0, "pending": 0, "tampered": 1, "not_found": 3}[report.verdict])
+    raise typer.Exit({"verified": 0, "pending": 0, "unverifiable": 0, "tampered": 1, "not_found": 3}[report.verdict])
 
 
 def describe(report: Any) -> str:

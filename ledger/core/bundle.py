@@ -26,8 +26,9 @@ This module keeps the public names under ``ledger.core.bundle``.
 
 from __future__ import annotations
 
+from ledger.core.bundle_anchor import ZERO_ROOT
 from ledger.core.bundle_build import FORMAT, KINDS, VERSION, VERSION_MULTI, build_bundle, build_multi_bundle
-from ledger.core.bundle_verify import CHECKS, CHECKS_V2, SSCC_URI, ZERO_ROOT, BundleReport, verify_bundle
+from ledger.core.bundle_verify import CHECKS, CHECKS_V2, SSCC_URI, BundleReport, verify_bundle
 from ledger.core.ports import AnchorTx, ChainReader
 
 ChainRead = ChainReader

@@ -45,6 +45,28 @@ def need(cond: bool, message: str) -> None:
         raise VerificationError(message, check="format")
 
 
+FIELDS = {
+    (VERSION, "lot"): frozenset({"format", "version", "lot", "entries", "keys", "tree_head", "anchor"}),
+    (VERSION_MULTI, "lot"): frozenset({"format", "version", "kind", "lot", "chains", "keys", "tree_head", "anchor"}),
+    (VERSION_MULTI, "shipment"): frozenset(
+        {"format", "version", "kind", "sscc", "lots", "chains", "keys", "tree_head", "anchor"}
+    ),
+}
+"""The fields a bundle of each (version, kind) has: no other is allowed (unsigned extras are refused)."""
+TREE_HEAD_FIELDS = frozenset({"size", "root"})
+ANCHOR_FIELDS = frozenset({"chain_id", "contract", "tx_hash", "block_number"})
+KEY_FIELDS = frozenset({"key_id", "public_key"})
+CHAIN_FIELDS = frozenset({"lot", "entries"})
+ITEM_FIELDS = frozenset({"index", "entry", "proof"})
+
+
+def only(obj: dict[str, Any], allowed: frozenset[str], where: str) -> None:
+    """A ``format`` failure naming the first field of ``obj`` that is not in ``allowed``."""
+    extra = sorted(set(obj) - allowed)
+    if extra:
+        raise VerificationError(f"{where}: unknown field {extra[0]!r}: expected only {sorted(allowed)}", check="format")
+
+
 def is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -54,6 +76,7 @@ def parse(b: Any) -> Parsed:
     need(isinstance(b, dict), f"a bundle is a JSON object, got {type(b).__name__}")
     need("unparseable" not in b, f"the file is not valid JSON: {b.get('unparseable', '')}")
     version, kind = _parse_version(b)
+    only(b, FIELDS[version, kind], "bundle")
     sscc, members = _parse_subject(b, kind)
     size, root = _parse_tree_head(b.get("tree_head"))
     anchor = _parse_anchor(b.get("anchor"))
@@ -97,6 +120,7 @@ def _parse_subject(b: dict[str, Any], kind: str) -> tuple[str | None, list[str]]
 
 def _parse_tree_head(head: Any) -> tuple[int, bytes]:
     need(isinstance(head, dict), "tree_head: expected an object")
+    only(head, TREE_HEAD_FIELDS, "tree_head")
     need(
         is_int(head.get("size")) and head["size"] > 0,
         f"tree_head.size: expected a positive integer, got {head.get('size')!r}",
@@ -110,6 +134,7 @@ def _parse_tree_head(head: Any) -> tuple[int, bytes]:
 
 def _parse_anchor(anchor: Any) -> dict[str, Any]:
     need(isinstance(anchor, dict), "anchor: expected an object")
+    only(anchor, ANCHOR_FIELDS, "anchor")
     need(is_int(anchor.get("chain_id")) and anchor["chain_id"] > 0, "anchor.chain_id: expected a positive integer")
     need(
         isinstance(anchor.get("contract"), str) and bool(_ADDRESS.fullmatch(anchor["contract"])),
@@ -131,6 +156,8 @@ def _parse_keys(raw: Any) -> dict[str, bytes]:
     keys: dict[str, bytes] = {}
     for i, k in enumerate(raw):
         need(isinstance(k, dict) and isinstance(k.get("key_id"), str), f"keys.{i}.key_id: expected a string")
+        only(k, KEY_FIELDS, f"keys.{i}")
+        need(k["key_id"] not in keys, f"keys.{i}: key {k['key_id']} is listed twice")
         text = str(k.get("public_key"))
         try:
             keys[k["key_id"]] = base64.b64decode(text, validate=True)
@@ -152,6 +179,7 @@ def _parse_chains(b: dict[str, Any], version: int) -> list[tuple[str, Entries]]:
             isinstance(c, dict) and isinstance(c.get("lot"), str) and bool(c["lot"]),
             f"chains.{n}.lot: expected a lot id",
         )
+        only(c, CHAIN_FIELDS, f"chains.{n}")
         need(all(c["lot"] != seen for seen, _ in chains), f"chains.{n}.lot: lot {c['lot']} has two chains")
         chains.append((c["lot"], _parse_entries(c.get("entries"), f"chains.{n}.entries")))
     return chains
@@ -162,6 +190,7 @@ def _parse_entries(raw: Any, where: str) -> Entries:
     need(isinstance(raw, list) and len(raw) > 0, f"{where}: expected a non-empty list")
     for i, e in enumerate(raw):
         need(isinstance(e, dict) and is_int(e.get("index")), f"{where}.{i}.index: expected an integer")
+        only(e, ITEM_FIELDS, f"{where}.{i}")
         need(isinstance(e.get("entry"), dict), f"{where}.{i}.entry: expected an object")
         need(set(e["entry"]) == canonical.ENTRY_KEYS, f"{where}.{i}.entry: expected {sorted(canonical.ENTRY_KEYS)}")
         proof = e.get("proof")

@@ -12,21 +12,24 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.core import canonical, chaincheck, merkle, signing
+from ledger.core import bundle_verify_v3 as v3
+from ledger.core import canonical, chaincheck, merkle, signing, strict_json
+from ledger.core.bundle_anchor import check_anchor, check_anchor_tx, check_latest, pinned_contract
 from ledger.core.bundle_build import KINDS, VERSION, VERSION_MULTI
 from ledger.core.bundle_parse import Entries, Parsed, is_int, parse
+from ledger.core.bundle_v3 import VERSION_V3, parse_v3
 from ledger.core.ports import ChainReader
-from ledger.errors import AnchorError, LedgerError, VerificationError
+from ledger.core.trust import Trust
+from ledger.errors import AnchorError, LedgerError, UnverifiableError, VerificationError
 
 CHECKS = ("format", "key", "signature", "chain", "inclusion", "anchor", "anchor_tx")
 CHECKS_V2 = ("format", "key", "signature", "chain", "inclusion", "lineage", "membership", "anchor", "anchor_tx")
 SSCC_URI = "https://id.gs1.org/00/"
-ZERO_ROOT = bytes(32)
 
 
 @dataclass
 class BundleReport:
-    verdict: str  # verified | tampered
+    verdict: str  # verified | tampered | unverifiable
     lot: str | None
     checks: dict[str, str] = field(default_factory=lambda: dict.fromkeys(CHECKS, "skipped"))
     failure: dict[str, Any] | None = None
@@ -39,6 +42,9 @@ class BundleReport:
     version: int | None = None
     sscc: str | None = None
     lots: list[str] = field(default_factory=list)  # the lots whose histories the bundle holds
+    latest: bool | None = None  # the anchor is the contract's latest (None: not asked)
+    trust: dict[str, Any] | None = None  # the pinned trust roots, when given
+    facts: dict[str, Any] | None = None  # version 3, verified: the facts and who vouches for each
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,23 +61,51 @@ class BundleReport:
             "root": self.root,
             "anchor": self.anchor,
             "contract_source": self.contract_source,
+            "latest": self.latest,
+            "trust": self.trust,
+            "facts": self.facts,
         }
 
 
-def verify_bundle(bundle: Any, chain: ChainReader, *, contract: str | None = None) -> BundleReport:
+def verify_bundle(
+    bundle: Any,
+    chain: ChainReader,
+    *,
+    contract: str | None = None,
+    trust: Trust | None = None,
+    require_latest: bool = False,
+) -> BundleReport:
     """Check a bundle with nothing but its contents and the chain; never raises for bad bundles.
 
-    ``contract`` pins the anchoring contract's address (a bundle naming another is tampered);
-    without it the bundle's own address is used and ``contract_source`` says so. Raises
-    ``AnchorError`` (no verdict) only when the chain cannot be asked.
+    ``contract`` (or ``trust``, the operator's published roots) pins the anchoring contract's
+    address and chain: a bundle naming another is ``unverifiable``, as is one whose chain cannot
+    answer; without a pin the bundle's own address is used and ``contract_source`` says so.
+    ``bundle`` may be the file's bytes: they are read by ``ledger.core.strict_json`` (a BOM,
+    non-UTF-8, a duplicate key or an integer beyond 2^53 fails ``format``). ``require_latest``
+    makes a bundle whose anchor is not the contract's latest fail ``latest``. Raises
+    ``InputError`` only when ``contract`` and ``trust`` disagree.
     """
-    report = _new_report(bundle)
+    pinned = pinned_contract(contract, trust)
     try:
-        parsed = parse(bundle)
-        _describe(parsed, report)
-        _check_all(parsed, chain, contract, report)
-    except AnchorError:
-        raise  # the chain could not be asked: no verdict
+        if isinstance(bundle, bytes | bytearray):
+            bundle = strict_json.loads(bundle)
+    except VerificationError as exc:
+        return _failed(_new_report(None), exc)
+    report = _new_report(bundle)
+    report.trust = trust.to_json() if trust is not None else None
+    if require_latest:
+        report.checks["latest"] = "skipped"
+    try:
+        if isinstance(bundle, dict) and bundle.get("version") == VERSION_V3:
+            _check_v3(bundle, chain, (pinned, trust), report, require_latest)
+        else:
+            parsed = parse(bundle)
+            _describe(parsed, report)
+            _check_all(parsed, chain, (pinned, trust), report, require_latest)
+    except UnverifiableError as exc:
+        return _unverifiable(report, exc)
+    except AnchorError as exc:  # the chain could not be asked: no verdict about the data
+        return _unverifiable(report, UnverifiableError(f"the chain cannot answer: {exc}"))
     except VerificationError as exc:
         return _failed(report, exc)
     except (LedgerError, TypeError, ValueError, KeyError, AttributeError) as exc:  # malformed beyond the checks
@@ -94,6 +128,14 @@ def _new_report(bundle: Any) -> BundleReport:
             report.sscc = bundle.get("sscc") if isinstance(bundle.get("sscc"), str) else None
         else:
             del report.checks["membership"]
+    elif is_doc and bundle.get("version") == VERSION_V3:
+        report.version = VERSION_V3
+        report.checks = dict.fromkeys(v3.CHECKS_V3, "skipped")
+        report.kind = str(bundle["kind"]) if bundle.get("kind") in KINDS else "lot"
+        subject = bundle.get("subject") if isinstance(bundle.get("subject"), str) else None
+        report.sscc, report.lot = (subject, None) if report.kind == "shipment" else (None, subject)
+        if report.kind != "shipment":
+            del report.checks["membership"]
     elif is_doc and bundle.get("version") == VERSION:
         report.version = VERSION
     return report
@@ -107,14 +149,78 @@ def _describe(p: Parsed, report: BundleReport) -> None:
     report.anchor = dict(p.anchor)
 
 
-def _check_all(p: Parsed, chain: ChainReader, contract: str | None, report: BundleReport) -> None:
+def _check_all(
+    p: Parsed, chain: ChainReader, pins: tuple[str | None, Trust | None], report: BundleReport, require_latest: bool
+) -> None:
     for chain_lot, ents in p.chains:
         _check_entries(p, chain_lot, ents, report)
     if p.version == VERSION_MULTI:
         _check_lineage(p, report)
         if p.kind == "shipment":
             _check_membership(p, report)
-    _check_anchor(p, chain, contract, report)
+    _check_chain_side(p.size, p.root, p.anchor, chain, pins, report, require_latest)
+
+
+def _check_chain_side(
+    size: int,
+    root: bytes,
+    anchor: dict[str, Any],
+    chain: ChainReader,
+    pins: tuple[str | None, Trust | None],
+    report: BundleReport,
+    require_latest: bool,
+) -> None:
+    """anchor, anchor_tx and latest (``bundle_anchor``), for every version."""
+    if pins[0] is not None:
+        report.contract_source = "pinned"
+    reader = check_anchor(size, root, anchor, chain, *pins)
+    report.checks["anchor"] = "ok"
+    check_anchor_tx(size, root, anchor, reader)
+    report.checks["anchor_tx"] = "ok"
+    report.latest = check_latest(size, reader, require_latest)
+    if require_latest:
+        report.checks["latest"] = "ok"
+
+
+def _check_v3(
+    bundle: dict[str, Any],
+    chain: ChainReader,
+    pins: tuple[str | None, Trust | None],
+    report: BundleReport,
+    require_latest: bool,
+) -> None:
+    """Version 3: the checks of ``bundle_verify_v3`` in order, then the shared lineage, membership and anchor."""
+    p = parse_v3(bundle)
+    report.checks["format"] = "ok"
+    report.entries = sum(len(ents) for _, ents in p.chains)
+    report.tree_size, report.root, report.anchor = p.size, p.root.hex(), dict(p.anchor)
+    report.lots = [s.removeprefix("lot:") for s, _ in p.chains if s.startswith("lot:")]
+    v3.check_log_key(p, pins[1])
+    report.checks["log_key"] = "ok"
+    v3.check_chains(p, lambda name: report.checks.__setitem__(name, "ok"))
+    body = v3.check_heads(p)
+    report.checks["heads"] = "ok"
+    v3.check_completeness(p, body)
+    report.checks["completeness"] = "ok"
+    v3.check_attribution(p)
+    report.checks["attribution"] = "ok"
+    view = v3.as_v2(p)
+    _check_lineage(view, report)
+    if p.kind == "shipment":
+        _check_membership(view, report)
+    _check_chain_side(p.size, p.root, p.anchor, chain, pins, report, require_latest)
+    report.facts = v3.facts(p)  # only once every check passed: nothing unverified is reported
+
+
+def _unverifiable(report: BundleReport, exc: UnverifiableError) -> BundleReport:
+    """No verdict about the data: the chain, contract or log key is not the trusted one, or cannot answer."""
+    report.verdict = "unverifiable"
+    check = exc.check if exc.check in report.checks else "anchor"
+    report.checks[check] = "unverifiable"
+    report.failure = {"check": check, "seq": None, "index": None, "message": str(exc)}
+    if report.version == VERSION_MULTI:
+        report.failure["lot"] = None
+    return report
 
 
 def _failed(report: BundleReport, exc: VerificationError) -> BundleReport:
@@ -122,7 +228,7 @@ def _failed(report: BundleReport, exc: VerificationError) -> BundleReport:
     message = str(exc) if exc.check in report.checks else f"malformed bundle: {exc}"
     report.checks[check] = "failed"
     report.failure = {"check": check, "seq": exc.seq, "index": exc.index, "message": message}
-    if report.version == VERSION_MULTI:
+    if report.version in (VERSION_MULTI, VERSION_V3):
         report.failure["lot"] = exc.lot
     return report
 
@@ -242,62 +348,24 @@ def _check_membership(p: Parsed, report: BundleReport) -> None:
     report.checks["membership"] = "ok"
 
 
+PACKING_ACTIONS = ("ADD", "DELETE")
+"""The aggregation actions that change what a shipment holds; an ``OBSERVE`` of it changes nothing
+(as in the store's ``ledger.store.shipments.members``, so the page, the bundle and the verifier agree)."""
+
+
 def _packing_state(ents: Entries, uri: str) -> tuple[str | None, int | None, int | None]:
-    """(action, seq, index) of the chain's last signed aggregation with parent ``uri``."""
+    """(action, seq, index) of the chain's last signed ADD or DELETE aggregation with parent ``uri``."""
     state: str | None = None
     seq: int | None = None
     at: int | None = None
     for idx, ent, _ in ents:
         ev = ent.get("event")
-        if isinstance(ev, dict) and ev.get("type") == "AggregationEvent" and ev.get("parentID") == uri:
+        if (
+            isinstance(ev, dict)
+            and ev.get("type") == "AggregationEvent"
+            and ev.get("parentID") == uri
+            and ev.get("action") in PACKING_ACTIONS
+        ):
             state = str(ev.get("action"))
             seq, at = (ent.get("seq") if is_int(ent.get("seq")) else None), idx
     return state, seq, at
-
-
-def _check_anchor(p: Parsed, chain: ChainReader, pinned: str | None, report: BundleReport) -> None:
-    address = str(p.anchor["contract"])
-    if pinned is not None:
-        report.contract_source = "pinned"
-        if pinned.lower() != address.lower():
-            _anchor_fail(f"anchor contract is not the trusted one: expected {pinned}, got {address}", pinned, address)
-    reader = chain.at(address)
-    got_chain = reader.chain_id
-    if got_chain != p.anchor["chain_id"]:
-        _anchor_fail(
-            f"the RPC serves another chain: expected chain id {p.anchor['chain_id']}, got {got_chain}",
-            p.anchor["chain_id"],
-            got_chain,
-        )
-    onchain = reader.root_at(p.size)
-    if onchain == ZERO_ROOT:
-        _anchor_fail(f"the contract holds no root for tree size {p.size}", p.root.hex(), None)
-    if onchain != p.root:
-        _anchor_fail(
-            f"root on chain differs at size {p.size}: expected {p.root.hex()}, got {onchain.hex()}",
-            p.root.hex(),
-            onchain.hex(),
-        )
-    report.checks["anchor"] = "ok"
-    _check_anchor_tx(p, reader, address)
-    report.checks["anchor_tx"] = "ok"
-
-
-def _check_anchor_tx(p: Parsed, reader: ChainReader, address: str) -> None:
-    tx_hash = str(p.anchor["tx_hash"])
-    tx = reader.anchor_tx(tx_hash)
-    if tx is None or not tx.success:
-        raise VerificationError(f"transaction {tx_hash} is not a successful mined transaction", check="anchor_tx")
-    if tx.block_number != p.anchor["block_number"]:
-        raise VerificationError(
-            f"anchor transaction block differs: expected {p.anchor['block_number']}, got {tx.block_number}",
-            check="anchor_tx",
-            expected=p.anchor["block_number"],
-            found=tx.block_number,
-        )
-    if not any(c.lower() == address.lower() and s == p.size and r == p.root for c, s, r in tx.anchored):
-        raise VerificationError(f"transaction {tx_hash} did not anchor size {p.size} on {address}", check="anchor_tx")
-
-
-def _anchor_fail(message: str, expected: Any, found: Any) -> None:
-    raise VerificationError(message, check="anchor", expected=expected, found=found)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,15 @@ class ChainReader(Protocol):
 
     def at(self, address: str) -> ChainReader:
         """A reader of the contract at ``address`` on the same chain."""
+        ...
+
+
+@runtime_checkable
+class CodeReader(Protocol):
+    """A chain reader that can tell whether its address holds contract code (an optional extra)."""
+
+    def has_code(self) -> bool:
+        """True when the address holds contract code (false for an account or a precompile)."""
         ...
 
 

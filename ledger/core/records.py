@@ -25,7 +25,7 @@ from pydantic import (
 from ledger.core import bounds, gs1
 from ledger.errors import InputError
 
-OrgKind = Literal["cooperative", "company", "inspector", "exporter", "operator"]
+OrgKind = Literal["cooperative", "company", "inspector", "exporter", "authority", "operator"]
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Short = Annotated[str, Field(min_length=1, max_length=100)]

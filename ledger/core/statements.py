@@ -133,9 +133,17 @@ def entry_bytes(ent: Mapping[str, Any]) -> bytes:
 
 
 def needs_pop(stmt: Mapping[str, Any]) -> bool:
-    """A key's registration carries the registered key's proof of possession."""
+    """A key's registration carries the registered key's proof of possession.
+
+    Except a registration migrated from a ledger older than format v2 (``"migrated": true`` in the
+    body) of a key its organization holds: the operator never had the private key to prove it with.
+    """
+    body = stmt.get("body")
     return (
-        stmt.get("kind") == "key" and isinstance(stmt.get("body"), Mapping) and stmt["body"].get("action") == "register"
+        stmt.get("kind") == "key"
+        and isinstance(body, Mapping)
+        and body.get("action") == "register"
+        and body.get("migrated") is not True
     )
 
 

@@ -11,6 +11,10 @@ Each entry is checked in this order, and the first failure names the entry and t
 - ``inclusion``: the leaf is included under the log's tree head at its index
 - ``anchor``:    an anchor on chain covers the entry and the chain holds that anchor's root
 
+and then the product facts the page shows (name, category, OCOP stars and year, certifications)
+against the product's signed format v2 chain (``ledger.core.factcheck``): an edited row is
+``tampered``, the message naming the fact.
+
 The per-entry checks are ``ledger.core.chaincheck`` (the same code checks bundles and the full
 log); each failure is a ``VerificationError`` whose ``check``, ``seq`` and ``index`` fields fill
 the report's ``failure``.
@@ -27,6 +31,7 @@ from typing import Any
 
 from ledger.core import canonical, chaincheck, merkle
 from ledger.core.chaincheck import MaySign
+from ledger.core.factcheck import ProductChain, check_product
 from ledger.errors import ChainLinkError, LedgerError, VerificationError
 
 CHECKS = ("record", "signature", "key", "chain", "leaf", "inclusion", "anchor")
@@ -70,6 +75,7 @@ class LotReport:
     entries: list[EntryCheck] = field(default_factory=list)
     failure: Failure | None = None
     anchor: dict[str, Any] | None = None
+    product: dict[str, Any] | None = None  # the signed product version in force at commissioning (pages)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,6 +102,7 @@ class LotData:
     nodes_root: bytes  # the root recomputed from stored subtree hashes
     proofs: Mapping[int, Sequence[bytes]]  # log index -> inclusion proof at tree_size
     input_heads: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (lot, leaf hex) -> idx
+    product: ProductChain | None = None  # the product's signed log chain (format v2), if it has one
 
 
 AnchorCheck = Callable[[int, bytes], str]
@@ -119,10 +126,22 @@ def verify_lot(data: LotData, may_sign: MaySign, anchor: AnchorCheck | None = No
         # this catches the rest (a bad node that only the root reads, or an edited log head).
         _check_nodes_root(data)
         _check_lot_row(data, last_leaf)
+        if data.product is not None:
+            report.product = check_product(data.product, int(data.entries[0]["idx"]))
     except VerificationError as exc:
         return _fail(report, exc)
-    report.verdict = "verified" if anchored_all and data.entries else "pending"
+    report.verdict = "verified" if anchored_all and data.entries else _pending_or_unverifiable(report)
     return report
+
+
+UNVERIFIABLE_ANCHOR = frozenset({"unreachable"})
+"""Anchor statuses (``ledger.chain.check``) under which the chain cannot be asked: no verdict on the data."""
+
+
+def _pending_or_unverifiable(report: LotReport) -> str:
+    """Valid so far: ``unverifiable`` when the chain could not answer (never ``tampered``), else ``pending``."""
+    status = report.anchor.get("status") if isinstance(report.anchor, dict) else None
+    return "unverifiable" if status in UNVERIFIABLE_ANCHOR else "pending"
 
 
 def _check_entries(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,6 +53,7 @@ VERDICTS = {
     "pending": ("HỢP LỆ, CHỜ NEO", "VALID, ANCHOR PENDING"),
     "tampered": ("BỊ SỬA ĐỔI", "TAMPERED"),
     "not_found": ("KHÔNG TÌM THẤY", "NOT FOUND"),
+    "unverifiable": ("KHÔNG KIỂM CHỨNG ĐƯỢC", "UNVERIFIABLE"),
 }
 
 
@@ -69,6 +70,7 @@ class Certificate:
     anchor: dict[str, Any] | None = None
     inputs: list[str] = field(default_factory=list)
     issued: datetime = field(default_factory=lambda: datetime.now(UTC))
+    log_key_id: str | None = None  # the operator's log key (trust roots, /.well-known/ocop-ledger.json)
 
 
 def find_font(font_path: Path | None = None) -> Path:
@@ -124,6 +126,7 @@ def render(cert: Certificate, font_path: Path | None = None) -> bytes:
     story += _timeline_part(cert, p, sub)
     story.append(p("Neo trên blockchain / Blockchain anchor", sub))
     story.append(p(_anchor_text(cert.anchor)))
+    story.append(p(_trust_text(cert)))
     story += [
         Spacer(1, 6),
         p(
@@ -149,7 +152,11 @@ def _verdict_part(cert: Certificate, p: Para, head: Any) -> list[Any]:
 
     vi, en = VERDICTS.get(cert.verdict, (cert.verdict, cert.verdict))
     color = colors.HexColor(
-        "#1b7f3b" if cert.verdict == "verified" else "#b26a00" if cert.verdict == "pending" else "#b00020"
+        "#1b7f3b"
+        if cert.verdict == "verified"
+        else "#b26a00"
+        if cert.verdict in ("pending", "unverifiable")
+        else "#b00020"
     )
     verdict_style = ParagraphStyle("v", parent=head, textColor=color, fontSize=14)
     qr = QrCodeWidget(cert.url)
@@ -174,7 +181,7 @@ def _products_part(cert: Certificate, p: Para, sub: Any, m: Callable[[Any], str]
     story: list[Any] = [p("Sản phẩm / Product", sub)]
     for prod in cert.products:
         stars = (
-            f"{'★' * int(prod['stars'])} OCOP {prod['stars']} sao / stars ({prod.get('year')})"
+            f"{'★' * int(prod['stars'])} OCOP {prod['stars']} sao / stars ({prod.get('year')}), {_vouch(prod)}"
             if prod.get("stars")
             else "OCOP: —"
         )
@@ -235,6 +242,15 @@ def _bounded(text: Any) -> str:
     return s if len(s) <= MAX_TEXT else s[: MAX_TEXT - 1] + "…"
 
 
+def _trust_text(cert: Certificate) -> str:
+    """Which roots this certificate's verdict trusts: the operator's published chain, contract and log key."""
+    a = cert.anchor or {}
+    return (
+        f"Gốc tin cậy / Trusted roots (/.well-known/ocop-ledger.json): chain id {a.get('chain_id', '–')} · "
+        f"contract {a.get('contract', '–')} · log key {cert.log_key_id or '–'}"
+    )
+
+
 def _anchor_text(anchor: dict[str, Any] | None) -> str:
     if not anchor:
         return "Chưa neo / Not anchored yet: the newest entries wait for the next anchor."
@@ -274,6 +290,14 @@ def _instant(value: Any) -> float:
     return (t.replace(tzinfo=None) - datetime.min).total_seconds() - offset.total_seconds()
 
 
+def _vouch(prod: Mapping[str, Any]) -> str:
+    """Who vouches for the OCOP rating: an authority's attestation, or the producer's own declaration."""
+    by = prod.get("stars_by")
+    if by:
+        return f"chứng thực bởi / attested by {by}"
+    return "do nhà sản xuất tự công bố / declared by the producer"
+
+
 # --- building a certificate from the ledger ----------------------------------------------
 
 
@@ -295,9 +319,17 @@ def _product(lot: Any) -> dict[str, Any]:
     }
 
 
+def _declared(lot: Any) -> dict[str, Any]:
+    return {} if lot is None else {"ocop_stars": lot.ocop_stars, "ocop_year": lot.ocop_year}
+
+
+def _stars(v: Mapping[str, Any]) -> dict[str, Any]:
+    return {"stars": v["stars"], "year": v["year"], "stars_by": v["by"]}
+
+
 def _verdict(reports: Sequence[Any]) -> tuple[str, str]:
     verdicts = [r.verdict for r in reports]
-    for v in ("tampered", "not_found", "pending"):
+    for v in ("tampered", "not_found", "unverifiable", "pending"):
         bad = [r for r in reports if r.verdict == v]
         if bad:
             f = bad[0].failure
@@ -316,6 +348,7 @@ def build(
     now: datetime | None = None,
 ) -> Certificate:
     """Gather a lot's (or shipment's) certificate from the ledger; verification runs here."""
+    from ledger import attestations
     from ledger.core import gs1
     from ledger.exports import data
     from ledger.store.anchors import covering_anchor
@@ -325,8 +358,10 @@ def build(
         roots = data.lots_for(conn, lot=lot, sscc=sscc, upstream=False)
         everything = data.lots_for(conn, lot=lot, sscc=sscc, upstream=True)
         lots = data.load_lots(conn, everything)
+        by_lot = {le.lot_id: le for le in lots}
         last = max((int(r.idx) for le in lots for r, _ in le.entries), default=0)
         anchor = covering_anchor(conn, last)
+        vouched = {x: attestations.stars_vouched(conn, x, _declared(by_lot.get(x))) for x in roots}
     reports = [ledger.verify_lot(x, anchor_check) for x in everything]
     verdict, detail = _verdict(reports)
     if lot is not None:
@@ -338,11 +373,12 @@ def build(
     return Certificate(
         subject=subject,
         url=url,
-        products=[_product(by_id[x]) for x in roots],
+        products=[_product(by_id[x]) | _stars(vouched[x]) for x in roots],
         timeline=timeline(lots),
         verdict=verdict,
         verdict_detail=detail,
         anchor=anchor,
         inputs=[x for x in everything if x not in roots],
         issued=now or datetime.now(UTC),
+        log_key_id=ledger.trust_roots()["key_id"] if hasattr(ledger, "trust_roots") else None,
     )

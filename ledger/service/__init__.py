@@ -14,6 +14,7 @@ area, one module each:
 - ``admin``       API keys and authentication
 - ``verdicts``    the anchor check against a chain reader handed in
 - ``standards``   EPCIS 2.0 REST queries and capture jobs, resolver pages, shipment moves with documents
+- ``attestations`` what authority organizations vouch for (issue 11)
 - ``storage``     which storage failures the API reports as 503 / 507
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from ledger.core.policy import may_sign
 from ledger.service.admin import ROLES, Principal
+from ledger.service.attestations import Attestations
 from ledger.service.base import slugify
 from ledger.service.reads import ChainIds, anchor_json, entry_json
 from ledger.service.records import Records
@@ -56,5 +58,5 @@ __all__ = [
 ]
 
 
-class Ledger(Verdicts, Records, Standards):
+class Ledger(Verdicts, Records, Standards, Attestations):
     """Master data, the append path, reads, bundles, exports, API keys and verdicts, over one store."""

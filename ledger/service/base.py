@@ -21,7 +21,7 @@ from ledger.core.records import input_error
 from ledger.errors import NotFound
 from ledger.settings import Settings
 from ledger.store import keys as keys_mod
-from ledger.store import migrate
+from ledger.store import masterdata_log, migrate
 from ledger.store.db import read_tx, write_tx
 from ledger.store.models import Organization, SigningKey
 
@@ -40,14 +40,26 @@ def slugify(name: str) -> str:
 class LedgerBase:
     """What every area of the facade stands on: the store's engine, the key ring, the clock."""
 
-    def __init__(self, engine: Engine, keyring: keys_mod.KeyRing, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        keyring: keys_mod.KeyRing,
+        clock: Callable[[], datetime] | None = None,
+        *,
+        log_masterdata: bool = True,
+    ) -> None:
+        """``log_masterdata``: write organizations, keys and products into the log as format v2 entries
+        (issue 11). Off only for a ledger of lot events alone, as before format v2 (tests pinning log
+        positions of events use it)."""
         self.engine = engine
         self.keyring = keyring
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.log_masterdata = log_masterdata
 
     @classmethod
-    def open(cls, settings: Settings, *, migrate_schema: bool = True) -> Self:
-        """Connect, migrate, and check the master key against the ledger (fail fast if wrong)."""
+    def open(cls, settings: Settings, *, migrate_schema: bool = True, log_masterdata: bool = True) -> Self:
+        """Connect, migrate, and check the master key against the ledger (fail fast if wrong); write an
+        older ledger's master data into the log (once)."""
         from ledger import service  # looked up at call time: tests track the engines it makes
 
         engine = service.make_engine(settings.resolved_database_url())
@@ -62,10 +74,12 @@ class LedgerBase:
                 keys_mod.check_master_key(conn, master)
                 ring = keys_mod.KeyRing(master)
                 ring.check_can_open(conn)
+                if log_masterdata:
+                    masterdata_log.backfill(conn, ring, datetime.now(UTC))  # format v2: once, then a no-op
         except BaseException:
             engine.dispose()  # refusing to start must not leave pooled connections behind
             raise
-        return cls(engine, ring)
+        return cls(engine, ring, log_masterdata=log_masterdata)
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:

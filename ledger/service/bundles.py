@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 from ledger.core import bundle as bundle_mod
 from ledger.errors import ConflictError, NotFound
 from ledger.service.reads import ChainIds, Reads, _latest_anchor, entry_json
-from ledger.store import lineage, shipments
+from ledger.store import bundle_data, lineage, shipments
 from ledger.store import log as store
 from ledger.store.keys import keys_by_id
 
@@ -46,6 +46,8 @@ class Bundles(Reads):
             assert anchor is not None
             size = int(anchor["tree_size"])
             _add_upstream(conn, chains, subjects, size)
+            if v3 := bundle_data.v3_bundle(conn, subjects, sscc, anchor):  # the anchor commits the heads map
+                return v3
             all_rows = [r for rows in chains.values() for r in rows]
             root = store.root_at(conn, size)
             proofs = {int(r.idx): store.inclusion_proof(conn, int(r.idx), size) for r in all_rows}

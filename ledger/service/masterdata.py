@@ -3,24 +3,27 @@ and the idempotent-write block every write may run in."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import base64
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 
+from ledger.core import masterdata
 from ledger.core.records import LotCreate, OrganizationCreate, ProductCreate
-from ledger.errors import ConflictError, NotFound
+from ledger.errors import ConflictError, InputError, NotFound
 from ledger.service.base import LedgerBase, parse, slugify
-from ledger.store import access, idempotency
+from ledger.store import access, idempotency, masterdata_log, v2log
 from ledger.store.append import Submission, append
 from ledger.store.db import bound
-from ledger.store.models import Lot, Organization, Product
+from ledger.store.models import Lot, Organization, Product, SigningKey
 
 _org = Organization.__table__  # type: ignore[attr-defined]
 _product = Product.__table__  # type: ignore[attr-defined]
 _lot = Lot.__table__  # type: ignore[attr-defined]
+_key = SigningKey.__table__  # type: ignore[attr-defined]
 
 
 class MasterData(LedgerBase):
@@ -67,8 +70,9 @@ class MasterData(LedgerBase):
                 .returning(_org.c.id)
             ).scalar_one()
             access.set_prefixes(conn, org_id, data.gs1_prefixes)
+            self._write_org(conn, org_id)
             if generate_key:
-                self.keyring.generate(conn, org_id, self.clock())
+                self._new_key(conn, org_id, lambda: self.keyring.generate(conn, org_id, self.clock()))
             return self._org_json(conn, org_id)
 
     def set_gs1_prefixes(self, org: str | int, prefixes: Sequence[str]) -> dict[str, Any]:
@@ -76,6 +80,7 @@ class MasterData(LedgerBase):
         with self._write() as conn:
             org_id = self._org_id(conn, org)
             access.set_prefixes(conn, org_id, prefixes)
+            self._write_org(conn, org_id)
             return self._org_json(conn, org_id)
 
     def get_org(self, ref: str | int) -> dict[str, Any]:
@@ -88,15 +93,70 @@ class MasterData(LedgerBase):
 
     def generate_key(self, org: str | int) -> dict[str, Any]:
         with self._write() as conn:
-            return self.keyring.generate(conn, self._org_id(conn, org), self.clock())
+            org_id = self._org_id(conn, org)
+            return self._new_key(conn, org_id, lambda: self.keyring.generate(conn, org_id, self.clock()))
 
-    def register_key(self, org: str | int, public_key_b64: str) -> dict[str, Any]:
+    def register_key(
+        self, org: str | int, public_key_b64: str, *, pop: str | None = None, effective: str | None = None
+    ) -> dict[str, Any]:
+        """Register a key the organization holds; ``pop`` is its signature over the registration statement
+        (``registration_statement``) made for the same ``effective`` time (RFC 3339 UTC)."""
         with self._write() as conn:
-            return self.keyring.register(conn, self._org_id(conn, org), public_key_b64, self.clock())
+            org_id = self._org_id(conn, org)
+            when = self._effective(effective)
+            return self._new_key(
+                conn, org_id, lambda: self.keyring.register(conn, org_id, public_key_b64, when), pop=pop
+            )
+
+    def registration_statement(self, org: str | int, public_key_b64: str, effective: str) -> dict[str, Any]:
+        """The statement a client signs (raw Ed25519 over its RFC 8785 bytes) as the ``pop`` of its key."""
+        self._effective(effective)
+        with self._write() as conn:
+            slug = str(self._org_json(conn, self._org_id(conn, org))["slug"])
+            return masterdata.key_registration(slug, public_key_b64, effective, self.keyring.log_signer(conn).key_id)
+
+    def _effective(self, effective: str | None) -> datetime:
+        if effective is None:
+            return self.clock()
+        masterdata.validate_body("key", {"action": "retire", "org": "a-b-c", "effective": effective})
+        when = datetime.fromisoformat(effective.replace("Z", "+00:00"))
+        if v2log.utc_text(when) != effective:
+            raise InputError(f"effective: expected the form {v2log.utc_text(when)}, got {effective}", field="effective")
+        return when
+
+    def _new_key(
+        self, conn: Connection, org_id: int, make: Callable[[], dict[str, Any]], pop: str | None = None
+    ) -> dict[str, Any]:
+        """Make a key (the organization's previous active key retires) and write both into the log."""
+        active = select(_key.c.key_id).where(_key.c.org_id == org_id, _key.c.status == "active")
+        before = [r.key_id for r in conn.execute(active)]
+        info = make()
+        if not self.log_masterdata:
+            return info
+        now = self.clock()
+        when = datetime.fromisoformat(str(info["created_at"]))
+        for kid in before:
+            masterdata_log.key_action(conn, self.keyring, kid, "retire", when, now, "rotated")
+        masterdata_log.register_key(conn, self.keyring, info["key_id"], now, effective=when, pop=pop)
+        return info
 
     def revoke_key(self, kid: str, effective: datetime | None = None, reason: str | None = None) -> dict[str, Any]:
         with self._write() as conn:
-            return self.keyring.revoke(conn, kid, effective or self.clock(), reason)
+            info = self.keyring.revoke(conn, kid, effective or self.clock(), reason)
+            when = datetime.fromisoformat(str(info["revoked_at"]))
+            if self.log_masterdata:
+                masterdata_log.key_action(conn, self.keyring, kid, "revoke", when, self.clock(), reason)
+            return info
+
+    def _write_org(self, conn: Connection, org_id: int) -> None:
+        if self.log_masterdata:
+            masterdata_log.write_org(conn, org_id, self.keyring.log_signer(conn), self.clock())
+
+    def trust_roots(self) -> dict[str, Any]:
+        """The log key the operator publishes (``/.well-known/ocop-ledger.json`` adds the chain)."""
+        with self._write() as conn:
+            log = self.keyring.log_signer(conn)
+        return {"key_id": log.key_id, "public_key": base64.b64encode(log.public_key).decode()}
 
     # --- products and lots ----------------------------------------------------------------
 
@@ -109,6 +169,20 @@ class MasterData(LedgerBase):
             conn.execute(
                 insert(_product).values(org_id=org_id, created_at=self.clock(), **data.model_dump(mode="json"))
             )
+            if self.log_masterdata:
+                masterdata_log.write_product(conn, self.keyring, data.gtin, self.clock())
+        return self.get_product(data.gtin)
+
+    def update_product(self, org: str | int, gtin: str, data: ProductCreate) -> dict[str, Any]:
+        """Replace the product's record with ``data`` (its GTIN must be ``gtin``): a new signed version.
+
+        Lots commissioned before keep showing the version in force then (``LotReport.product``).
+        """
+        with self._write() as conn:
+            org_id = self._org_id(conn, org)
+            masterdata_log.update_product_row(conn, org_id, gtin, data)
+            if self.log_masterdata:
+                masterdata_log.write_product(conn, self.keyring, data.gtin, self.clock())
         return self.get_product(data.gtin)
 
     def get_product(self, gtin: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from ledger.errors import InputError, VerificationError
 from ledger.service.base import LedgerBase
 from ledger.store import keys as keys_mod
 from ledger.store import log as store
+from ledger.store import masterdata_log
 from ledger.store.append import append, parse_batch
 from ledger.store.models import Lot, Organization, Product
 
@@ -73,6 +74,7 @@ class Records(LedgerBase):
             nodes_root,
             proof_map,
             _input_heads(conn, rows),
+            masterdata_log.product_chain(conn, lot_row.product_id if lot_row else None, size),
         )
 
 
@@ -111,6 +113,11 @@ def _keys_for(conn: Connection, kids: set[str]) -> dict[str, dict[str, Any]]:
             "org_kind": kind,
             "revoked_at": row.revoked_at,
         }
+        facts = masterdata_log.key_facts(conn, kid)  # the log's word, where it has one
+        if facts is None:
+            del out[kid]  # its registration does not verify: not a registered key
+        else:
+            out[kid].update(facts)
     return out
 
 

@@ -140,6 +140,17 @@ class KeyRing:
             signer = self._signers[row.key_id] = signing.Signer(priv)
         return signer
 
+    def signer_of(self, row: Any) -> signing.Signer:
+        """The signer of a server-held key's row (``sealed_private_key`` set)."""
+        priv = signing.open_private_key(self._master, bytes(row.sealed_private_key), row.key_id)
+        return signing.Signer(priv)
+
+    def log_signer(self, conn: Connection) -> signing.Signer:
+        """The operator's log key (format v2 entries), generated and sealed on first use."""
+        from ledger.store import v2log
+
+        return v2log.log_signer(conn, self._master)
+
     def check_can_open(self, conn: Connection) -> None:
         """Decrypt one sealed key, so a wrong master key fails at start, not mid-request."""
         row = conn.execute(

@@ -25,7 +25,7 @@ class Organization(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     slug: str = Field(index=True, unique=True, max_length=64)
     name: str = Field(max_length=200)
-    kind: str = Field(max_length=20)  # cooperative | company | inspector | exporter | operator
+    kind: str = Field(max_length=20)  # cooperative | company | inspector | exporter | authority | operator
     province: str | None = Field(default=None, max_length=100)
     # GS1 company prefixes the organization holds: its products' GTINs lie under them (ledger.core.policy)
     gs1_prefixes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
@@ -92,7 +92,8 @@ class LogEntry(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("lot_id", "seq"),)
 
     idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    lot_id: str = Field(index=True, max_length=40)
+    # the lot id, or for a format v2 entry its subject (``key:ed25519:<64 hex>`` is 76 characters)
+    lot_id: str = Field(index=True, max_length=80)
     seq: int
     prev: str | None = Field(default=None, max_length=64)
     event: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON of the event
@@ -103,6 +104,7 @@ class LogEntry(SQLModel, table=True):
     sig: str = Field(max_length=100)
     leaf_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     recorded_at: datetime
+    pop: str | None = Field(default=None, max_length=100)  # v2 key registration: the key's proof of possession
 
 
 class TreeNode(SQLModel, table=True):

@@ -27,7 +27,7 @@ URL = "http://testserver"
 def make_ledger(tmp_path: Path, name: str) -> Ledger:
     engine = make_engine(f"sqlite:///{tmp_path / name}.db")
     migrate.upgrade(engine)
-    return Ledger(engine, KeyRing(bytes(range(32))), clock=Clock())
+    return Ledger(engine, KeyRing(bytes(range(32))), clock=Clock(), log_masterdata=False)
 
 
 def server(ledger: Ledger, tmp_path: Path) -> TestClient:

@@ -40,7 +40,8 @@ def settings_for(data_dir: Path, **extra: Any) -> Settings:
 
 
 def open_ledger(data_dir: Path, database_url: str | None = None) -> Ledger:
-    return Ledger.open(settings_for(data_dir, database_url=database_url))
+    """A ledger of lot events only (master data stays out of the log): these tests pin tree sizes."""
+    return Ledger.open(settings_for(data_dir, database_url=database_url), log_masterdata=False)
 
 
 @dataclass

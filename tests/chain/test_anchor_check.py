@@ -79,27 +79,30 @@ def test_a_chain_ahead_of_the_local_log_means_truncation(farm: Farm, tester_chai
     assert "chain has anchored tree size 10 but the local log has only 1 entries" in report.failure.message
 
 
-def test_unreachable_chain_says_pending(farm: Farm, tmp_path: Path) -> None:
+def test_unreachable_chain_says_unverifiable(farm: Farm, tmp_path: Path) -> None:
+    # issue 11: a chain that cannot answer gives no verdict on the data (was "pending")
     lot = farm.new_lot()
     dead = ChainClient(make_web3(f"http://127.0.0.1:{free_port()}", timeout=2), "0x" + "00" * 20)
     report = farm.ledger.verify_lot(lot, anchor_check_for(farm.ledger, dead))
-    assert report.verdict == "pending" and report.anchor is not None
+    assert report.verdict == "unverifiable" and report.anchor is not None
     assert report.anchor["status"] == "unreachable" and "ConnectionError" in report.anchor["error"]
 
 
-def test_unreachable_rpc_from_settings_says_pending(farm: Farm, tmp_path: Path) -> None:
+def test_unreachable_rpc_from_settings_says_unverifiable(farm: Farm, tmp_path: Path) -> None:
     # the composition root (the CLI) builds the chain client from settings, not the check itself
     settings = settings_for(tmp_path, rpc_url=f"http://127.0.0.1:{free_port()}")
     report = farm.ledger.verify_lot(farm.new_lot(), cli_anchor_check(farm.ledger, settings=settings))
-    assert report.verdict == "pending" and report.anchor is not None
+    assert report.verdict == "unverifiable" and report.anchor is not None
     assert report.anchor == {"status": "unreachable", "error": report.anchor["error"]}
 
 
 def test_no_contract_known_says_pending(farm: Farm, tester_chain: ChainClient, tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
     check = cli_anchor_check(farm.ledger, settings=settings)  # default devchain port: nothing deployed there
-    assert farm.ledger.verify_lot(farm.new_lot(), check).verdict == "pending"
+    verdict = farm.ledger.verify_lot(farm.new_lot(), check).verdict
     assert check.info["status"] in ("unreachable", "not_configured")
+    # issue 11: a chain that cannot answer is unverifiable; with no chain configured at all, pending
+    assert verdict == ("unverifiable" if check.info["status"] == "unreachable" else "pending")
 
 
 def test_explorer_link(farm: Farm, tester_chain: ChainClient, tmp_path: Path) -> None:

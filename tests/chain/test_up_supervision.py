@@ -115,7 +115,9 @@ def test_up_keeps_serving_while_anvil_is_down_and_restarts_it(anvil_bin: Path, t
         _record_event(data, lot)
         r = httpx.get(f"{base}/api/v1/lots/{lot}/verify", timeout=30)
         assert r.status_code == 200, r.text
-        assert r.json()["verdict"] == "pending"
+        # issue 11: while anvil is down the chain cannot answer: unverifiable (was "pending"); once up's
+        # supervisor has restarted it, the new event is pending; never tampered
+        assert r.json()["verdict"] in ("unverifiable", "pending")
         up.wait_for("anvil restarted", timeout=30)
         anvils |= _children(up.p.pid)
         assert len(anvils) == 2 and up.p.poll() is None

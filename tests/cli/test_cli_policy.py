@@ -74,7 +74,9 @@ def test_the_exporter_that_packed_unpacks(run: Any, lot: str) -> None:
     assert r.exit_code == 0, r.output
     assert json.loads(run("shipment", "show", SSCC).output)["lots"] == []
     r = run("verify", lot, "--json")
-    assert r.exit_code == 0 and json.loads(r.output)["verdict"] == "pending", r.output
+    # issue 11: when no chain answers at the default RPC the verdict is unverifiable (was "pending"); with one
+    # answering but no contract known it stays pending; exit 0 either way, as before
+    assert r.exit_code == 0 and json.loads(r.output)["verdict"] in ("unverifiable", "pending"), r.output
 
 
 def test_refusals_are_clear_and_nonzero(run: Any, lot: str, tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ TREE: dict[str, Any] = {
     "lineage": ["LOT", "--direction", "--json"],
     "serve": ["--host", "--port", "--workers"],
     "qr": ["LOTS", "--out", "--sheet", "--copies", "--caption", "--no-caption", "--json"],
-    "verify-bundle": ["FILE", "--rpc", "--contract", "--json"],
+    "verify-bundle": ["FILE", "--rpc", "--contract", "--trust", "--require-latest", "--json"],
     "org": {
         "create": ["NAME", "--kind", "--province", "--slug", "--gs1-prefix", "--no-key", "--role", "--json"],
         "prefixes": ["ORG", "--gs1-prefix", "--json"],
@@ -47,11 +47,13 @@ TREE: dict[str, Any] = {
     },
     "key": {
         "generate": ["ORG", "--json"],
-        "register": ["ORG", "PUBLIC_KEY", "--json"],
+        "register": ["ORG", "PUBLIC_KEY", "--pop", "--effective", "--json"],
+        "pop-statement": ["ORG", "PUBLIC_KEY", "--effective"],
         "revoke": ["KEY_ID", "--at", "--reason", "--json"],
     },
     "product": {
         "create": ["ORG", "--gtin", "--name-vi", "--name-en", "--category", "--stars", "--year", "--file", "--json"],
+        "update": ["ORG", "--file", "--json"],
     },
     "lot": {
         "create": ["ORG", "--gtin", "--code", "--province", "--commune", "--quantity", "--unit", "--file", "--json"],
@@ -81,6 +83,11 @@ TREE: dict[str, Any] = {
         "list": ["ORG", "--json"],
         "reset-password": ["LOGIN", "--password-stdin", "--json"],
         "invite": ["ORG", "--role", "--base-url", "--json"],
+    },
+    "attest": {
+        "add": ["AUTHORITY", "--about", "--id", "--claim", "--json"],
+        "revoke": ["SUBJECT", "--json"],
+        "list": ["--about", "--id", "--json"],
     },
 }
 CONTRACT = (  # DESIGN.md's interface contract, "CLI (`ocop-ledger`, Typer)"

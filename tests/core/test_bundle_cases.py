@@ -1,8 +1,11 @@
 """The bundle verifier (``ledger.core.bundle.verify_bundle``) over data files, one case per file.
 
 ``data/bundles/valid`` must verify, ``data/bundles/invalid`` must be tampered with the failed
-check, seq, log index (and, in version 2, lot) written in the file. Each file also holds what
-the chain answers (``chain``), served here by a ``ChainReader`` stub; ``pin`` pins the contract.
+check, seq, log index (and, in version 2, lot) written in the file, ``data/bundles/unverifiable``
+must be unverifiable (another chain, contract or trust root, or a chain that cannot answer: never
+tampered). Each file also holds what the chain answers (``chain``), served here by a
+``ChainReader`` stub; ``pin`` pins the contract, ``trust`` is a well-known document to pin,
+``has_code`` false means no code at the address, ``rpc_error`` makes every chain read fail.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from typing import Any
 import pytest
 
 from ledger.core.bundle import AnchorTx, ChainReader, verify_bundle
+from ledger.core.trust import trust_from_json
+from ledger.errors import AnchorError
 
 DATA = Path(__file__).parent / "data" / "bundles"
 VALID = sorted((DATA / "valid").glob("*.json"))
 INVALID = sorted((DATA / "invalid").glob("*.json"))
+UNVERIFIABLE = sorted((DATA / "unverifiable").glob("*.json"))
 
 
 @dataclass
@@ -30,7 +36,12 @@ class StubChain:
 
     @property
     def chain_id(self) -> int:
+        if "rpc_error" in self.doc:
+            raise AnchorError(f"RPC eth_chainId failed: {self.doc['rpc_error']}")
         return int(self.doc["chain_id"])
+
+    def has_code(self) -> bool:
+        return bool(self.doc.get("has_code", True))
 
     def at(self, address: str) -> StubChain:
         return StubChain(self.doc, address)
@@ -56,7 +67,9 @@ class StubChain:
 def run(path: Path) -> tuple[Any, dict[str, Any]]:
     case = json.loads(path.read_text())
     chain: ChainReader = StubChain(case["chain"])
-    return verify_bundle(case["bundle"], chain, contract=case["chain"].get("pin")), case["expected"]
+    doc = case["chain"]
+    trust = trust_from_json(doc["trust"], "trust") if "trust" in doc else None
+    return verify_bundle(case["bundle"], chain, contract=doc.get("pin"), trust=trust), case["expected"]
 
 
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.stem)
@@ -79,6 +92,25 @@ def test_invalid_bundle_is_tampered_at_the_named_check(path: Path) -> None:
     assert report.checks[f["check"]] == "failed"
     assert [c for c, v in report.checks.items() if v == "failed"] == [f["check"]]
     assert report.checks["anchor_tx"] == "skipped" or f["check"] == "anchor_tx"  # stopped at the failure
+
+
+@pytest.mark.parametrize("path", UNVERIFIABLE, ids=lambda p: p.stem)
+def test_wrong_or_silent_chain_is_unverifiable_never_tampered(path: Path) -> None:
+    report, want = run(path)
+    assert report.verdict == want["verdict"] == "unverifiable"
+    f = report.failure
+    assert f is not None and f["check"] == want["check"] == "anchor", f
+    assert report.checks["anchor"] == "unverifiable" and "failed" not in report.checks.values()
+    assert report.checks["anchor_tx"] == "skipped"
+    # each case is a valid bundle: unpinned, on the chain it names, answering, it verifies
+    # (except at a precompile, which never holds an anchor)
+    case = json.loads(path.read_text())
+    anchor = case["bundle"]["anchor"]
+    honest = {k: v for k, v in case["chain"].items() if k not in ("pin", "trust", "has_code", "rpc_error")}
+    honest |= {"chain_id": anchor["chain_id"], "contract": anchor["contract"]}
+    assert verify_bundle(case["bundle"], StubChain(honest)).verdict == (
+        "unverifiable" if "precompile" in path.stem else "verified"
+    )
 
 
 def test_every_bundle_check_has_a_case() -> None:

@@ -20,10 +20,11 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, update
 
 from ledger.core import canonical, merkle
+from ledger.core.statements import KINDS
 from ledger.store import log as store
 from ledger.store.db import make_engine
 from ledger.store.keys import KeyRing
-from ledger.store.models import Anchor, LogEntry, LogHead, Lot, Organization, SigningKey, TreeNode
+from ledger.store.models import Anchor, LogEntry, LogHead, Lot, Organization, Product, SigningKey, TreeNode
 from tests.hardening import lab
 
 E = LogEntry.__table__  # type: ignore[attr-defined]
@@ -33,6 +34,7 @@ A = Anchor.__table__  # type: ignore[attr-defined]
 K = SigningKey.__table__  # type: ignore[attr-defined]
 L = Lot.__table__  # type: ignore[attr-defined]
 O = Organization.__table__  # type: ignore[attr-defined]  # noqa: E741
+P = Product.__table__  # type: ignore[attr-defined]
 
 EXCLUDED = {
     "log_entry.recorded_at": "server bookkeeping, never read: the signed time is the event's recordTime",
@@ -48,8 +50,7 @@ EXCLUDED = {
     ),
     "signing_key.revocation_reason": "free text for operators",
     "signing_key.revoked_at cleared": (
-        "no stored entry was signed after the revocation, so no verdict changes; a later forged entry would "
-        "still need to pass the other checks (revocations are unsigned master data: see docs/reliability.md)"
+        "verdicts read revocations from the key's signed log entries (format v2), not from this column"
     ),
     "lot.created_at": "row bookkeeping; the signed commissioning event carries the lot's times",
     "setting a column to its current value": "a no-op (mutations that change nothing are redrawn)",
@@ -91,6 +92,8 @@ class Snapshot:
     anchors: list[dict[str, Any]]
     orgs: list[dict[str, Any]]
     size: int
+    products: list[dict[str, Any]] = field(default_factory=list)
+    v2_entries: list[dict[str, Any]] = field(default_factory=list)  # organizations, keys, products (format v2)
 
 
 def snapshot(built: lab.Built) -> Snapshot:
@@ -102,7 +105,10 @@ def snapshot(built: lab.Built) -> Snapshot:
                 return [dict(r._mapping) for r in c.execute(select(t))]
 
             head = store.read_head(c)
-            return Snapshot(rows(E), rows(N), rows(K), rows(L), rows(A), rows(O), head.size)
+            entries = rows(E)
+            events = [x for x in entries if x["event_type"] not in KINDS]
+            v2 = [x for x in entries if x["event_type"] in KINDS]
+            return Snapshot(events, rows(N), rows(K), rows(L), rows(A), rows(O), head.size, rows(P), v2)
     finally:
         engine.dispose()
 
@@ -299,8 +305,10 @@ def _sibling_lot(s: Snapshot, level: int, idx: int) -> tuple[str | None, set[int
     lo, hi = sib << level, min((sib + 1) << level, s.size)
     if lo >= s.size:
         return None, set()
-    r = _lot_at(s, lo)
-    assert r is not None
+    # the first lot event under the sibling (its leftmost leaves may be format v2 master-data entries)
+    r = next((x for x in sorted(s.entries, key=lambda x: x["idx"]) if lo <= x["idx"] < hi), None)
+    if r is None:
+        return None, set()
     return r["lot_id"], {x["idx"] for x in s.entries if x["lot_id"] == r["lot_id"]} | set(range(lo, hi))
 
 
@@ -410,7 +418,73 @@ def m_key(s: Snapshot, rng: random.Random) -> Mutation:
         )
     else:
         fn = _del(K, key)
+    if col in ("public_key", "org_id", "revoked_at") and _logged(s, f"key:{k['key_id']}"):
+        # verdicts take a key's public key, owner and revocation from its signed log entries (format v2):
+        # the edited row changes no verdict; the audit, which compares the row, must see it
+        return Mutation(f"signing_key.{col}", k["key_id"][:20], fn)
     return Mutation(f"signing_key.{col}", k["key_id"][:20], fn, e["lot_id"], lot_names)
+
+
+def _logged(s: Snapshot, subject: str) -> list[int]:
+    """Log indexes of a format v2 subject's entries."""
+    return [x["idx"] for x in s.v2_entries if x["lot_id"] == subject]
+
+
+def m_v2_entry(s: Snapshot, rng: random.Random) -> Mutation:
+    """A signed organization, key or product entry edited in place: the audit finds it; for a product,
+    its lots' verdicts are tampered naming the entry."""
+    r = rng.choice(s.v2_entries)
+    col = rng.choice(["event", "sig", "signer", "leaf_hash"])
+    new: Any
+    if col == "event":
+        body = json.loads(r["event"])
+        body["ocop:extra"] = "sửa lại"  # any added or changed field breaks the signature
+        new = canonical.canonicalize(body).decode()
+    elif col == "leaf_hash":
+        new = _flip(bytes(r["leaf_hash"]), rng)
+    else:
+        new = _str_change(str(r[col]), rng)
+    lot = None
+    if r["event_type"] == "product":
+        product = next(p for p in s.products if f"product:{p['gtin']}" == r["lot_id"])
+        lot = next((x["lot_id"] for x in s.lots if x["product_id"] == product["id"]), None)
+    return Mutation(
+        f"v2.{r['event_type']}.{col}", f"idx {r['idx']}", _set(E, {"idx": r["idx"]}, **{col: new}), lot, {r["idx"]}
+    )
+
+
+# the product and producer facts the scan page, the shipment page and the certificate show
+PRODUCT_FACTS: dict[str, Callable[[Any], Any]] = {
+    "name_vi": lambda cur: cur + " giả",
+    "name_en": lambda cur: (cur or "") + " fake",
+    "category": lambda cur: "coffee" if cur != "coffee" else "tea",
+    "ocop_stars": lambda cur: 5 if cur != 5 else 3,
+    "ocop_year": lambda cur: 2019 if cur != 2019 else 2020,
+    "certifications": lambda cur: [*(cur or []), {"scheme": "GlobalGAP", "certificate_no": "GG-FAKE"}],
+}
+
+
+def m_product(s: Snapshot, rng: random.Random) -> Mutation:
+    """A product fact edited in the table: every lot of it is tampered, naming the product entry."""
+    product = rng.choice([p for p in s.products if _logged(s, f"product:{p['gtin']}")])
+    col = rng.choice(sorted(PRODUCT_FACTS))
+    lot = rng.choice([x for x in s.lots if x["product_id"] == product["id"]] or [None])
+    fn = _set(P, {"id": product["id"]}, **{col: PRODUCT_FACTS[col](product[col])})
+    names = set(_logged(s, f"product:{product['gtin']}"))
+    return Mutation(f"product.{col}", product["gtin"], fn, lot["lot_id"] if lot else None, names)
+
+
+def m_producer(s: Snapshot, rng: random.Random) -> Mutation:
+    """The producer's name, province or kind edited in the table: its lots are tampered, naming the org entry."""
+    owners = {p["org_id"] for p in s.products if _logged(s, f"product:{p['gtin']}")}
+    org = rng.choice([o for o in s.orgs if o["id"] in owners])
+    col = rng.choice(["name", "province", "kind"])
+    new = {"name": org["name"] + " giả", "province": "Bến Tre" if org["province"] != "Bến Tre" else "Cà Mau",
+           "kind": "authority"}[col]  # fmt: skip
+    products = {p["id"] for p in s.products if p["org_id"] == org["id"]}
+    lot = rng.choice([x for x in s.lots if x["product_id"] in products])
+    names = set(_logged(s, f"org:{org['slug']}"))
+    return Mutation(f"organization.{col}", org["slug"], _set(O, {"id": org["id"]}, **{col: new}), lot["lot_id"], names)
 
 
 LOT_COLS = [
@@ -492,6 +566,9 @@ CLASSES: list[tuple[Callable[[Snapshot, random.Random], Mutation], int]] = [
     (m_anchor, 6),
     (m_key, 8),
     (m_lot, 16),
+    (m_product, 12),
+    (m_producer, 6),
+    (m_v2_entry, 8),
 ]
 
 

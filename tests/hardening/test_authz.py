@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 
 from ledger.core import gs1
+from ledger.core.records import OrganizationCreate
+from ledger.errors import NotFound
+from ledger.service import Ledger
 from ledger.store import apikeys
 from ledger.store.db import write_tx
 from tests.api.conftest import GTIN_A, GTIN_B, LOT_A, LOT_A_PATH, World, event
@@ -135,6 +138,34 @@ def _b_revoke(w: World, role: str, target: str) -> tuple[str, dict[str, Any]]:
     return f"/api/v1/admin/api-keys/{key['key_id']}/revoke", {}
 
 
+def _b_product_update(w: World, role: str, target: str) -> tuple[str, dict[str, Any]]:
+    g = GTIN_A if target == "own" else GTIN_B
+    return f"/api/v1/products/{g}", {"json": {"gtin": g, "name_vi": f"Thanh long {next(_n)}"}}
+
+
+def _authority(w: World) -> str:
+    """An authority organization (issue 11) with a server-held key: only one may attest."""
+    try:
+        w.ledger.get_org("so-nn-lam-dong")
+    except NotFound:  # the world's ledger leaves master data out of the log: this one writes it (format v2)
+        logged = Ledger(w.ledger.engine, w.ledger.keyring, w.ledger.clock, log_masterdata=True)
+        logged.create_org(OrganizationCreate(name="Sở NN&PTNT Lâm Đồng", slug="so-nn-lam-dong", kind="authority"))
+    return "so-nn-lam-dong"
+
+
+def _b_attest(w: World, role: str, target: str) -> tuple[str, dict[str, Any]]:
+    about = {"type": "product", "id": GTIN_A if target == "own" else GTIN_B}
+    claim = {"type": "ocop_rating", "stars": 4, "year": 2026}
+    return f"/api/v1/admin/organizations/{_authority(w)}/attestations", {"json": {"about": about, "claim": claim}}
+
+
+def _b_attest_revoke(w: World, role: str, target: str) -> tuple[str, dict[str, Any]]:
+    a = w.ledger.attest(
+        _authority(w), {"type": "lot", "id": _lot(target)}, {"type": "growing_area_code", "code": "VN-LD-1"}
+    )
+    return f"/api/v1/admin/attestations/{a['subject']}/revoke", {}
+
+
 def producer_own(role: str, target: str) -> bool:
     return role == "a" and target == "own"
 
@@ -153,6 +184,9 @@ def exporter_rule(role: str, target: str) -> bool:
 RULES: dict[tuple[str, str], tuple[Build, Allow]] = {
     ("GET", "/api/v1/me"): (_b_plain("/api/v1/me"), lambda r, t: True),
     ("POST", "/api/v1/products"): (_b_products, lambda r, t: r == "a"),
+    ("PUT", "/api/v1/products/{gtin}"): (_b_product_update, producer_own),
+    ("POST", "/api/v1/admin/organizations/{org}/attestations"): (_b_attest, lambda r, t: r == "admin"),
+    ("POST", "/api/v1/admin/attestations/{subject}/revoke"): (_b_attest_revoke, lambda r, t: r == "admin"),
     ("POST", "/api/v1/lots"): (_b_lots, producer_own),
     ("POST", "/api/v1/lots/{lot_id:path}/events"): (_b_event, event_rule),
     ("POST", "/api/v1/events:batch"): (_b_batch, event_rule),

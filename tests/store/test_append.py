@@ -30,6 +30,7 @@ from tests.helpers import (
     gtin,
     lot_fields,
     new_client_key,
+    register_client_key,
     seed,
     transformation,
 )
@@ -243,7 +244,7 @@ def _client_org(ledger: Ledger) -> tuple[Any, str, LotCreate]:
     add_org(ledger, "htx-tu-ky", generate_key=False)
     g = add_product(ledger, "htx-tu-ky", 88)
     signer, pub = new_client_key()
-    info = ledger.register_key("htx-tu-ky", pub)
+    info = register_client_key(ledger, "htx-tu-ky", signer, pub)
     assert info["key_id"] == signer.key_id and info["held_by"] == "organization"
     return signer, g, LotCreate.model_validate(lot_fields(g, "TK-1"))
 

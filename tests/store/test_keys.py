@@ -29,6 +29,7 @@ from tests.helpers import (
     event,
     lot_fields,
     new_client_key,
+    register_client_key,
     seed,
 )
 
@@ -122,14 +123,14 @@ def test_client_keys_after_rotation_and_revocation(ledger: Ledger, clock: Clock)
     add_org(ledger, "htx-tu-ky", generate_key=False)
     g = add_product(ledger, "htx-tu-ky", 88)
     k1, pub1 = new_client_key()
-    ledger.register_key("htx-tu-ky", pub1)
+    register_client_key(ledger, "htx-tu-ky", k1, pub1)
     lot = LotCreate.model_validate(lot_fields(g, "TK-1"))
     e0 = client_entry(k1, lot=lot.lot_id, seq=0, prev=None, raw_event=commissioning_event(lot), now=clock())
     [r0] = ledger.record("htx-tu-ky", [{"lot": lot.lot_id, "entry": e0}])
     k2, pub2 = new_client_key()
-    ledger.register_key("htx-tu-ky", pub2)  # retires k1
+    register_client_key(ledger, "htx-tu-ky", k2, pub2)  # retires k1
     with pytest.raises(ConflictError, match="is already registered"):
-        ledger.register_key("htx-tu-ky", pub2)
+        register_client_key(ledger, "htx-tu-ky", k2, pub2)
     stale = client_entry(k1, lot=lot.lot_id, seq=1, prev=r0["leaf_hash"], raw_event=event(), now=clock())
     with pytest.raises(InputError, match=f"wrong signer: '{k1.key_id}' is not an active key"):
         ledger.record("htx-tu-ky", [{"lot": lot.lot_id, "entry": stale}])

@@ -12,6 +12,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select
 from sqlmodel import SQLModel
 
+import ledger.store.keys
 import ledger.store.models  # noqa: F401  (registers the tables)
 from ledger.core import merkle
 from ledger.store import migrate
@@ -61,3 +62,47 @@ def test_downgrade_to_base_and_up_again(empty_engine: Engine) -> None:
     assert _tables(empty_engine) == {"alembic_version"}
     migrate.upgrade(empty_engine)
     assert _diffs(empty_engine) == []
+
+
+def test_0008_upgrades_a_format_v1_ledger_and_open_writes_its_master_data(db_url: str, tmp_path: Any) -> None:
+    """An older ledger (schema 0007, lot events only) upgrades; Ledger.open backfills orgs, keys, products."""
+    import base64
+
+    from ledger.service import Ledger
+    from ledger.settings import Settings
+    from ledger.store import v2log
+    from ledger.store.db import read_tx
+    from tests.conftest import MASTER_KEY
+    from tests.helpers import add_lot, add_org, add_product
+
+    eng = make_engine(db_url)
+    try:
+        cfg = migrate.alembic_config()
+        with write_tx(eng) as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0007")
+            from ledger.store import log as store
+
+            store.ensure_head(conn)  # what migrate.upgrade does after the migrations
+        old = Ledger(eng, ledger.store.keys.KeyRing(MASTER_KEY), log_masterdata=False)
+        add_org(old, "htx-phu-hoi")
+        lot = add_lot(old, "htx-phu-hoi", add_product(old, "htx-phu-hoi", 4567), "PH-1")
+        assert old.head().size == 1
+    finally:
+        eng.dispose()
+    settings = Settings(database_url=db_url, data_dir=tmp_path, master_key=base64.b64encode(MASTER_KEY).decode(),
+                        _env_file=None)  # type: ignore[call-arg]  # fmt: skip
+    led = Ledger.open(settings)
+    try:
+        assert migrate.is_current(led.engine)
+        assert led.head().size == 1 + 3  # the lot's event, then the org, its key and the product
+        with read_tx(led.engine) as conn:
+            assert [
+                e["body"]["action"] for e in v2log.subject_entries(conn, f"key:{led.get_org(1)['keys'][0]['key_id']}")
+            ] == ["register"]
+        assert led.verify_lot(lot).verdict == "pending" and led.verify_lot(lot).product is not None
+        again = Ledger.open(settings)
+        assert again.head().size == 4  # once
+        again.engine.dispose()
+    finally:
+        led.engine.dispose()

@@ -1,0 +1,34 @@
+"""Attestations through the facade (issue 11): an authority organization vouches for a fact about a
+product, lot or plot, as a format v2 chain in the log (``ledger.attestations`` writes and checks them)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ledger import attestations
+from ledger.service.base import LedgerBase
+
+
+class Attestations(LedgerBase):
+    def attest(self, authority: str, about: Mapping[str, Any], claim: Mapping[str, Any]) -> dict[str, Any]:
+        """Append a new attestation by the authority organization ``authority`` (slug), signed by its key."""
+        return attestations.attest(self, authority, about, claim)
+
+    def revoke_attestation(self, subject: str) -> dict[str, Any]:
+        """Withdraw the attestation ``attestation:<authority>:<n>``: the log gets its revoked entry."""
+        return attestations.revoke(self, subject)
+
+    def attestations_about(self, kind: str, ident: str) -> list[dict[str, Any]]:
+        """The active attestations about ``kind``/``ident`` that verify from the log, with who vouches."""
+        return attestations.about(self, kind, ident)
+
+    def lot_attestations(self, lot_id: str) -> list[dict[str, Any]]:
+        """The active attestations about the lot's product (its GTIN) and then about the lot itself."""
+        with self._read() as conn:
+            return attestations.about_in(conn, "product", lot_id[:14]) + attestations.about_in(conn, "lot", lot_id)
+
+    def stars_vouched(self, lot_id: str, declared: Mapping[str, Any]) -> dict[str, Any]:
+        """The OCOP rating shown for a lot and who vouches for it (``ledger.attestations.stars_vouched``)."""
+        with self._read() as conn:
+            return attestations.stars_vouched(conn, lot_id, declared)

@@ -1,0 +1,119 @@
+"""Attestations by authority organizations: API, CLI, the page's "attested by", revocation (issue 11)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from api.app import create_app
+from ledger import attestations
+from ledger.core.records import OrganizationCreate
+from ledger.errors import InputError, PermissionDenied
+from ledger.service import Ledger
+from ledger.store.db import write_tx
+from ledger.store.models import Organization
+from tests.api.conftest import GTIN_A, add_org, api_settings, make_settings
+from tests.cli.test_cli import run  # noqa: F401 - the CLI fixture
+
+RATING = {"type": "ocop_rating", "stars": 4, "year": 2024, "decision": "1234/QĐ-UBND", "expires": "2027-12-31"}
+
+
+def _world(ledger: Ledger) -> dict[str, str]:
+    _, producer = add_org(ledger, "HTX Phú Hội", "htx-phu-hoi", "cooperative", "producer")
+    _, admin = add_org(ledger, "OCOP Ledger vận hành", "operator", "operator", "admin")
+    ledger.create_org(OrganizationCreate(name="Hội đồng OCOP tỉnh Lâm Đồng", slug="ocop-lam-dong", kind="authority"))
+    return {"producer": producer, "admin": admin}
+
+
+def test_an_authority_attests_and_the_page_says_who(v2_ledger: Ledger, tmp_path: Path) -> None:
+    app = create_app(make_settings(tmp_path), ledger=v2_ledger, connect_chain=False, api_settings=api_settings())
+    with TestClient(app) as client:
+        tokens = _world(v2_ledger)
+        prod = {"Authorization": f"Bearer {tokens['producer']}"}
+        admin = {"Authorization": f"Bearer {tokens['admin']}"}
+        product = {"gtin": GTIN_A, "name_vi": "Thanh long", "ocop_stars": 4, "ocop_year": 2024}
+        assert client.post("/api/v1/products", json=product, headers=prod).status_code == 201
+        assert client.post("/api/v1/lots", json={"gtin": GTIN_A, "code": "PH-1"}, headers=prod).status_code == 201
+        body = {"about": {"type": "product", "id": GTIN_A}, "claim": RATING}
+        r = client.post("/api/v1/admin/organizations/ocop-lam-dong/attestations", json=body, headers=admin)
+        assert r.status_code == 201, r.text
+        subject = r.json()["subject"]
+        assert subject == "attestation:ocop-lam-dong:1"
+        code = {
+            "about": {"type": "lot", "id": f"{GTIN_A}.PH-1"},
+            "claim": {"type": "growing_area_code", "code": "VN-LD-1"},
+        }
+        assert (
+            client.post("/api/v1/admin/organizations/ocop-lam-dong/attestations", json=code, headers=admin).status_code
+            == 201
+        )
+        listed = client.get("/api/v1/attestations", params={"type": "product", "id": GTIN_A}).json()
+        assert [(a["authority"], a["claim"]["stars"]) for a in listed] == [("ocop-lam-dong", 4)]
+        page = client.get(f"/01/{GTIN_A}/10/PH-1?lang=en", headers={"Accept": "text/html"}).text
+        assert "OCOP 4 stars (2024)" in page and "attested by Hội đồng OCOP tỉnh Lâm Đồng" in page
+        assert "Growing-area code VN-LD-1" in page
+        vi = client.get(f"/01/{GTIN_A}/10/PH-1", headers={"Accept": "text/html"}).text
+        assert "chứng thực bởi Hội đồng OCOP tỉnh Lâm Đồng" in vi
+        # refusals: a producer attests nothing; a bad claim is a 422; nothing is stored
+        bad = client.post("/api/v1/admin/organizations/htx-phu-hoi/attestations", json=body, headers=admin)
+        assert bad.status_code == 403 and "only an authority" in bad.json()["error"]["message"]
+        wrong = {"about": body["about"], "claim": {"type": "ocop_rating", "stars": "five", "year": 2024}}
+        r = client.post("/api/v1/admin/organizations/ocop-lam-dong/attestations", json=wrong, headers=admin)
+        assert r.status_code == 422 and "claim" in r.json()["error"]["message"]
+        r = client.post(f"/api/v1/admin/attestations/{subject}/revoke", headers=admin)
+        assert r.status_code == 200 and r.json()["body"]["status"] == "revoked"
+        assert client.post(f"/api/v1/admin/attestations/{subject}/revoke", headers=admin).status_code == 409
+        assert client.get("/api/v1/attestations", params={"type": "product", "id": GTIN_A}).json() == []
+
+
+def test_a_producer_promoted_in_the_table_still_cannot_attest(v2_ledger: Ledger) -> None:
+    _world(v2_ledger)
+    attestations.attest(v2_ledger, "ocop-lam-dong", {"type": "product", "id": GTIN_A}, RATING)
+    t = Organization.__table__
+    with write_tx(v2_ledger.engine) as conn:  # the table is not the truth; the org entry is
+        conn.execute(update(t).where(t.c.slug == "htx-phu-hoi").values(kind="authority"))
+    with pytest.raises(PermissionDenied, match="only an authority"):
+        attestations.attest(v2_ledger, "htx-phu-hoi", {"type": "product", "id": GTIN_A}, RATING)
+    with pytest.raises(InputError, match="claim"):
+        attestations.attest(v2_ledger, "ocop-lam-dong", {"type": "product", "id": GTIN_A}, {"type": "gold"})
+    assert len(attestations.about(v2_ledger, "product", GTIN_A)) == 1
+
+
+def test_cli_attest(run: Any) -> None:  # noqa: F811
+    assert (
+        run(
+            "org", "create", "Chi cục Trồng trọt và BVTV Lâm Đồng", "--kind", "authority", "--slug", "bvtv-ld"
+        ).exit_code
+        == 0
+    )
+    claim = json.dumps({"type": "packing_house_code", "code": "VN-PH-0042"})
+    r = run("attest", "add", "bvtv-ld", "--about", "plot", "--id", "VN-LDPH-0042", "--claim", claim, "--json")
+    assert r.exit_code == 0, r.output
+    listed = json.loads(run("attest", "list", "--about", "plot", "--id", "VN-LDPH-0042", "--json").output)
+    assert [a["claim"]["code"] for a in listed] == ["VN-PH-0042"]
+    assert run("attest", "add", "bvtv-ld", "--about", "plot", "--id", "x", "--claim", "{").exit_code == 2
+    assert run("attest", "revoke", json.loads(r.output)["subject"]).exit_code == 0
+    assert json.loads(run("attest", "list", "--about", "plot", "--id", "VN-LDPH-0042", "--json").output) == []
+
+
+def test_the_certificate_says_who_vouches_for_the_rating(v2_ledger: Ledger) -> None:
+    from ledger.core.records import ProductCreate
+    from ledger.exports import certificate
+
+    _world(v2_ledger)
+    v2_ledger.create_product(
+        "htx-phu-hoi", ProductCreate(gtin=GTIN_A, name_vi="Thanh long", ocop_stars=3, ocop_year=2023)
+    )
+    lot = v2_ledger.create_lot("htx-phu-hoi", {"gtin": GTIN_A, "code": "PH-1"})["lot_id"]
+    declared = certificate.build(v2_ledger, base_url="https://ocop.example.vn", lot=lot).products[0]
+    assert (declared["stars"], declared["stars_by"]) == (3, None)
+    assert certificate._vouch(declared) == "do nhà sản xuất tự công bố / declared by the producer"
+    attestations.attest(v2_ledger, "ocop-lam-dong", {"type": "product", "id": GTIN_A}, RATING)
+    attested = certificate.build(v2_ledger, base_url="https://ocop.example.vn", lot=lot).products[0]
+    assert (attested["stars"], attested["year"], attested["stars_by"]) == (4, 2024, "Hội đồng OCOP tỉnh Lâm Đồng")
+    assert "attested by Hội đồng OCOP tỉnh Lâm Đồng" in certificate._vouch(attested)
