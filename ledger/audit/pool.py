@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ledger.audit.auditor import AuditReport, Finding, Progress, _Auditor, _LotState, audit_chunk, merge_chunk
+from ledger.audit.checks import AuditReport, Finding, Progress, _Auditor, _LotState, audit_chunk, merge_chunk
 from ledger.audit.tree import TreeChecker, stored_for
 from ledger.store.db import make_engine, read_tx
 
