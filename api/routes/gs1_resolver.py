@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from api import linkset as ls
 from api.deps import Svc
 from api.i18n import pick_lang
-from api.routes.resolver import wants_json
+from api.negotiation import wants_json
 from api.schemas import page_errors
 from ledger.core import gs1
 from ledger.errors import InputError, MalformedRequest, NotFound
@@ -219,26 +219,19 @@ _PATHS = ("/01/{gtin}/10/{lot:path}", "/01/{gtin}", "/414/{gln}")
 ALLOW = "GET, HEAD, OPTIONS"
 
 
-def _bodiless(res: Response) -> Response:
+def bodiless(res: Response) -> Response:
     headers = {k: v for k, v in res.headers.items() if k.lower() != "content-length"}
     return Response(status_code=res.status_code, headers=headers)
 
 
-@router.head(_PATHS[0], include_in_schema=False)
-async def lot_head(gtin: str, lot: str, request: Request, svc: Svc, lang: Lang = None) -> Response:
-    from api.routes.resolver import resolve
-
-    return _bodiless(await resolve(gtin, lot, request, svc, lang))
-
-
 @router.head(_PATHS[1], include_in_schema=False)
 def product_head(gtin: str, request: Request, svc: Svc, lang: Lang = None) -> Response:
-    return _bodiless(product(gtin, request, svc, lang))
+    return bodiless(product(gtin, request, svc, lang))
 
 
 @router.head(_PATHS[2], include_in_schema=False)
 def party_head(gln: str, request: Request, svc: Svc, lang: Lang = None) -> Response:
-    return _bodiless(party(gln, request, svc, lang))
+    return bodiless(party(gln, request, svc, lang))
 
 
 def _options() -> Response:

@@ -17,35 +17,16 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Svc
 from api.i18n import TEXT, pick_lang
+from api.negotiation import wants_json
 from api.page import Pages, lot_view, verdict_view
+from api.routes import gs1_resolver
 from api.schemas import page_errors
 from ledger.core import gs1
 from ledger.errors import InputError, NotFound
 
+__all__ = ["resolve", "router", "wants_json"]
+
 router = APIRouter(tags=["digital link"])
-
-
-def wants_json(accept: str | None) -> bool:
-    """True when the client prefers JSON to HTML (by q-value; ties and */* go to HTML)."""
-    if not accept:
-        return False
-    best = {"json": 0.0, "html": 0.0}
-    for part in accept.split(","):
-        media, _, params = part.strip().partition(";")
-        media = media.strip().lower()
-        q = 1.0
-        for p in params.split(";"):
-            k, _, v = p.strip().partition("=")
-            if k == "q":
-                try:
-                    q = float(v)
-                except ValueError:
-                    q = 0.0
-        if media == "application/json" or media.endswith("+json"):
-            best["json"] = max(best["json"], q)
-        elif media in ("text/html", "application/xhtml+xml"):
-            best["html"] = max(best["html"], q)
-    return best["json"] > best["html"]
 
 
 @router.get(
@@ -67,8 +48,6 @@ async def resolve(
 ) -> Response:
     """Resolve a GS1 Digital Link (AI 01 GTIN, AI 10 lot) to the lot's page or JSON; ``?linkType=``
     and ``Accept: application/linkset+json`` as a GS1-Conformant Resolver (api/routes/gs1_resolver.py)."""
-    from api.routes import gs1_resolver
-
     linked = gs1_resolver.lot_answer(request, svc, gtin, lot, lang)
     if linked is not None:
         return linked
@@ -157,3 +136,9 @@ def _page(
     if key is not None:
         request.app.state.page_cache.put(key, html)
     return HTMLResponse(html, status_code=status, headers=pages.headers(lang))
+
+
+@router.head("/01/{gtin}/10/{lot:path}", include_in_schema=False)
+async def lot_head(gtin: str, lot: str, request: Request, svc: Svc, lang: gs1_resolver.Lang = None) -> Response:
+    """HEAD of the lot's Digital Link: the GET's status and headers, no body (a conformant resolver answers it)."""
+    return gs1_resolver.bodiless(await resolve(gtin, lot, request, svc, lang))
