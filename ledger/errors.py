@@ -8,9 +8,13 @@
     │   └── UnverifiableError      the chain, contract or log key is not the trusted one, or the chain
     │                              cannot answer: no verdict about the data (never "tampered")
     ├── InputError (ValueError)    bad input from a user or client; nothing was stored
-    │   └── ConflictError          the input is well formed but clashes with stored state
+    │   ├── ConflictError          the input is well formed but clashes with stored state
+    │   ├── QueryError             an EPCIS query parameter is unknown or malformed
+    │   ├── NotAcceptable          the client asks for a version or behaviour not offered (406)
+    │   └── MalformedRequest       an EPCIS request that is not the document it should be
     ├── PermissionDenied           the caller is authenticated but not allowed to do this
     ├── NotFound                   the thing asked for does not exist
+    │   └── NoSuchResource         an EPCIS event or capture job that does not exist
     ├── AnchorError                talking to the chain failed (raised ``from`` the RPC error)
     └── ConfigError                settings or key material are unusable (e.g. a wrong master key)
 

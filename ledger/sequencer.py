@@ -202,13 +202,13 @@ class Sequencer:
         with write_tx(self.engine) as conn:
             results = self._append(conn, [p.group for p in batch])
         commit_seconds = time.monotonic() - started
+        if self.observer is not None:  # before the answers, so /metrics never lags an acknowledged write
+            self.observer.batch(len(batch), sum(len(p.group.subs) for p in batch), waits, commit_seconds)
         for p, r in zip(batch, results, strict=True):
             if r.error is not None:
                 p.future.set_exception(r.error)
             else:
                 p.future.set_result(r)
-        if self.observer is not None:
-            self.observer.batch(len(batch), sum(len(p.group.subs) for p in batch), waits, commit_seconds)
 
     def _append(self, conn: Connection, groups: list[Group]) -> list[GroupResult]:
         return append_requests(conn, groups, self.keyring, self.clock())

@@ -24,11 +24,13 @@ from sqlalchemy.sql.elements import ColumnElement
 from ledger.core import canonical
 from ledger.errors import InputError, QueryError
 from ledger.exports import epcis
-from ledger.exports.epcis_query import EventQuery, ident, matches, utc_text, word
+from ledger.exports.epcis_query import EVENT_TYPES, EventQuery, ident, matches, utc_text, word
 from ledger.store.models import EpcisEventIndex, LogEntry, Lot, Shipment
 
 _entry = LogEntry.__table__  # type: ignore[attr-defined]
 _index = EpcisEventIndex.__table__  # type: ignore[attr-defined]
+# EPCIS events only: the log also holds format-v2 entries (organizations, keys, products, attestations, heads)
+_IS_EVENT = _entry.c.event_type.in_(EVENT_TYPES)
 _lot = Lot.__table__  # type: ignore[attr-defined]
 _shipment = Shipment.__table__  # type: ignore[attr-defined]
 SCAN = 1000  # candidate rows read per request at most
@@ -38,7 +40,7 @@ _CATCH_UP_CHUNK = 500
 def behind(conn: Connection) -> bool:
     """Whether log entries exist that the index does not cover yet."""
     indexed = conn.execute(select(func.max(_index.c.entry_idx))).scalar()
-    logged = conn.execute(select(func.max(_entry.c.idx))).scalar()
+    logged = conn.execute(select(func.max(_entry.c.idx)).where(_IS_EVENT)).scalar()
     return logged is not None and (indexed is None or int(indexed) < int(logged))
 
 
@@ -47,7 +49,8 @@ def catch_up(conn: Connection) -> int:
     last = conn.execute(select(func.max(_index.c.entry_idx))).scalar()
     added = 0
     while True:
-        q = select(_entry).where(_entry.c.idx > (-1 if last is None else int(last))).order_by(_entry.c.idx)
+        after = -1 if last is None else int(last)
+        q = select(_entry).where(_entry.c.idx > after, _IS_EVENT).order_by(_entry.c.idx)
         rows = list(conn.execute(q.limit(_CATCH_UP_CHUNK)))
         if not rows:
             return added

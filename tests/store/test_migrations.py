@@ -64,8 +64,8 @@ def test_downgrade_to_base_and_up_again(empty_engine: Engine) -> None:
     assert _diffs(empty_engine) == []
 
 
-def test_0008_upgrades_a_format_v1_ledger_and_open_writes_its_master_data(db_url: str, tmp_path: Any) -> None:
-    """An older ledger (schema 0007, lot events only) upgrades; Ledger.open backfills orgs, keys, products."""
+def test_0009_upgrades_a_format_v1_ledger_and_open_writes_its_master_data(db_url: str, tmp_path: Any) -> None:
+    """An older ledger (schema 0008, lot events only) upgrades; Ledger.open backfills orgs, keys, products."""
     import base64
 
     from ledger.service import Ledger
@@ -80,7 +80,7 @@ def test_0008_upgrades_a_format_v1_ledger_and_open_writes_its_master_data(db_url
         cfg = migrate.alembic_config()
         with write_tx(eng) as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "0007")
+            command.upgrade(cfg, "0008")
             from ledger.store import log as store
 
             store.ensure_head(conn)  # what migrate.upgrade does after the migrations

@@ -1,7 +1,7 @@
 """format v2 entries in the log: subjects up to 80 characters and a key registration's proof of possession
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 
 The data step (organizations, keys and products of an older ledger written into the log as v2
 entries) needs the master key, so it runs at ``Ledger.open`` (``ledger.store.masterdata_log.backfill``), once.
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
