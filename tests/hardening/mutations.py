@@ -190,8 +190,10 @@ def m_entry_column(s: Snapshot, rng: random.Random) -> Mutation:
         new = other[col] if other[col] != r[col] else _str_change(str(r[col]), rng)
     else:
         new = _str_change(str(r[col]), rng)
-    if col == "lot_id" and any(x["lot_id"] == new and x["seq"] == r["seq"] for x in s.entries):
-        new = _str_change(str(r[col]), rng)
+    if col == "lot_id":  # a (lot, seq) that already exists would break the table's unique key, not test a check
+        taken = {(x["lot_id"], x["seq"]) for x in [*s.entries, *s.v2_entries]}
+        while (new, r["seq"]) in taken or new == r["lot_id"]:
+            new = _str_change(str(r[col]), rng)
     return Mutation(
         f"log_entry.{col}", f"idx {r['idx']} {col}", _set(E, key, **{col: new}), r["lot_id"], {r["idx"]}, r["seq"]
     )
