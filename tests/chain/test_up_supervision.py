@@ -7,6 +7,7 @@ Before, ``up`` stopped the API and the worker when anvil exited. Now anvil is re
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -80,6 +81,14 @@ def _children(pid: int) -> set[int]:
     return out
 
 
+def _dumped_block(state: Path) -> int:
+    """The block number of anvil's last state dump (-1 while there is none or it is being written)."""
+    try:
+        return int(json.loads(state.read_text())["block"]["number"], 16)
+    except (OSError, ValueError, KeyError, TypeError):
+        return -1
+
+
 def _alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -109,6 +118,9 @@ def test_up_keeps_serving_while_anvil_is_down_and_restarts_it(anvil_bin: Path, t
         lot = next(line.split()[1].rstrip(":") for line in up.text().splitlines() if line.startswith("lot "))
         anvils = _children(up.p.pid)
         assert len(anvils) == 1, anvils
+        # anvil dumps its state once a second (--state-interval 1): a SIGKILL loses what came after the
+        # last dump (TOOLCHAIN.md). Kill it once the dump holds the deployed contract and the anchor.
+        wait_until(lambda: _dumped_block(data / "anvil-state.json") >= 2, timeout=10, what="anvil's state dump")
         os.kill(next(iter(anvils)), signal.SIGKILL)  # anvil, up's only child, dies hard
         up.wait_for("anvil exited", timeout=10)
         assert httpx.get(base + "/healthz", timeout=10).status_code == 200
