@@ -27,6 +27,7 @@ from ledger.errors import (
     NotFound,
     PermissionDenied,
     QueryError,
+    Unavailable,
     VerificationError,
 )
 from ledger.service import StorageError, storage_fault
@@ -44,6 +45,7 @@ STATUS: list[tuple[type[LedgerError], int]] = [
     (PermissionDenied, 403),
     (VerificationError, 422),
     (AnchorError, 503),
+    (Unavailable, 503),
     (ConfigError, 500),
     (LedgerError, 500),
 ]
@@ -106,7 +108,7 @@ async def ledger_error(request: Request, exc: Exception) -> JSONResponse:
     status = status_of(exc)
     if status >= 500:
         log.error("server error %s: %s", type(exc).__name__, exc)
-        message = str(exc) if isinstance(exc, AnchorError) else "internal error"
+        message = str(exc) if isinstance(exc, (AnchorError, Unavailable)) else "internal error"
         return error_response(status, exc.code, message)
     details = list(getattr(exc, "details", []) or [])
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}

@@ -77,6 +77,7 @@ TEXT: dict[str, dict[str, str]] = {
         "ship_json": "Dữ liệu kiện hàng (JSON)",
         "photo": "Ảnh",
         "photo_tampered": "Ảnh đã bị thay đổi sau khi ký",
+        "photo_unavailable": "Kho ảnh tạm thời không truy cập được",
         "photo_missing": "Không còn ảnh",
     },
     "en": {
@@ -152,6 +153,7 @@ TEXT: dict[str, dict[str, str]] = {
         "ship_json": "Shipment data (JSON)",
         "photo": "Photo",
         "photo_tampered": "Photo altered after signing",
+        "photo_unavailable": "Photo storage is unreachable for now",
         "photo_missing": "Photo missing",
     },
 }

@@ -79,7 +79,7 @@ def lot_view(svc: Services, lot_id: str, report: LotReport, lang: str) -> dict[s
                 "note": ev.get("ocop:note"),
                 "documents": [d.get("name") or d.get("type") for d in _docs(ev) if d.get("type") != "photo"],
                 "photos": [
-                    {"sha256": d["sha256"], "state": photo_state(svc.settings.data_dir, str(d["sha256"]))}
+                    {"sha256": d["sha256"], "state": photo_state(svc.photos(), str(d["sha256"]))}
                     for d in _docs(ev)
                     if d.get("type") == "photo" and "sha256" in d
                 ],

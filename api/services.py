@@ -18,6 +18,7 @@ from api.config import ApiSettings
 from ledger.core.ports import ChainReader, explorer_tx_url
 from ledger.core.verify import AnchorCheck, LotReport
 from ledger.service import ChainIds, Ledger, chain_ids, connect_chain
+from ledger.service.console import PhotoStore, open_photo_store
 from ledger.settings import Settings
 
 K = TypeVar("K", bound=Hashable)
@@ -61,6 +62,15 @@ class Services:
             api.verdict_cache_size, api.verdict_cache_ttl
         )
         self.qr: LRU[tuple[str, str, bool], bytes] = LRU(api.qr_cache_size)
+        self._photos: PhotoStore | None = None
+        self._photos_lock = threading.Lock()
+
+    def photos(self) -> PhotoStore:
+        """The one photo store of the app (files or an S3 bucket, by settings), built on first use."""
+        with self._photos_lock:
+            if self._photos is None:
+                self._photos = open_photo_store(self.settings)
+            return self._photos
 
     async def report_async(self, lot_id: str) -> tuple[LotReport, bytes]:
         """``report`` for async routes: cache hits stay on the event loop, misses go to a thread."""

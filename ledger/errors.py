@@ -16,6 +16,8 @@
     ├── NotFound                   the thing asked for does not exist
     │   └── NoSuchResource         an EPCIS event or capture job that does not exist
     ├── AnchorError                talking to the chain failed (raised ``from`` the RPC error)
+    ├── Unavailable                a storage service the ledger needs (the photo bucket) cannot be
+    │                              reached: nothing was stored, retry later (503)
     └── ConfigError                settings or key material are unusable (e.g. a wrong master key)
 
 Messages say what was expected and what was found: "inclusion proof has wrong size:
@@ -135,6 +137,12 @@ class AnchorError(LedgerError):
     """The chain could not be read or written; raised from the underlying RPC error."""
 
     code = "anchor_failed"
+
+
+class Unavailable(LedgerError):
+    """A storage service (e.g. the S3 photo bucket) cannot be reached or refused the request; nothing was stored."""
+
+    code = "unavailable"
 
 
 class ConfigError(LedgerError):

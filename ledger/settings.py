@@ -6,6 +6,7 @@ Nothing here runs at import time: the CLI and the app factory build one ``Settin
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,21 @@ class Settings(BaseSettings):
     sequencer_max_batch: int = Field(
         default=256, ge=1, le=5000, description="events per sequencer batch (one larger request travels alone)"
     )
+
+    # --- photos (ledger/store/photos.py): content-addressed files in data_dir/photos, or an S3-compatible bucket ---
+    photo_store: Literal["files", "s3"] = Field(default="files", description="where photos live: files or s3")
+    photo_s3_endpoint_url: str | None = Field(
+        default=None, description="S3 API endpoint, e.g. http://127.0.0.1:9000 (MinIO); default: AWS S3 of the region"
+    )
+    photo_s3_bucket: str | None = Field(default=None, description="bucket of the photos (must exist)")
+    photo_s3_region: str = Field(default="us-east-1", description="SigV4 signing region")
+    photo_s3_access_key: str | None = Field(default=None, description="access key id; default: boto3's AWS_* chain")
+    photo_s3_secret_key: SecretStr | None = Field(default=None, description="secret access key")
+    photo_s3_prefix: str = Field(default="", max_length=200, description="key prefix inside the bucket, e.g. photos/")
+    photo_s3_addressing_style: Literal["path", "virtual"] = Field(
+        default="path", description="path (MinIO, Garage) or virtual-hosted (AWS, R2) bucket addressing"
+    )
+    photo_s3_timeout: float = Field(default=5.0, gt=0, le=120, description="connect and read timeout, seconds")
 
     # --- chain and anchoring (ledger/chain.py, ledger/anchoring.py, ledger/devchain.py) ---
     rpc_url: str | None = Field(default=None, description="EVM JSON-RPC URL; default: the local devchain (anvil)")

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.console.web import PREFIX, web
 from api.errors import error_body
-from ledger.errors import InputError, NotFound
+from ledger.errors import InputError, NotFound, Unavailable
 from ledger.service.console import PhotoTampered
 
 STATIC = Path(__file__).resolve().parents[1] / "static" / "console"
@@ -47,7 +47,8 @@ def manifest() -> Response:
 
 @router.get("/photos/{sha256}")
 def photo(request: Request, sha256: str) -> Response:
-    """A photo by the SHA-256 signed in its event; 409 when the stored file no longer matches it."""
+    """A photo by the SHA-256 signed in its event; 409 when the stored bytes no longer match it, 503 when the
+    photo store cannot be reached."""
     try:
         data, media_type = web(request).console.photo(sha256)
     except PhotoTampered as exc:
@@ -56,6 +57,8 @@ def photo(request: Request, sha256: str) -> Response:
         return JSONResponse(error_body(exc.code, str(exc)), status_code=404)
     except InputError as exc:
         return JSONResponse(error_body(exc.code, str(exc)), status_code=422)
+    except Unavailable as exc:  # the S3 bucket cannot be reached: say so, never as tampered or missing
+        return JSONResponse(error_body(exc.code, str(exc)), status_code=503, headers={"Retry-After": "5"})
     headers = {
         "Cache-Control": "public, max-age=31536000, immutable",
         "Content-Security-Policy": "default-src 'none'",

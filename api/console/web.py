@@ -26,7 +26,7 @@ from starlette.datastructures import FormData
 from api.console.i18n import FIELD_HELP, TEXT
 from api.errors import error_body, status_of
 from api.services import Services
-from ledger.errors import InputError, LedgerError
+from ledger.errors import InputError, LedgerError, Unavailable
 from ledger.service.console import Account
 from ledger.service.console_tools import ConsoleTools
 
@@ -71,7 +71,7 @@ class Web:
 
     def __init__(self, svc: Services) -> None:
         self.svc = svc
-        self.console = ConsoleTools.open(svc.ledger, svc.settings.data_dir)
+        self.console = ConsoleTools.open(svc.ledger, svc.settings, svc.photos())
         self.env = Environment(
             loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), auto_reload=False
         )
@@ -195,8 +195,13 @@ def error_page(
     request: Request, exc: LedgerError, who: Account | None, status: int | None = None, message: str | None = None
 ) -> Response:
     code = status or (status_of(exc) if not isinstance(exc, CsrfRejected) else 403)
-    if code >= 500:
+    if code >= 500 and not isinstance(exc, Unavailable):
         raise exc
+    retry = {"Retry-After": "5"} if code == 503 else None
+    if isinstance(exc, Unavailable) and message is None:
+        message = f"{TEXT[lang_of(request)]['unavailable']} ({exc})"
     if wants_json(request):
-        return JSONResponse(error_body(exc.code, str(exc)), status_code=code)
-    return render(request, "error.html", status=code, who=who, message=message or str(exc), code=exc.code)
+        return JSONResponse(error_body(exc.code, str(exc)), status_code=code, headers=retry)
+    page = render(request, "error.html", status=code, who=who, message=message or str(exc), code=exc.code)
+    page.headers.update(retry or {})
+    return page

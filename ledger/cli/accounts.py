@@ -22,7 +22,7 @@ def _console() -> Any:
     from ledger.service.console import Console
     from ledger.settings import Settings
 
-    return Console.open(open_ledger(), Settings().data_dir)
+    return Console.open(open_ledger(), Settings())
 
 
 def _password(from_stdin: bool) -> tuple[str, bool]:

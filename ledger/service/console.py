@@ -19,6 +19,7 @@ from sqlalchemy import func, insert, select
 
 from ledger.errors import ConflictError, InputError, NotFound, PermissionDenied
 from ledger.service import Ledger
+from ledger.settings import Settings
 from ledger.store import accounts, apikeys
 from ledger.store import log as store
 from ledger.store.account_models import ConsoleSubmission
@@ -27,9 +28,19 @@ from ledger.store.apikeys import Principal
 from ledger.store.append import append, parse_batch
 from ledger.store.db import read_tx, write_tx
 from ledger.store.models import LogEntry, Lot, Product
-from ledger.store.photos import PhotoStore, PhotoTampered
+from ledger.store.photos import PhotoStore, PhotoTampered, open_photo_store
 
-__all__ = ["Account", "AccountLocked", "Console", "PhotoTampered", "Principal", "SignInRefused", "SignedIn"]
+__all__ = [
+    "Account",
+    "AccountLocked",
+    "Console",
+    "PhotoStore",
+    "PhotoTampered",
+    "Principal",
+    "SignInRefused",
+    "SignedIn",
+    "open_photo_store",
+]
 
 _lot = Lot.__table__  # type: ignore[attr-defined]
 _product = Product.__table__  # type: ignore[attr-defined]
@@ -263,14 +274,16 @@ class Console:
         return self.photos.state(sha256)
 
     @classmethod
-    def open(cls, ledger: Ledger, data_dir: Path) -> Self:
-        """The console over ``ledger``, with photos under ``data_dir/photos``."""
-        return cls(ledger, PhotoStore(data_dir / "photos"))
+    def open(cls, ledger: Ledger, where: Path | Settings, photos: PhotoStore | None = None) -> Self:
+        """The console over ``ledger``, with the photo store the settings choose (a folder: files under it/photos)."""
+        if photos is None:
+            photos = open_photo_store(where) if isinstance(where, Settings) else PhotoStore(where / "photos")
+        return cls(ledger, photos)
 
 
-def photo_state(data_dir: Path, sha256: str) -> str:
-    """ok, tampered (the file no longer hashes to the signed hash) or missing; for the scan page."""
+def photo_state(photos: PhotoStore, sha256: str) -> str:
+    """ok, tampered (the bytes no longer hash to the signed hash), missing or unavailable; for the scan page."""
     try:
-        return PhotoStore(data_dir / "photos").state(sha256)
+        return photos.state(sha256)
     except InputError:
         return "missing"
