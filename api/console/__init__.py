@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.console import assets, auth, exporter, producer
+from api.console import assets, auth, authority, exporter, producer
 
 router = APIRouter()
-for _r in (assets.router, auth.router, producer.router, exporter.router):
+for _r in (assets.router, auth.router, producer.router, exporter.router, authority.router):
     router.include_router(_r)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
+from api.console.authority import lot_vouching
 from api.console.forms import VN, text
 from api.console.web import PREFIX, account_of, guarded, render, to_signin, web
 from api.page import lot_path
@@ -55,8 +56,15 @@ def _shipments(request: Request, who: Account, status: int = 200, **ctx: Any) ->
             ctx.setdefault("errors", {"sscc": str(exc)})
     ctx.setdefault("errors", {})
     ctx.setdefault("form", {"sscc": sscc})
+    if shipment:  # each lot's facts and who vouches for them, as its scan page says
+        for m in shipment["lots"]:
+            m["vouch"] = _lot_vouch(request, str(m["lot"]))
     links = downloads(sscc) if shipment else []
     return render(request, "shipments.html", status, who=who, shipment=shipment, links=links, **ctx)
+
+
+def _lot_vouch(request: Request, lot_id: str) -> dict[str, Any]:
+    return lot_vouching(request, web(request), lot_id)
 
 
 @router.get("/shipments")
@@ -173,4 +181,5 @@ def _admin(request: Request, who: Account, status: int = 200, **extra: Any) -> R
     _, size, anchored = w.svc.verdict_key("")
     chain = w.svc.chain_ids()
     ctx: dict[str, Any] = {"orgs": orgs, "people": people, "keys": keys, "size": size, "anchored": anchored}
+    ctx["authorities"] = w.console.authorities(who)
     return render(request, "admin.html", status, who=who, chain=chain, **ctx, **extra)

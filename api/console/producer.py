@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from api.console.authority import lot_vouching
 from api.console.forms import event_from_form, lot_from_form, product_from_form
 from api.console.i18n import STEPS, UNITS
 from api.console.web import PREFIX, account_of, guarded, render, to_signin, wants_json, web
@@ -31,6 +32,8 @@ def home(request: Request) -> Response:
     who = account_of(request)
     if who is None:
         return to_signin(request)
+    if who.org_kind == "authority":  # an authority has no lots: its home is its attestations
+        return RedirectResponse(f"{PREFIX}/attest", status_code=303)
     w = web(request)
     lots = w.console.lots(who.org_id, limit=30)  # each needs a verdict: the newest 30
     for lot in lots:
@@ -135,6 +138,7 @@ def lot_detail(request: Request) -> Response:
     events = [_event_view(w, e["entry"]["event"], e["seq"]) for e in reversed(data["entries"])]
     ctx: dict[str, Any] = {"lot": data, "verdict": report.verdict, "events": events, "steps": STEPS}
     ctx |= {"scan_url": lot_path(lot_id), "step_urls": {s: _event_url(lot_id, s) for s in STEPS}}
+    ctx |= lot_vouching(request, w, lot_id) | {"vid": "lot"}
     return render(request, "lot.html", who=who, **ctx)
 
 

@@ -54,6 +54,7 @@ KIND_ROLE = {
     "exporter": "exporter",
     "inspector": "inspector",
     "operator": "admin",
+    "authority": "authority",  # no API-key role: it attests (ConsoleTools.attest_as) and records no events
 }
 
 

@@ -1,4 +1,5 @@
-"""The console's exporter and operator tools (issue 14): shipments, CSV import, operator views.
+"""The console's exporter, authority and operator tools (issue 14): shipments, CSV import,
+attestations (issue 11), who vouches for a lot's facts, operator views.
 
 ``ConsoleTools`` adds to ``Console`` what only exporters and operators need; each method calls the
 same ledger function the API's route for it calls (``ledger.store.shipments``,
@@ -8,10 +9,12 @@ same ledger function the API's route for it calls (``ledger.store.shipments``,
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
-from ledger.errors import PermissionDenied
+from ledger.errors import InputError, NotFound, PermissionDenied
 from ledger.exports import csv_import
+from ledger.service import console_vouch
 from ledger.service.console import Account, Console
 from ledger.store import apikeys, shipments
 from ledger.store.db import read_tx
@@ -78,3 +81,61 @@ class ConsoleTools(Console):
         self.require_operator(who)
         password = secrets.token_urlsafe(12)
         return self.reset_password(login, password), password
+
+    def authorities(self, who: Account) -> list[dict[str, Any]]:
+        """The authority organizations with how many attestations each wrote (and how many are active)."""
+        self.require_operator(who)
+        with read_tx(self.ledger.engine) as conn:
+            counts = console_vouch.attestation_counts(conn)
+        orgs = [o for o in self.ledger.list_orgs() if o["kind"] == "authority"]
+        return [o | counts.get(str(o["slug"]), {"total": 0, "active": 0}) for o in orgs]
+
+    # --- authorities: attestations through ledger/service/attestations.py -------------------
+
+    ABOUT = ("product", "lot", "plot")
+
+    def require_authority(self, who: Account) -> None:
+        if who.org_kind != "authority":
+            raise PermissionDenied(f"only an authority organization attests; {who.org_name} is a {who.org_kind}")
+
+    def attest_as(self, who: Account, about: Mapping[str, str], claim: Mapping[str, Any]) -> dict[str, Any]:
+        """A new attestation by ``who``'s authority about an existing product or lot (or a plot by its code)."""
+        self.require_authority(who)
+        kind, ident = about.get("type", ""), about.get("id", "")
+        try:
+            if kind == "product":
+                self.ledger.get_product(ident)
+            elif kind == "lot":
+                self.ledger.get_lot(ident)
+        except NotFound:
+            raise InputError(f"no {kind} {ident!r} in the ledger", field="about_id") from None
+        return self.ledger.attest(who.org_slug, {"type": kind, "id": ident}, claim)
+
+    def my_attestations(self, who: Account) -> list[dict[str, Any]]:
+        self.require_authority(who)
+        with read_tx(self.ledger.engine) as conn:
+            return console_vouch.attestations_by(conn, who.org_slug)
+
+    def revoke_own(self, who: Account, subject: str) -> dict[str, Any]:
+        """Withdraw one of ``who``'s authority's attestations; another's is not found (no hint it exists)."""
+        self.require_authority(who)
+        if not subject.startswith(f"attestation:{who.org_slug}:"):
+            raise NotFound(f"no attestation {subject[:120]!r} by {who.org_name}")
+        return self.ledger.revoke_attestation(subject)
+
+    # --- who vouches for what, for producers and exporters ---------------------------------
+
+    def vouching(self, lot_id: str, product: Mapping[str, Any]) -> dict[str, Any]:
+        """The lot's OCOP rating with who vouches for it, and every active attestation about it or its product."""
+        return {
+            "stars": self.ledger.stars_vouched(lot_id, product),
+            "attested": self.ledger.lot_attestations(lot_id),
+        }
+
+    def product_attestations(self, gtin: str) -> list[dict[str, Any]]:
+        return self.ledger.attestations_about("product", gtin)
+
+    def product_versions(self, gtin: str) -> list[dict[str, Any]]:
+        """The product's master data versions from the log, newest first."""
+        with read_tx(self.ledger.engine) as conn:
+            return console_vouch.product_versions(conn, gtin)

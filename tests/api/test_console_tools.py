@@ -9,7 +9,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from api.console import assets, auth, exporter, producer
+from api.console import assets, auth, authority, exporter, producer
 from tests.api.conftest import LOT_A, World
 from tests.api.console_support import PASSWORD, console_of, sign_in
 
@@ -143,7 +143,7 @@ PUBLIC = {"/console/signin", "/console/invite", "/console/static/{name}", "/cons
 def console_routes(client: TestClient) -> list[tuple[str, str]]:
     """Every route of the console's routers (a new page is covered by these tests without listing it)."""
     out = []
-    for router in (assets.router, auth.router, producer.router, exporter.router):
+    for router in (assets.router, auth.router, producer.router, exporter.router, authority.router):
         for route in router.routes:
             if isinstance(route, APIRoute) and route.path.startswith("/console") and route.path not in PUBLIC:
                 out += [(m, route.path.replace("{key_id}", "ak_0123456789ab")) for m in sorted(route.methods)]

@@ -40,6 +40,8 @@ PHONE = {"width": 360, "height": 740}
 LOGIN, PASSWORD = "0912 345 678", "mat-khau-vuon-1"
 EXPORTER = "xuatkhau@vina.vn"
 OPERATOR = "vanhanh@ocop.vn"
+AUTHORITY = "hoidong@ocop-bt.vn"
+COUNCIL = "Hội đồng OCOP tỉnh Bình Thuận"
 SSCC = "089300000000000019"
 LOT = f"{GTIN}.PH-CONSOLE-1"
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +75,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         console.create_account("vina-export", EXPORTER, PASSWORD, "owner")
         world.ledger.create_org(OrganizationCreate(name="OCOP Ledger vận hành", slug="operator", kind="operator"))
         console.create_account("operator", OPERATOR, PASSWORD, "owner")
+        world.ledger.create_org(OrganizationCreate(name=COUNCIL, slug="ocop-binh-thuan", kind="authority"))
+        console.create_account("ocop-binh-thuan", AUTHORITY, PASSWORD, "owner")
         port = free_port()
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -364,6 +368,51 @@ def test_operator_overview_passes_axe(site: dict[str, Any], browser: Any) -> Non
         check_axe(page, "/console/admin")
     finally:
         ctx.close()
+
+
+def test_an_authority_attests_at_phone_size_and_the_pages_pass_axe(site: dict[str, Any], browser: Any) -> None:
+    base = site["base"]
+    ctx = browser.new_context(viewport=PHONE, locale="vi-VN")
+    try:
+        page = ctx.new_page()
+        page.goto(base + "/console")
+        page.fill("#f-login", AUTHORITY)
+        page.fill("#f-password", PASSWORD)
+        page.click("button.primary")
+        page.wait_for_url(base + "/console/attest")  # an authority's home is its attestations
+        fits(page)
+        check_axe(page, "/console/attest")
+        page.fill("#f-about_id", GTIN)
+        page.check("input[name=claim_type][value=ocop_rating]")
+        page.fill("#f-rating_stars", "9")  # refused: the form comes back with what was typed and what to fix
+        page.fill("#f-rating_year", "2025")
+        page.evaluate("document.querySelector('#f-rating_stars').removeAttribute('max')")
+        page.click("form[action$='/attest'] button.primary")
+        assert "Số sao là một số từ 1 đến 5." in page.locator("[role=alert]").inner_text()
+        assert page.input_value("#f-rating_year") == "2025"
+        fits(page)
+        check_axe(page, "/console/attest (refused)")
+        page.fill("#f-rating_stars", "4")
+        page.fill("#f-decision", "1234/QĐ-UBND")
+        page.click("form[action$='/attest'] button.primary")
+        page.wait_for_url("**/console/attest?done=*")
+        assert page.locator("[data-status=active]").count() == 1
+        check_axe(page, "/console/attest?done=")
+        page.goto(f"{base}/01/{GTIN}/10/PH-CONSOLE-1")
+        assert f"chứng thực bởi {COUNCIL}" in page.locator("main").inner_text()
+    finally:
+        ctx.close()
+
+
+def test_producer_product_page_passes_axe(site: dict[str, Any], phone: tuple[Any, Any]) -> None:
+    _, page = phone
+    resp = page.goto(f"{site['base']}/console/product?gtin={GTIN}")
+    signed_in(page)
+    if "/console/product" not in page.url:
+        resp = page.goto(f"{site['base']}/console/product?gtin={GTIN}")
+    assert resp.status == 200 and page.locator("[data-versions]").count() == 1
+    fits(page)
+    check_axe(page, "/console/product")
 
 
 def test_sign_in_page_passes_axe(site: dict[str, Any], browser: Any) -> None:
