@@ -19,7 +19,7 @@ from api.console.attest_form import ABOUT_TYPES, CLAIM_TYPES, attestation_from_f
 from api.console.forms import text
 from api.console.web import PREFIX, Web, account_of, guarded, lang_of, render, to_signin, web
 from api.i18n import TEXT as PAGE_TEXT
-from api.page import attested_view
+from api.page import attested_view, signed_product
 from ledger.errors import InputError, LedgerError, NotFound, PermissionDenied
 from ledger.service.console import Account
 
@@ -82,28 +82,32 @@ async def revoke(request: Request) -> Response:
 # --- who vouches for what: producers and exporters ------------------------------------------
 
 
-def vouch_lines(w: Web, lot_id: str, product: dict[str, Any], lang: str) -> list[dict[str, str]]:
-    """Each fact about the lot and who vouches for it, in the scan page's words: "attested by X" for
-    what an authority signed, "declared by the producer" for the producer's own stars and certificates."""
-    rated = w.console.vouching(lot_id, product)["stars"]
-    return attested_view(w.svc, lot_id, lang) + _declared(product, lang, rated_by=rated["by"])
+def vouch_lines(w: Web, lot_id: str, lang: str) -> list[dict[str, str]]:
+    """Each fact about the lot and who vouches for it, in the scan page's words and from the same
+    sources: "attested by X" for what an authority signed; the product's stars and certificates as
+    signed at the lot's commissioning, "declared by the producer" (or by the operator's migration)."""
+    report, _ = w.svc.report(lot_id)
+    product, declared_by = signed_product(w.console.ledger.get_product(lot_id[:14]), report, lang)
+    rated = w.console.rating_vouched(lot_id, product)
+    return attested_view(w.svc, lot_id, lang) + _declared(product, declared_by, rated_by=rated["by"])
 
 
-def _declared(product: dict[str, Any], lang: str, rated_by: str | None) -> list[dict[str, str]]:
-    """The producer's own stars (unless an authority rated it) and certificates: "declared by the producer"."""
-    t = PAGE_TEXT[lang]
+def _declared(product: dict[str, Any], by: str | None, rated_by: str | None) -> list[dict[str, str]]:
+    """The producer's own stars (unless an authority rated it) and certificates, with who declared them."""
+    if by is None:
+        return []
     lines = []
     if product.get("ocop_stars") and rated_by is None:
         year = f" ({product['ocop_year']})" if product.get("ocop_year") else ""
-        lines.append({"fact": f"OCOP {product['ocop_stars']}★{year}", "by": t["declared_by_producer"]})
+        lines.append({"fact": f"OCOP {product['ocop_stars']}★{year}", "by": by})
     for c in product.get("certifications") or []:
         number = f" {c['certificate_no']}" if c.get("certificate_no") else ""
-        lines.append({"fact": f"{c.get('scheme', '')}{number}", "by": t["declared_by_producer"]})
+        lines.append({"fact": f"{c.get('scheme', '')}{number}", "by": by})
     return lines
 
 
 def product_facts(w: Web, product: dict[str, Any], lang: str) -> dict[str, Any]:
-    """Who vouches for a product's facts, and its master data versions from the log."""
+    """Who vouches for a product's facts (its newest version in the log, else its row), and its versions."""
     t = PAGE_TEXT[lang]
     gtin = str(product["gtin"])
     found = w.console.product_attestations(gtin)
@@ -114,8 +118,11 @@ def product_facts(w: Web, product: dict[str, Any], lang: str) -> dict[str, Any]:
         }
         for a in found
     ]
+    versions = w.console.product_versions(gtin)
+    current = versions[0] if versions else product
+    by = t["declared_by_operator" if current.get("migrated") else "declared_by_producer"]
     rated = next((a["authority_name"] for a in found if a["claim"]["type"] == "ocop_rating"), None)
-    return {"vouch": attested + _declared(product, lang, rated), "versions": w.console.product_versions(gtin)}
+    return {"vouch": attested + _declared(current, by, rated), "versions": versions}
 
 
 @router.get("/product")
@@ -137,9 +144,8 @@ def product_page(request: Request) -> Response:
 
 def lot_vouching(request: Request, w: Web, lot_id: str) -> dict[str, Any]:
     """For a lot page: who vouches for each fact, and its product's versions."""
-    lang = lang_of(request)
     try:
-        product = w.console.ledger.get_product(lot_id[:14])
-    except LedgerError:
+        vouch = vouch_lines(w, lot_id, lang_of(request))
+    except LedgerError:  # no such lot or product: nothing vouched for
         return {"vouch": [], "versions": []}
-    return {"vouch": vouch_lines(w, lot_id, product, lang), "versions": w.console.product_versions(lot_id[:14])}
+    return {"vouch": vouch, "versions": w.console.product_versions(lot_id[:14])}

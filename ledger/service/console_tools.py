@@ -125,12 +125,9 @@ class ConsoleTools(Console):
 
     # --- who vouches for what, for producers and exporters ---------------------------------
 
-    def vouching(self, lot_id: str, product: Mapping[str, Any]) -> dict[str, Any]:
-        """The lot's OCOP rating with who vouches for it, and every active attestation about it or its product."""
-        return {
-            "stars": self.ledger.stars_vouched(lot_id, product),
-            "attested": self.ledger.lot_attestations(lot_id),
-        }
+    def rating_vouched(self, lot_id: str, product: Mapping[str, Any]) -> dict[str, Any]:
+        """The lot's OCOP rating and who vouches for it (an authority's name, or None when only declared)."""
+        return self.ledger.stars_vouched(lot_id, product)
 
     def product_attestations(self, gtin: str) -> list[dict[str, Any]]:
         return self.ledger.attestations_about("product", gtin)

@@ -169,8 +169,12 @@ def test_the_new_pages_are_small_and_load_nothing_from_outside(people: World) ->
     refused = attest(a, acsrf, **{**RATING, "rating_stars": "9"})
     p, _ = signed_in(people, "0912345678")
     op, _ = signed_in(people, "vh@ocop.vn")
+    e, ecsrf = signed_in(people, "xk@sg.vn")
+    pack = {"csrf": ecsrf, "sscc": SSCC, "lots": LOT_A, "event_time": "2026-07-08T09:00"}
+    assert e.post("/console/shipments/pack", data=pack, follow_redirects=False).status_code == 303
     pages = [a.get("/console/attest"), refused, p.get(f"/console/product?gtin={GTIN_A}"),
-             p.get(f"/console/lot?id={quote(LOT_A, safe='')}"), op.get("/console/admin")]  # fmt: skip
+             p.get(f"/console/lot?id={quote(LOT_A, safe='')}"), op.get("/console/admin"),
+             e.get(f"/console/shipments?sscc={SSCC}")]  # fmt: skip
     for r in pages:
         assert r.status_code in (200, 422) and len(r.content) < 60 * 1024, (r.url, len(r.content))
         assert "http://" not in r.text.replace("http://testserver", "") and "https://" not in r.text
