@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -84,10 +85,17 @@ class FileBackend:
 
 
 class PhotoStore:
-    """Content-addressed photos over a backend (a folder, or an S3-compatible bucket)."""
+    """Content-addressed photos over a backend (a folder, or an S3-compatible bucket).
 
-    def __init__(self, backend: PhotoBackend | Path) -> None:
+    ``state`` (what pages show) remembers an unreachable backend for ``pause`` seconds and answers
+    ``unavailable`` at once meanwhile, so a page with six photos and a bucket that does not answer
+    waits for one timeout, not six. ``get`` and ``put`` always try.
+    """
+
+    def __init__(self, backend: PhotoBackend | Path, pause: float = 10.0) -> None:
         self.backend: PhotoBackend = FileBackend(backend) if isinstance(backend, Path) else backend
+        self.pause = pause
+        self._down_until = 0.0
 
     def path(self, sha256: str) -> Path:
         """The file of a photo (file backend only; tests swap its bytes to play an intruder)."""
@@ -130,6 +138,8 @@ class PhotoStore:
         return data, media_type(data) or "application/octet-stream"
 
     def state(self, sha256: str) -> PhotoState:
+        if time.monotonic() < self._down_until:
+            return "unavailable"
         try:
             self.get(sha256)
         except NotFound:
@@ -137,6 +147,7 @@ class PhotoStore:
         except PhotoTampered:
             return "tampered"
         except Unavailable:
+            self._down_until = time.monotonic() + self.pause
             return "unavailable"
         return "ok"
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,21 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp
     s = Settings(data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
     assert (s.photo_store, s.photo_s3_endpoint_url, s.photo_s3_bucket) == ("s3", "http://127.0.0.1:9000", "ocop")
     assert s.photo_s3_secret_key is not None and "s3cret" not in repr(s)
+
+
+def test_a_bucket_that_never_answers_times_out_once_per_page_not_once_per_photo() -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        store = PhotoStore(S3Backend.connect(url, "photos", access_key="k", secret_key="s", timeout=0.3), pause=30)
+        digests = [hashlib.sha256(bytes([n])).hexdigest() for n in range(6)]
+        t0 = time.monotonic()
+        assert store.state(digests[0]) == "unavailable"
+        first = time.monotonic() - t0
+        assert first >= 0.3  # it did wait for the read timeout
+        t1 = time.monotonic()
+        assert [store.state(d) for d in digests[1:]] == ["unavailable"] * 5
+        assert time.monotonic() - t1 < 0.1  # the other photos of the page do not wait again
+        with pytest.raises(Unavailable, match="ReadTimeoutError"):
+            store.get(digests[1])  # the photo route still asks the bucket
