@@ -131,6 +131,9 @@ def test_heads_entries_appended_through_the_cache_equal_the_map_from_scratch(v2_
             event = _ev("storing", f"2026-07-1{step}T10:00:00+07:00", scene.frozen, 500)
             ledger.record("cty-dong-lanh", [{"lot": scene.frozen, "event": event}])
         cache.catch_up(ledger.engine)
+        if step == 2:  # appended between the catch-up and the lock: applied under the lock
+            event = _ev("storing", "2026-07-15T10:00:00+07:00", scene.raw1, 700)
+            ledger.record("htx-cai-mon", [{"lot": scene.raw1, "event": event}])
         with write_tx(ledger.engine) as conn:
             head = heads_map.append_heads(conn, ledger.keyring.log_signer(conn), ledger.clock(), cache)
         appended.append(head.size - 1)
