@@ -13,7 +13,9 @@ aggregation events; no signatures are needed), then measures:
      packings): the catch-up outside the lock, then the time under the lock to apply the ``--meanwhile``
      entries appended during the catch-up and compute the heads body (``append_heads`` with the cache,
      less the append of the one entry, which costs what any append costs);
-  4. one map proof. The last round's body is checked against the from-scratch computation.
+  4. the audit's share: the map kept over the whole log in one pass, with a root every ``--delta``
+     entries (what checking a heads entry after each anchor costs);
+  5. one map proof. The last round's body is checked against the from-scratch computation.
 
     .venv/bin/python scripts/bench_heads.py                 # 10^5 lots, 1,000 entries per anchor
     .venv/bin/python scripts/bench_heads.py --lots 2000     # smoke run
@@ -39,6 +41,7 @@ from bench_common import Figure, log, machine, print_table, temp_dir  # noqa: E4
 from sqlalchemy import Engine, insert, update  # noqa: E402
 
 from ledger.core import canonical, statements  # noqa: E402
+from ledger.core.heads_state import MapState  # noqa: E402
 from ledger.store import heads_map, migrate  # noqa: E402
 from ledger.store import log as store  # noqa: E402
 from ledger.store.db import make_engine, read_tx, write_tx  # noqa: E402
@@ -55,11 +58,16 @@ def sscc(n: int) -> str:
     return body + str((10 - total % 10) % 10)
 
 
+def lot_name(n: int) -> str:
+    """Lot ``n``: its product (GTIN) is spread pseudo-randomly, so keys do not arrive in sorted order."""
+    return f"0893{n * 2654435761 % 10**10:010d}.L{n:07d}"
+
+
 def rows(lots: int, per_lot: int, per_shipment: int) -> list[dict[str, object]]:
     """Synthetic log rows: each lot's entries, the last one packing it into a shipment."""
     now, out, idx = datetime.now(UTC), [], 0
     for lot in range(lots):
-        lot_id = f"08930000045676.L{lot:07d}"
+        lot_id = lot_name(lot)
         for seq in range(per_lot):
             packing = seq == per_lot - 1
             event = (
@@ -93,7 +101,7 @@ def new_rows(start: int, count: int, lots: int, rng: random.Random, seqs: dict[s
         r = rng.random()
         # a new lot of another product sorts anywhere among the keys: the map nodes after it are re-hashed
         new = f"089300{rng.randrange(10**8):08d}.N{idx:07d}"
-        lot_id = new if r < 0.15 else f"08930000045676.L{rng.randrange(lots):07d}"
+        lot_id = new if r < 0.15 else lot_name(rng.randrange(lots))
         seq = seqs.get(lot_id, 2 if ".L" in lot_id else -1) + 1
         seqs[lot_id] = seq
         event = (
@@ -147,6 +155,21 @@ def timed(fn):  # type: ignore[no-untyped-def]
     return result, (time.perf_counter() - started) * 1000
 
 
+def audit_pass(engine: Engine, size: int, every: int) -> float:
+    """The audit's share (``heads_map`` check): the map kept over the whole log in one pass, every heads
+    entry checked, and a root every ``every`` entries as if each were followed by a heads entry."""
+    started = time.perf_counter()
+    with read_tx(engine) as conn:
+        st = MapState()
+        for op in heads_map.ops(conn, 0, size):
+            if op.subject == statements.HEADS_SUBJECT:
+                assert heads_map.heads_difference(st, op) is None
+            heads_map.apply_op(st, op)
+            if op.idx % every == every - 1:
+                st.root()
+    return (time.perf_counter() - started) * 1000
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lots", type=int, default=100_000)
@@ -171,7 +194,7 @@ def main() -> None:
             ships, t_ships = timed(lambda: heads_map.shipment_leaves(conn, size))
         with write_tx(engine) as conn:  # the old path: all of it under the lock
             (body, m), t_old = timed(lambda: (store.lock_head(conn), heads_map.heads_body(conn, size))[1])
-        _, t_proof = timed(lambda: m.proof(f"lot:08930000045676.L{args.lots // 2:07d}"))
+        _, t_proof = timed(lambda: m.proof(f"lot:{lot_name(args.lots // 2)}"))
         cache = heads_map.MapCache()
         _, t_cold = timed(lambda: cache.catch_up(engine))  # a worker (re)started: outside the lock
         body = locked_body(engine, cache)
@@ -193,6 +216,7 @@ def main() -> None:
             want = heads_map.heads_body(conn, size - 1)[0]
         assert body == want, "the incremental map differs from the map from scratch"
         assert cache.rebuilds == 1, "a heads entry disagreed with the cache"
+        t_audit = audit_pass(engine, size, args.delta)
         engine.dispose()
     n = len(subjects) + len(ships)
     d, w = f"{args.delta:,}", f"{args.meanwhile:,}"
@@ -207,6 +231,8 @@ def main() -> None:
         Figure("incremental", f"lock held: {w} entries + heads body (max of {args.rounds})", max(t_locked), "ms"),
         Figure("incremental", "per anchor in total (catch-up + lock, median)", statistics.median(
             [a + b for a, b in zip(t_catch, t_locked, strict=True)]), "ms"),
+        Figure("audit", f"heads map over all {size:,} entries, a root every {d} (entries/s)",
+               size / t_audit * 1000, "/s"),
         Figure("proofs", "one map proof", t_proof, "ms"),
     ]  # fmt: skip
     if args.json:

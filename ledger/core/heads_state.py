@@ -13,8 +13,8 @@ Why this shape. The map format is fixed (a sorted RFC 9162 tree; ``docs/bundle.m
 new key shifts every later leaf, so every node to its right changes and no tree can avoid
 re-hashing them. ``MapState`` therefore keeps
 
-* the leaves by key and their leaf hashes (each leaf is canonicalized and hashed once, when it
-  changes, not at every anchor: canonicalization costs more than the node hashing);
+* the leaves by key and their leaf hashes (a leaf is canonicalized and hashed at the first root
+  after it changed, once however often it changed, and not again at later anchors);
 * the keys in sorted order and the hashes of every complete aligned subtree (``levels[k][j]`` is
   the node over leaves ``[j·2^k, (j+1)·2^k)``), with what changed since the last root: the lowest
   position where a key was inserted (every node covering a later position is recomputed) and the
@@ -53,6 +53,7 @@ class MapState:
         self.levels: list[list[bytes]] = [[heads.map_leaf_hash(self.leaves[k]) for k in self.keys]]
         self._inserted_from = 0  # nothing computed above level 0 yet
         self._updated: set[int] = set()
+        self._pending: set[str] = set()  # keys whose leaf changed since the last root (not hashed yet)
         self._root: bytes | None = None
 
     @property
@@ -78,29 +79,36 @@ class MapState:
         self._put(heads.shipment_leaf(sscc, members, index))
 
     def _put(self, leaf: dict[str, Any]) -> None:
-        key, h = str(leaf["key"]), heads.map_leaf_hash(leaf)
+        """Store the leaf; it is hashed at the next ``root`` (a subject changed twice is hashed once)."""
+        key = str(leaf["key"])
         self._root = None
-        if key in self.leaves:
-            p = bisect.bisect_left(self.keys, key)
-            self.levels[0][p] = h
-            if p < self._inserted_from:
-                self._updated.add(p)
-        else:
+        if key not in self.leaves:
             p = bisect.bisect_left(self.keys, key)
             self.keys.insert(p, key)
-            self.levels[0].insert(p, h)
+            self.levels[0].insert(p, b"")
             self._inserted_from = min(self._inserted_from, p)
         self.leaves[key] = leaf
+        self._pending.add(key)
 
     def root(self) -> bytes:
         """``map_root`` of the leaves fed so far: the nodes that changed are recomputed, the others reused."""
         if self._root is None:
+            self._hash_pending()
             self._refresh()
             self._root = self._fold()
         return self._root
 
+    def _hash_pending(self) -> None:
+        hashes = self.levels[0]
+        for key in self._pending:
+            p = bisect.bisect_left(self.keys, key)
+            hashes[p] = heads.map_leaf_hash(self.leaves[key])
+            if p < self._inserted_from:
+                self._updated.add(p)
+        self._pending = set()
+
     def _refresh(self) -> None:
-        n, start, updated = len(self.keys), self._inserted_from, sorted(self._updated)
+        n, start, updated, sha = len(self.keys), self._inserted_from, sorted(self._updated), hashlib.sha256
         k = 1
         while n >> k:
             below, width = self.levels[k - 1], n >> k
@@ -110,8 +118,8 @@ class MapState:
             del level[width:]
             first = min(start >> k, len(level))  # every node from here on covers an inserted-at-or-after leaf
             for j in sorted({p >> k for p in updated if p >> k < first}):
-                level[j] = _node(below[2 * j], below[2 * j + 1])
-            level[first:] = [_node(below[2 * j], below[2 * j + 1]) for j in range(first, width)]
+                level[j] = sha(_NODE + below[2 * j] + below[2 * j + 1]).digest()
+            level[first:] = [sha(_NODE + below[i] + below[i + 1]).digest() for i in range(2 * first, 2 * width, 2)]
             k += 1
         del self.levels[max(k, 1) :]
         self._inserted_from, self._updated = n, set()
@@ -132,7 +140,3 @@ class MapState:
     def to_map(self) -> heads.HeadsMap:
         """The same map as a ``HeadsMap`` (for proofs)."""
         return heads.HeadsMap(self.leaves.values())
-
-
-def _node(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(_NODE + left + right).digest()

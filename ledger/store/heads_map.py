@@ -35,6 +35,7 @@ second copy of the truth can drift; a worker restart costs one from-scratch buil
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -188,7 +189,8 @@ def heads_difference(state: MapState, op: MapOp) -> str | None:
     return f"heads entry at index {op.idx} does not commit the log's heads map: " + "; ".join(wrong)
 
 
-def _ops(conn: Connection, start: int, end: int) -> Any:
+def ops(conn: Connection, start: int, end: int) -> Iterator[MapOp]:
+    """What the entries ``[start, end)`` do to the map, in log order."""
     q = (
         select(_entry.c.idx, _entry.c.lot_id, _entry.c.seq, _entry.c.leaf_hash, _entry.c.event_type, _entry.c.event)
         .where(_entry.c.idx >= start, _entry.c.idx < end)
@@ -216,7 +218,7 @@ class MapCache:
         """The state of ``[0, size)``: the cached one brought forward, or a new one."""
         st = self.state
         if st is not None and st.size <= size:
-            for op in _ops(conn, st.size, size):
+            for op in ops(conn, st.size, size):
                 problem = heads_difference(st, op) if op.subject == statements.HEADS_SUBJECT else None
                 if problem is not None:
                     log.warning("heads map cache: %s; rebuilding it from the log", problem)
