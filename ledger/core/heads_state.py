@@ -32,7 +32,8 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ledger.core import heads, merkle
+from ledger.core import heads, merkle, proofs
+from ledger.errors import InputError
 
 _NODE = b"\x01"
 
@@ -136,6 +137,16 @@ class MapState:
     def body(self, size: int | None = None) -> dict[str, Any]:
         """The body of the ``heads`` entry describing this prefix (at index ``size``, by default ``self.size``)."""
         return heads.heads_body(self.size if size is None else size, self.root(), self.map_size, self.last_heads)
+
+    def proof(self, key: str) -> dict[str, Any]:
+        """The map proof of ``key`` (as ``HeadsMap.proof``), from the kept subtree hashes: O(log n) nodes."""
+        p = bisect.bisect_left(self.keys, key)
+        if p == len(self.keys) or self.keys[p] != key:
+            raise InputError(f"the heads map has no leaf for {key}")
+        self.root()
+        ranges, coords = proofs.inclusion_coords(p, len(self.keys))
+        path = proofs.hashes_from_nodes(ranges, {c: self.levels[c[0]][c[1]] for c in coords})
+        return {"leaf": dict(self.leaves[key]), "position": p, "proof": [h.hex() for h in path]}
 
     def to_map(self) -> heads.HeadsMap:
         """The same map as a ``HeadsMap`` (for proofs)."""

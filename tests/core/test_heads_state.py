@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from ledger.core import heads
 from ledger.core.heads_state import MapState
+from ledger.errors import InputError
 
 SSCCS = ["123456789012345675", "089300000000000013", "000000000000000000"]
 
@@ -101,3 +102,23 @@ def test_a_later_seq_never_goes_back_and_bad_actions_are_refused() -> None:
         state.pack(SSCCS[0], "L-1", "OBSERVE", 11)
     with pytest.raises(ValueError, match="two leaves for lot:L-1"):
         MapState([heads.head_leaf("lot:L-1", 0, "ab" * 32, 0), heads.head_leaf("lot:L-1", 1, "ab" * 32, 1)])
+
+
+@settings(max_examples=100, deadline=None)
+@given(log_ops, st.integers(0, 120))
+def test_proofs_from_the_kept_nodes_equal_those_of_the_map_from_scratch(ops: list[tuple[Any, ...]], cut: int) -> None:
+    state = MapState()
+    feed(state, ops[: min(cut, len(ops))], 0)
+    state.root()
+    feed(state, ops, min(cut, len(ops)))
+    want = reference(ops)
+    for leaf in want.leaves:
+        proof = state.proof(leaf["key"])
+        assert proof == want.proof(leaf["key"])
+        assert heads.verify_map_proof(proof, want.root, want.size) == leaf
+
+
+def test_a_key_not_in_the_map_has_no_proof() -> None:
+    state = MapState([heads.head_leaf("lot:L-1", 0, "ab" * 32, 0)])
+    with pytest.raises(InputError, match="no leaf for lot:L-2"):
+        state.proof("lot:L-2")

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Engine, delete, insert
 
 from ledger.core import canonical, heads, statements
+from ledger.errors import ConflictError, InputError
 from ledger.service import Ledger
 from ledger.store import heads_map, shipments
 from ledger.store.db import read_tx, write_tx
@@ -154,3 +155,33 @@ def test_an_empty_or_tiny_log_has_the_empty_map(engine: Engine, size: int) -> No
         log.grow(size, with_heads=False)
     with read_tx(engine) as conn:
         assert heads_map.MapCache().advance(conn, log.size).body() == scratch_body(engine, log.size)
+
+
+def test_bundle_proofs_come_from_a_map_carried_forward_and_equal_those_from_scratch(v2_ledger: Ledger) -> None:
+    ledger = v2_ledger
+    scene = build(ledger)
+    keys = [f"lot:{scene.frozen}", f"lot:{scene.raw1}", heads.sscc_key(scene.sscc)]
+
+    def heads_entry() -> tuple[int, str]:
+        with write_tx(ledger.engine) as conn:
+            h = heads_map.append_heads(conn, ledger.keyring.log_signer(conn), ledger.clock()).size - 1
+        with read_tx(ledger.engine) as conn:
+            return h, dict(heads_map.heads_entries(conn))[h]["map_root"]
+
+    def served_and_scratch(h: int, root: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        with read_tx(ledger.engine) as conn:
+            m = heads_map.heads_map(conn, h)
+            return heads_map.committed_proofs(conn, h, root, keys), [m.proof(k) for k in keys]
+
+    first = heads_entry()
+    served, want = served_and_scratch(*first)
+    assert served == want
+    shipments.unpack(ledger, "cty-dong-lanh", scene.sscc, event_time="2026-07-12T09:00:00+07:00")
+    second = heads_entry()
+    served, want = served_and_scratch(*second)  # brought forward from the first
+    assert served == want and served[2]["leaf"]["members"] == []
+    assert served_and_scratch(*first)[0] == served_and_scratch(*first)[1]  # an older heads entry: from scratch
+    with read_tx(ledger.engine) as conn, pytest.raises(ConflictError, match="no longer gives the heads map"):
+        heads_map.committed_proofs(conn, second[0], "00" * 32, keys)
+    with read_tx(ledger.engine) as conn, pytest.raises(InputError, match="no leaf for lot:nope"):
+        heads_map.committed_proofs(conn, second[0], second[1], ["lot:nope"])
