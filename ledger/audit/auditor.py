@@ -14,6 +14,13 @@ memory), checking for every entry:
 
 Format v2 entries (organizations, keys, products) are checked by ``ledger.audit.v2check``.
 
+- ``heads_map``: every ``heads`` entry commits the heads map of the log before it: its ``size`` is
+  its index, ``prev_heads`` the previous heads entry, ``map_root`` / ``map_size`` those of the map
+  recomputed from the entries (recomputed leaf hashes, not the stored column). The map is kept
+  incrementally while scanning (``ledger.core.heads_state``), in log order also with the process
+  pool: one pass, and at each heads entry only the map nodes changed since the previous one are
+  hashed again. A lying heads entry (a wrong root, a subject left out) is reported at its index.
+
 and then: ``root`` (the head and the stored subtrees give the recomputed root), ``lot_head``
 (each lot row's head and signed fields), ``anchor_root`` (each anchor's stored root is the
 recomputed root at its size), ``anchor_chain`` (the chain holds that root; the chain is not

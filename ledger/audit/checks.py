@@ -15,11 +15,12 @@ from sqlalchemy import Connection, select
 
 from ledger.audit.tree import TreeChecker
 from ledger.audit.v2check import V2Checker
-from ledger.core import canonical, chaincheck, merkle, proofs
+from ledger.core import canonical, chaincheck, merkle, proofs, statements
+from ledger.core.heads_state import MapState
 from ledger.core.ports import ChainReader
 from ledger.errors import LedgerError, VerificationError
+from ledger.store import heads_map, v2log
 from ledger.store import log as store
-from ledger.store import v2log
 from ledger.store.models import Lot, Organization, Product, SigningKey
 
 _key = SigningKey.__table__  # type: ignore[attr-defined]
@@ -102,6 +103,8 @@ class _Auditor:
         }
         self.input_refs: list[tuple[int, list[tuple[str, str]]]] = []  # (idx, [(input lot, head hex)])
         self.v2 = V2Checker(conn, self.keys)
+        self.map = MapState()  # the heads map of the entries merged so far (``heads_map`` check)
+        self.map_ops: list[heads_map.MapOp] = []  # the chunk's entries, for the map, in log order
 
     def find(self, check: str, message: str, index: int | None = None, lot: str | None = None) -> None:
         if len(self.report.findings) >= self.max_findings:
@@ -165,6 +168,28 @@ class _Auditor:
         except VerificationError as exc:
             self.find("chain", str(exc), idx, lot)
         st.seq, st.head, st.stored_head = int(stmt["seq"]), leaf.hex(), stored_leaf.hex()
+
+    def map_op(self, row: Any, leaf: bytes) -> None:
+        """Remember what the entry does to the heads map (applied in log order by ``merge_chunk``)."""
+        idx, subject, seq = int(row.idx), str(row.lot_id), int(row.seq)
+        try:
+            op = heads_map.map_op(idx, subject, seq, leaf, str(row.event_type), str(row.event))
+        except (LedgerError, ValueError):  # an unreadable aggregation: the ``record`` check reports it
+            op = heads_map.MapOp(idx, subject, seq, leaf, v2log.is_v2(row), None, None)
+        self.map_ops.append(op)
+
+    def heads_map(self) -> None:
+        """``heads_map`` findings: every heads entry commits the map recomputed from the entries before it."""
+        for op in self.map_ops:
+            if op.subject == statements.HEADS_SUBJECT:
+                problem = heads_map.heads_difference(self.map, op)
+                if problem is not None:
+                    self.find("heads_map", problem, op.idx, op.subject)
+            try:
+                heads_map.apply_op(self.map, op)
+            except (LedgerError, ValueError) as exc:  # a leaf the map cannot hold (its record is reported)
+                self.find("heads_map", f"entry cannot enter the heads map: {exc}", op.idx, op.subject)
+        self.map_ops = []
 
     def lot_heads(self) -> None:
         cols = [
@@ -251,6 +276,7 @@ def audit_chunk(a: _Auditor, conn: Connection, start: int, end: int) -> tuple[li
             tainted.append(i)
             continue
         leaf, sound = a.entry(row)
+        a.map_op(row, leaf)
         leaves.append(leaf)
         if not sound:
             tainted.append(i)
@@ -270,6 +296,7 @@ def merge_chunk(
     for i in tainted:
         tree.taint(i)
     tree.add(start, leaves, stored)
+    a.heads_map()
     a.report.entries = end
 
 

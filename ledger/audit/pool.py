@@ -5,13 +5,16 @@ worker process runs the audit's own per-chunk check (``ledger.audit.auditor.audi
 signature, key, leaf and the lot chains inside the chunk) on its own connection, and the main
 process merges the chunks in log order. What depends on earlier chunks is done in the merge:
 
-- the chain link of each lot's first entry in a chunk (the worker does not know the lot's head
+- the chain link of each lot's (and format v2 subject's) first entry in a chunk (the worker does not know the lot's head
   before its chunk, so it takes that entry's ``seq``/``prev`` as given and reports them; the main
   process checks them with the same ``_Auditor._link`` rule, ``ledger.core.chaincheck.check_link``,
   against the head carried over from earlier chunks);
 - the lots' heads and signed fields, carried over chunk by chunk for ``lot_heads``;
 - the subtree hashes and roots (``TreeChecker``), fed with the workers' recomputed leaves and the
-  stored subtree hashes they read.
+  stored subtree hashes they read;
+- the heads map (``heads_map`` check): the workers say what each entry does to it
+  (``ledger.store.heads_map.MapOp``), the main process applies that in log order and compares each
+  heads entry with it.
 
 The findings are those of the single-process audit (only their order within one index may differ).
 """
@@ -27,6 +30,7 @@ from sqlalchemy import Engine
 
 from ledger.audit.checks import AuditReport, Finding, Progress, _Auditor, _LotState, audit_chunk, merge_chunk
 from ledger.audit.tree import TreeChecker, stored_for
+from ledger.store import heads_map
 from ledger.store.db import make_engine, read_tx
 
 
@@ -53,6 +57,9 @@ class _ChunkResult:
     lots: dict[str, _LotState]
     input_refs: list[tuple[int, list[tuple[str, str]]]] = field(default_factory=list)
     stored: dict[tuple[int, int], bytes] = field(default_factory=dict)  # the chunk's stored subtree hashes
+    map_ops: list[heads_map.MapOp] = field(default_factory=list)  # the chunk's entries, for the heads map
+    v2_firsts: dict[str, tuple[int, int, str | None]] = field(default_factory=dict)  # (idx, seq, prev)
+    v2_heads: dict[str, tuple[int, str]] = field(default_factory=dict)  # each v2 subject's last (seq, leaf)
 
 
 class _ChunkAuditor(_Auditor):
@@ -63,6 +70,8 @@ class _ChunkAuditor(_Auditor):
         self.lots = {}
         self.input_refs = []
         self.firsts: dict[str, _First] = {}
+        self.map_ops = []
+        self.v2.heads, self.v2.firsts, self.v2.defer_first = {}, {}, True
 
     def _link(self, idx: int, lot: str, stmt: Any, leaf: bytes, stored_leaf: bytes) -> None:
         if lot not in self.lots:  # linked to the earlier chunks in the merge (module doc)
@@ -91,7 +100,10 @@ def _check(bounds: tuple[int, int]) -> _ChunkResult:
         leaves, tainted = audit_chunk(a, conn, start, end)
         stored = stored_for(conn, start, end)
     r = a.report
-    return _ChunkResult(start, end, leaves, tainted, r.findings, r.truncated, a.firsts, a.lots, a.input_refs, stored)
+    return _ChunkResult(
+        start, end, leaves, tainted, r.findings, r.truncated, a.firsts, a.lots, a.input_refs, stored, a.map_ops,
+        a.v2.firsts, a.v2.heads,
+    )  # fmt: skip
 
 
 def _ranges(size: int, chunk: int) -> Iterator[tuple[int, int]]:
@@ -130,5 +142,9 @@ def _merge(a: _Auditor, tree: TreeChecker, res: _ChunkResult) -> None:
         cur.seq, cur.head, cur.stored_head = st.seq, st.head, st.stored_head
         if st.fields is not None:
             cur.fields = st.fields
+    for subject, (idx, seq, prev) in res.v2_firsts.items():  # format v2 subjects, likewise
+        a.v2.link(subject, idx, seq, prev, a.find)
+    a.v2.heads.update(res.v2_heads)
     a.input_refs.extend(res.input_refs)
+    a.map_ops = res.map_ops
     merge_chunk(a, tree, res.start, res.end, res.leaves, res.tainted, res.stored)

@@ -101,8 +101,11 @@ class AnchorWorker:
         heads_signer: Callable[[Connection], Signer] | None = None,
     ) -> None:
         """``heads_signer`` gives the operator's log key: with it every anchor first appends a ``heads``
-        entry (issue 11, completeness; ``ledger.store.heads_map``) and anchors the log up to it."""
+        entry (issue 11, completeness; ``ledger.store.heads_map``) and anchors the log up to it. The map is
+        kept in ``heads_cache`` from anchor to anchor, so the log-head lock is held only for the entries
+        appended since the cache was brought up to date."""
         self.heads_signer = heads_signer
+        self.heads_cache = heads_map.MapCache()
         self.engine, self.chain, self.config, self.lock, self.clock = (
             engine,
             chain,
@@ -142,11 +145,15 @@ class AnchorWorker:
         return "anchored"
 
     def _with_heads(self, head: store.TreeHead) -> store.TreeHead:
-        """Format v2: append the ``heads`` entry (log key) and anchor exactly the log up to and including it."""
+        """Format v2: append the ``heads`` entry (log key) and anchor exactly the log up to and including it.
+
+        The map cache is first brought to the committed log outside the lock (the entries below it are
+        immutable); under the lock only what was appended meanwhile is applied (``ledger.store.heads_map``)."""
         if self.heads_signer is None:
             return head
+        self.heads_cache.catch_up(self.engine)
         with write_tx(self.engine) as conn:
-            return heads_map.append_heads(conn, self.heads_signer(conn), _now())
+            return heads_map.append_heads(conn, self.heads_signer(conn), _now(), self.heads_cache)
 
     def reconcile(self) -> int:
         """Settle every open row against the contract; return the contract's latest tree size."""

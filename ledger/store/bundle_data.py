@@ -49,16 +49,14 @@ def v3_bundle(conn: Connection, subjects: list[str], sscc: str | None, anchor: d
     h = found[0]
     chains = _lot_chains(conn, subjects, h)
     chains |= _v2_chains(conn, chains, h)
-    m = heads_map.heads_map(conn, h)
-    if m.root.hex() != found[1]["body"]["map_root"]:
-        raise ConflictError(f"the stored log no longer gives the heads map signed at index {h}: refusing to bundle")
     keys = sorted(chains) + ([heads.sscc_key(sscc)] if sscc else [])
+    map_proofs = heads_map.committed_proofs(conn, h, found[1]["body"]["map_root"], keys)  # or ConflictError
     indexes = [i for ents in chains.values() for i, _ in ents] + [h]
     proofs = {i: store.inclusion_proof(conn, i, size) for i in indexes}
     kind, subject = ("lot", subjects[0]) if sscc is None else ("shipment", sscc)
     ordered = sorted(chains.items(), key=lambda kv: _order(kv[0], subjects))
     return build_v3(
-        kind, subject, ordered, proofs, found, [m.proof(k) for k in keys], log_key,
+        kind, subject, ordered, proofs, found, map_proofs, log_key,
         (size, store.root_at(conn, size)), anchor, lots=subjects if sscc else (),
     )  # fmt: skip
 

@@ -9,6 +9,7 @@ fails ``completeness``; a stale bundle verifies with ``latest`` false and fails 
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from ledger.store import shipments
 from ledger.store.db import read_tx
 from ledger.store.models import Anchor
 from tests.api.anvil_support import ChainWorld, start_chain_world
-from tests.api.test_chain import quoted
+from tests.api.test_chain import quoted, run_cli
 from tests.exports.scenario import Scene, build
 
 pytestmark = pytest.mark.chain
@@ -149,6 +150,45 @@ def test_a_stale_bundle_says_so_and_fails_require_latest(world: ChainWorld, scen
     assert report.verdict == "tampered" and report.failure is not None and report.failure["check"] == "latest"
     fresh = get(world, f"/api/v1/lots/{quoted(scene.frozen)}/bundle")
     assert check(world, fresh, require_latest=True).verdict == "verified"
+
+
+def test_the_cli_says_whether_a_v3_bundle_is_the_latest_and_require_latest_fails_a_stale_one(
+    world: ChainWorld, scene: Scene, tmp_path: Path
+) -> None:
+    """``verify-bundle`` (the command line, as a buyer runs it) on served v3 bundles of a lot and a shipment."""
+    paths = []
+    for name, url in (
+        ("lot", f"/api/v1/lots/{quoted(scene.frozen)}/bundle"),
+        ("ship", f"/api/v1/shipments/{scene.sscc}/bundle"),
+    ):
+        bundle = get(world, url)
+        assert bundle["version"] == 3
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(bundle), encoding="utf-8")
+    for path in paths:
+        code, report = cli_verify(world, path, tmp_path, "--require-latest", "--json")
+        assert (code, report["verdict"], report["latest"]) == (0, "verified", True), report
+        assert report["checks"]["latest"] == report["checks"]["completeness"] == "ok"
+        assert "latest anchor: yes" in cli_verify(world, path, tmp_path)[1]
+    world.ledger.record(
+        "cty-dong-lanh",
+        [{"lot": scene.frozen, "event": {"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "storing",
+                                          "eventTime": "2026-07-12T09:00:00+07:00"}}],
+    )  # fmt: skip
+    anchor(world)  # newer history: a new heads entry and a newer anchor
+    for path in paths:
+        code, report = cli_verify(world, path, tmp_path, "--json")
+        assert (code, report["verdict"], report["latest"]) == (0, "verified", False), report
+        assert "latest anchor: NO - newer history may exist" in cli_verify(world, path, tmp_path)[1]
+        code, report = cli_verify(world, path, tmp_path, "--require-latest", "--json")
+        assert (code, report["verdict"], report["failure"]["check"]) == (1, "tampered", "latest"), report
+        assert "the bundle is stale" in report["failure"]["message"]
+
+
+def cli_verify(world: ChainWorld, path: Path, tmp_path: Path, *more: str) -> tuple[int, Any]:
+    done = run_cli(["verify-bundle", str(path), "--rpc", world.rpc, *more], tmp_path)
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    return done.returncode, json.loads(done.stdout) if "--json" in more else done.stdout
 
 
 def test_attestations_about_the_product_travel_with_their_authority(world: ChainWorld, scene: Scene) -> None:

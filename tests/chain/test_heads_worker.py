@@ -72,3 +72,27 @@ def test_without_the_log_key_the_worker_anchors_as_before(farm: Farm, tester_cha
     size = farm.ledger.head().size
     assert AnchorWorker(farm.ledger.engine, tester_chain, WorkerConfig(receipt_wait=2.0)).tick(force=True) == "anchored"
     assert tester_chain.latest_tree_size() == size
+
+
+def test_two_workers_keep_their_maps_and_each_checks_the_heads_entries_of_the_other(
+    farm: Farm, tester_chain: ChainClient
+) -> None:
+    """Two worker processes take turns (the lock orders their appends); a restarted one rebuilds its map."""
+    first, second = worker_for(farm, tester_chain), worker_for(farm, tester_chain)
+    lots = [farm.new_lot() for _ in range(3)]
+    for turn in range(6):
+        farm.add(lots[turn % 3], 2)
+        if turn == 2:
+            farm.new_lot()
+        assert (first if turn % 2 == 0 else second).tick(force=True) == "anchored"
+    restarted = worker_for(farm, tester_chain)
+    farm.add(lots[0], 1)
+    assert restarted.tick(force=True) == "anchored"
+    with read_tx(farm.ledger.engine) as conn:
+        entries = heads_map.heads_entries(conn)
+        assert len(entries) == 7
+        for index, body in entries:  # each equals the map computed from scratch at its index
+            assert body == heads_map.heads_body(conn, index)[0]
+    # one from-scratch build each; every later anchor only read the entries since its previous one
+    assert (first.heads_cache.rebuilds, second.heads_cache.rebuilds, restarted.heads_cache.rebuilds) == (1, 1, 1)
+    assert audit(farm.ledger.engine, chain=tester_chain).findings == []
