@@ -11,6 +11,11 @@ commit fails, every request of the batch gets that error and none is acknowledge
 Several processes (``serve --workers N``, replicas) share one database safely: every batch takes
 the log-head lock first (``store.lock_head``), so indexes stay gapless and unique.
 
+Between batches that follow each other closely (under load) the thread keeps its database
+connection and the Merkle frontier it wrote (``FrontierCache``), saving the pool's liveness ping
+and the frontier read per batch; a connection idle for ``HOLD_SECONDS`` goes back to the pool, and
+one that failed is dropped.
+
 Two requests with the same ``Idempotency-Key`` never share a batch: the later one waits for the
 next batch, where its claim finds the first's committed answer and replays it.
 """
@@ -21,16 +26,19 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import IntegrityError
 
-from ledger.errors import InputError
-from ledger.store.db import read_tx, write_tx
+from ledger.errors import ConflictError, InputError
+from ledger.store.append import FrontierCache
+from ledger.store.db import read_tx
 from ledger.store.group_append import Group, GroupResult, IdemSpec, Render, append_requests
 from ledger.store.idempotency import Answer, _replay, fingerprint, parse_key
 from ledger.store.keys import KeyRing
@@ -72,6 +80,8 @@ class _Pending:
 
 
 _STOP = object()
+HOLD_SECONDS = 1.0
+"""How long the sequencing thread keeps its connection without a batch (then it is pinged again)."""
 
 
 class Sequencer:
@@ -93,6 +103,9 @@ class Sequencer:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._conn: Connection | None = None  # the sequencing thread's, between close batches
+        self._conn_used = 0.0
+        self._frontiers = FrontierCache()
 
     # --- the request side -----------------------------------------------------------------
 
@@ -150,6 +163,7 @@ class Sequencer:
         while True:
             batch = self._collect()
             if batch is None:
+                self._release()
                 return
             try:
                 self._commit(batch)
@@ -163,7 +177,14 @@ class Sequencer:
         """The next batch: deferred requests first, then the queue, bounded by size and wait."""
         pending, self._deferred = self._deferred, []
         if not pending:
-            first = self._queue.get()
+            if self._conn is not None:
+                try:
+                    first = self._queue.get(timeout=HOLD_SECONDS)
+                except queue.Empty:
+                    self._release()
+                    first = self._queue.get()
+            else:
+                first = self._queue.get()
             if first is _STOP:
                 return None
             pending = [first]
@@ -199,7 +220,7 @@ class Sequencer:
             return
         started = time.monotonic()
         waits = [started - p.queued for p in batch]
-        with write_tx(self.engine) as conn:
+        with self._transaction() as conn:
             results = self._append(conn, [p.group for p in batch])
         commit_seconds = time.monotonic() - started
         if self.observer is not None:  # before the answers, so /metrics never lags an acknowledged write
@@ -211,7 +232,34 @@ class Sequencer:
                 p.future.set_result(r)
 
     def _append(self, conn: Connection, groups: list[Group]) -> list[GroupResult]:
-        return append_requests(conn, groups, self.keyring, self.clock())
+        return append_requests(conn, groups, self.keyring, self.clock(), self._frontiers)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """``write_tx`` on the thread's kept connection (see module doc)."""
+        if self._conn is not None and time.monotonic() - self._conn_used > HOLD_SECONDS:
+            self._release()
+        if self._conn is None:
+            self._conn = self.engine.connect().execution_options(ledger_write=True)
+        conn = self._conn
+        try:
+            with conn.begin():
+                yield conn
+        except IntegrityError as exc:
+            self._release()
+            raise ConflictError("conflicting write: a record with the same identity was stored meanwhile") from exc
+        except BaseException:
+            self._release()
+            raise
+        self._conn_used = time.monotonic()
+
+    def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - a broken connection is dropped all the same
+                log.warning("sequencer: closing its connection failed", exc_info=True)
 
 
 def idem_spec(key: str | None, fingerprint: str, retention_hours: float) -> IdemSpec | None:

@@ -33,7 +33,17 @@ from ledger.store.keys import KeyRing
 from ledger.store.models import Lot, Product, SigningKey
 from ledger.store.submission import MAX_BATCH, Submission, check_size, parse_batch, prevalidate
 
-__all__ = ["MAX_BATCH", "Batch", "Submission", "append", "open_batch", "parse_batch", "prevalidate", "recorded_json"]
+__all__ = [
+    "MAX_BATCH",
+    "Batch",
+    "FrontierCache",
+    "Submission",
+    "append",
+    "open_batch",
+    "parse_batch",
+    "prevalidate",
+    "recorded_json",
+]
 _lot = Lot.__table__  # type: ignore[attr-defined]
 _product = Product.__table__  # type: ignore[attr-defined]
 _key = SigningKey.__table__  # type: ignore[attr-defined]
@@ -61,6 +71,7 @@ class Batch:
     facts: access.Facts
     signers: _Signers
     entries: list[store.NewEntry] = field(default_factory=list)
+    frontiers: FrontierCache | None = None
 
     def add(self, subs: Sequence[Submission]) -> list[store.NewEntry]:
         """Create the lots of ``subs`` and build their entries, taking the next log indexes."""
@@ -92,15 +103,44 @@ class Batch:
 
     def finish(self) -> None:
         """Write every entry built, with its subtree hashes and the new head."""
-        store.write_entries(self.conn, self.head, self.frontier, self.entries)
+        new = store.write_entries(self.conn, self.head, self.frontier, self.entries)
+        if self.frontiers is not None:
+            self.frontiers.keep(new, self.frontier)
 
 
-def open_batch(conn: Connection, subs: Sequence[Submission], keyring: KeyRing, now: datetime) -> Batch:
+class FrontierCache:
+    """The Merkle frontier of the last head one appender wrote, so its next batch need not read it.
+
+    ``load`` uses it only when the locked head has the same size and root (the root commits to
+    every leaf, so the frontier is the same); otherwise, after another process's append or a
+    rollback, it reads the frontier from the stored nodes. Used by one thread at a time.
+    """
+
+    def __init__(self) -> None:
+        self._head: store.TreeHead | None = None
+        self._nodes: list[bytes] = []
+
+    def load(self, conn: Connection, head: store.TreeHead) -> merkle.Frontier:
+        if self._head is not None and self._head == head:
+            return merkle.Frontier(head.size, list(self._nodes))
+        return store.load_frontier(conn, head.size)
+
+    def keep(self, head: store.TreeHead, frontier: merkle.Frontier) -> None:
+        self._head, self._nodes = head, list(frontier.nodes)
+
+
+def open_batch(
+    conn: Connection,
+    subs: Sequence[Submission],
+    keyring: KeyRing,
+    now: datetime,
+    frontiers: FrontierCache | None = None,
+) -> Batch:
     """Lock the log head and read, once, what the batch's ``subs`` need."""
     head = store.lock_head(conn)
     lots = _load_lots(conn, subs)
-    frontier = store.load_frontier(conn, head.size)
-    return Batch(conn, now, head, frontier, lots, access.Facts(conn), _Signers(keyring, now))
+    frontier = frontiers.load(conn, head) if frontiers is not None else store.load_frontier(conn, head.size)
+    return Batch(conn, now, head, frontier, lots, access.Facts(conn), _Signers(keyring, now), frontiers=frontiers)
 
 
 def append(conn: Connection, subs: Sequence[Submission], keyring: KeyRing, now: datetime) -> list[dict[str, Any]]:

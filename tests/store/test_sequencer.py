@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
@@ -331,4 +332,58 @@ def test_transformations_in_one_batch_consume_an_input_lot_at_most_once(
         InputError, match=r"events\.1: .*90 of it consumed already: expected a quantity of at most 10, got 30"
     ):
         ledger.record("htx-a", both)
+    gapless(ledger)
+
+
+def test_batches_between_other_writers_keep_the_log_sound(
+    ledger: Ledger, seq: Sequencer, world: dict[str, Any]
+) -> None:
+    """The sequencer reuses the frontier it wrote only while nobody else appended: a write by another
+    appender in between (here the single append of ``Ledger.record``) makes it read the stored one."""
+    from ledger.audit.auditor import audit
+
+    for n in range(3):
+        seq.record(group(seq, world["org"], [{"lot": world["lot"], "event": event()} for _ in range(n + 1)]), 10)
+        ledger.record("htx-b", [{"lot": world["lot_b"], "event": event("ocop:harvesting")}])
+    seq.record(group(seq, world["org"], [{"lot": world["lot"], "event": event()}]), 10)
+    gapless(ledger)
+    report = audit(ledger.engine)
+    assert report.entries == ledger.head().size == 10 + 2  # the two lots' commissioning entries
+    assert report.findings == []
+
+
+def test_stored_rows_read_back_exactly(ledger: Ledger, seq: Sequencer, world: dict[str, Any]) -> None:
+    """What the batch's bulk insert stores (bytes, times, text with quotes and non-ASCII) reads back as built."""
+    note = 'ghi chú "Đà Lạt" \\ {x}'
+    r = seq.record(group(seq, world["org"], [{"lot": world["lot"], "event": event(**{"ocop:note": note})}]), 10)
+    rec = r.recorded[0]
+    with read_tx(ledger.engine) as conn:
+        row = conn.execute(select(_entry).where(_entry.c.idx == rec["index"])).one()
+    assert row.leaf_hash.hex() == rec["leaf_hash"] and row.seq == rec["seq"] == 1
+    assert json.loads(row.event)["ocop:note"] == note and row.recorded_at == ledger.clock()
+    assert ledger.head().size == rec["index"] + 1
+
+
+def test_a_key_revoked_after_its_request_was_authenticated_stores_nothing(
+    ledger: Ledger, seq: Sequencer, world: dict[str, Any]
+) -> None:
+    """The API authenticates from a cache; the batch checks the key again in its transaction."""
+    from ledger.errors import Unauthenticated
+    from ledger.store import apikeys
+    from ledger.store.db import write_tx
+
+    with write_tx(ledger.engine) as conn:
+        key = apikeys.create(conn, world["org"], "producer")
+    items = [{"lot": world["lot"], "event": event()}]
+    ok = seq.record(Group(world["org"], seq.prepare(world["org"], items), key_id=key["key_id"]), 10)
+    assert ok.recorded[0]["seq"] == 1
+    with write_tx(ledger.engine) as conn:
+        apikeys.revoke(conn, key["key_id"])
+    before = ledger.head().size
+    refused = seq.submit(Group(world["org"], seq.prepare(world["org"], items), key_id=key["key_id"]))
+    other = seq.submit(group(seq, world["org"], items))  # same batch, no key to check: stored
+    with pytest.raises(Unauthenticated, match="invalid or revoked API key"):
+        refused.result(10)
+    assert other.result(10).recorded[0]["index"] == before
+    assert ledger.head().size == before + 1
     gapless(ledger)
