@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger.errors import ConflictError, LedgerError, Unauthenticated
 from ledger.store import apikeys
-from ledger.store.append import Batch, FrontierCache, Submission, open_batch, recorded_json
+from ledger.store.append import Batch, FrontierCache, Submission, open_batch, prebuild, recorded_json
 from ledger.store.idempotency import Answer, Claim, claim_on
 from ledger.store.keys import KeyRing
 
@@ -80,17 +80,34 @@ def append_requests(
 ) -> list[GroupResult]:
     """Append every group that passes its checks; one result per group, in order (see module doc).
 
-    ``frontiers``: the appender's ``FrontierCache`` (the sequencer keeps one), saving a read per batch."""
+    ``frontiers``: the appender's ``FrontierCache`` (the sequencer keeps one), saving a read per batch.
+    With it, the requests that write no rows of their own are built and signed before the log head
+    is locked (``ledger.store.append.prebuild``) and adopted under the lock if their lots' heads
+    did not move; so several processes' batches overlap except for indexing, inserting and commit."""
     keys = apikeys.unrevoked(conn, [g.key_id for g in groups if g.key_id is not None])
     refused = [g.key_id is not None and keys.get(g.key_id, (None,))[0] != g.org_id for g in groups]
-    subs = [s for g, no in zip(groups, refused, strict=True) if not no for s in g.subs]
-    batch = open_batch(conn, subs, keyring, now, frontiers)
+    live = [g for g, no in zip(groups, refused, strict=True) if not no]
+    subs = [s for g in live for s in g.subs]
+    pre = None
+    if frontiers is not None:  # the sequencer: build what it can before the lock
+        skip = [_writes_rows(g) for g in live]
+        pre = prebuild(conn, [g.subs for g in live], keyring, now, dict(keys.values()), skip)
+    batch = open_batch(conn, subs, keyring, now, frontiers, pre)
     for org_id, kind in keys.values():
         batch.facts.know(org_id, kind)
-    results = [
-        GroupResult(error=Unauthenticated("invalid or revoked API key")) if no else _append_one(batch, g)
-        for g, no in zip(groups, refused, strict=True)
-    ]
+    results: list[GroupResult] = []
+    position = 0
+    for g, no in zip(groups, refused, strict=True):
+        if no:
+            results.append(GroupResult(error=Unauthenticated("invalid or revoked API key")))
+            continue
+        early = pre.entries.get(position) if pre is not None else None
+        position += 1
+        if early is not None and batch.adopt(early):
+            recorded = [recorded_json(e) for e in early]
+            results.append(GroupResult(recorded=recorded, answer=g.render(recorded) if g.render is not None else None))
+        else:
+            results.append(_append_one(batch, g))
     batch.finish()
     return results
 
