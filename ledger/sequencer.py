@@ -11,10 +11,11 @@ commit fails, every request of the batch gets that error and none is acknowledge
 Several processes (``serve --workers N``, replicas) share one database safely: every batch takes
 the log-head lock first (``store.lock_head``), so indexes stay gapless and unique.
 
-Between batches that follow each other closely (under load) the thread keeps its database
-connection and the Merkle frontier it wrote (``FrontierCache``), saving the pool's liveness ping
-and the frontier read per batch; a connection idle for ``HOLD_SECONDS`` goes back to the pool, and
-one that failed is dropped.
+While requests are waiting when a batch commits (under load) the thread keeps its database
+connection for the next batch, saving the pool's liveness ping; otherwise it returns it to the pool
+before answering, as ``write_tx`` would (a connection idle for ``HOLD_SECONDS`` is never reused,
+and one that failed is dropped). It also keeps the Merkle frontier it wrote (``FrontierCache``),
+saving the frontier read while no other process appends.
 
 Two requests with the same ``Idempotency-Key`` never share a batch: the later one waits for the
 next batch, where its claim finds the first's committed answer and replays it.
@@ -81,7 +82,7 @@ class _Pending:
 
 _STOP = object()
 HOLD_SECONDS = 1.0
-"""How long the sequencing thread keeps its connection without a batch (then it is pinged again)."""
+"""A kept connection unused for longer goes back to the pool (and is pinged on its next checkout)."""
 
 
 class Sequencer:
@@ -177,14 +178,7 @@ class Sequencer:
         """The next batch: deferred requests first, then the queue, bounded by size and wait."""
         pending, self._deferred = self._deferred, []
         if not pending:
-            if self._conn is not None:
-                try:
-                    first = self._queue.get(timeout=HOLD_SECONDS)
-                except queue.Empty:
-                    self._release()
-                    first = self._queue.get()
-            else:
-                first = self._queue.get()
+            first = self._queue.get()
             if first is _STOP:
                 return None
             pending = [first]
@@ -222,6 +216,8 @@ class Sequencer:
         waits = [started - p.queued for p in batch]
         with self._transaction() as conn:
             results = self._append(conn, [p.group for p in batch])
+        if self._queue.empty() and not self._deferred:
+            self._release()  # no batch waiting: back to the pool before anyone is answered
         commit_seconds = time.monotonic() - started
         if self.observer is not None:  # before the answers, so /metrics never lags an acknowledged write
             self.observer.batch(len(batch), sum(len(p.group.subs) for p in batch), waits, commit_seconds)
