@@ -20,4 +20,13 @@ class ApiSettings(BaseSettings):
         default=60.0, ge=0, description="seconds a cached verdict lives even if the log does not grow"
     )
     qr_cache_size: int = Field(default=2048, ge=0)
+    auth_cache_ttl: float = Field(
+        default=10.0,
+        ge=0,
+        le=300,
+        description="seconds an append route trusts an API key verified before (checked again at commit); 0: never",
+    )
+    opentelemetry: bool = Field(
+        default=False, description="FastAPI's OpenTelemetry traces, metrics and logs, when a provider is configured"
+    )
     log_requests: bool = Field(default=True, description="one JSON log line per request")

@@ -27,6 +27,7 @@ from ledger.errors import (
     NotFound,
     PermissionDenied,
     QueryError,
+    Unauthenticated,
     Unavailable,
     VerificationError,
 )
@@ -66,7 +67,7 @@ _HTTP_CODES = {
 }
 
 
-class Unauthorized(LedgerError):
+class Unauthorized(Unauthenticated):
     """No API key, or one that is unknown or revoked."""
 
     code = "unauthorized"
@@ -98,7 +99,7 @@ def error_response(
 
 
 def status_of(exc: LedgerError) -> int:
-    if isinstance(exc, Unauthorized):
+    if isinstance(exc, Unauthenticated):
         return 401
     return next(status for cls, status in STATUS if isinstance(exc, cls))
 

@@ -27,6 +27,7 @@ from api.services import Services
 from ledger.sequencer import Answer, Group, IdemSpec, Sequencer, fingerprint, idem_spec, parse_key
 
 MARK = "handles_idempotency_key"
+INLINE_ITEMS = 8
 F = TypeVar("F", bound=Callable[..., Any])
 _lock = threading.Lock()
 
@@ -39,6 +40,9 @@ class Caller(Protocol):
 
     @property
     def role(self) -> str: ...
+
+    @property
+    def key_id(self) -> str: ...
 
 
 class SequencerMetrics:
@@ -118,9 +122,11 @@ async def record(
             return _response(stored, replayed=True)
 
     def prepare() -> Group:
-        return Group(who.org_id, seq.prepare(who.org_id, items, who.role), idem, lambda rec: _answer(render(rec)))
+        subs = seq.prepare(who.org_id, items, who.role)
+        return Group(who.org_id, subs, idem, lambda rec: _answer(render(rec)), key_id=who.key_id)
 
-    group = await run_in_threadpool(prepare)
+    # a few events are checked faster on the event loop than the hop to a thread and back costs
+    group = prepare() if len(items) <= INLINE_ITEMS else await run_in_threadpool(prepare)
     result = await asyncio.wrap_future(seq.submit(group))
     assert result.answer is not None
     if idem is not None and not result.replayed:

@@ -2,11 +2,12 @@
 
 ``Services`` is built by the app factory and hung on ``app.state``; nothing here runs at import.
 Every read and write goes through the ``Ledger`` facade; this class only adds what is the web
-server's business: the verdict and QR caches, the public URL and explorer from settings.
+server's business: the verdict, QR and API-key caches, the public URL and explorer from settings.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -17,7 +18,7 @@ from typing import Any, Generic, TypeVar
 from api.config import ApiSettings
 from ledger.core.ports import ChainReader, explorer_tx_url
 from ledger.core.verify import AnchorCheck, LotReport
-from ledger.service import ChainIds, Ledger, chain_ids, connect_chain
+from ledger.service import ChainIds, Ledger, Principal, chain_ids, connect_chain
 from ledger.service.console import PhotoStore, open_photo_store
 from ledger.settings import Settings
 
@@ -54,6 +55,48 @@ class LRU(Generic[K, V]):
                 self._data.popitem(last=False)
 
 
+class KeyCache:
+    """Verified API keys (by the SHA-256 of the token) → their principal, each for ``ttl`` seconds.
+
+    Only keys that verified are kept (an unknown token is asked of the database every time), at
+    most ``size`` of them; ``forget`` drops a key at once (its revocation through this process).
+    """
+
+    def __init__(self, ttl: float, size: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl, self.size, self.clock = ttl, size, clock
+        self._data: dict[bytes, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def digest(token: str) -> bytes:
+        return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+    def get(self, digest: bytes) -> Principal | None:
+        item = self._data.get(digest)
+        if item is None:
+            return None
+        if self.clock() - item[0] >= self.ttl:
+            with self._lock:
+                self._data.pop(digest, None)
+            return None
+        return item[1]
+
+    def put(self, digest: bytes, who: Principal) -> None:
+        if self.ttl <= 0 or self.size <= 0:
+            return
+        with self._lock:
+            if len(self._data) >= self.size:
+                now = self.clock()
+                self._data = {k: v for k, v in self._data.items() if now - v[0] < self.ttl}
+                while len(self._data) >= self.size:  # all fresh: drop the oldest
+                    del self._data[next(iter(self._data))]
+            self._data[digest] = (self.clock(), who)
+
+    def forget(self, key_id: str) -> None:
+        with self._lock:
+            self._data = {k: v for k, v in self._data.items() if v[1].key_id != key_id}
+
+
 class Services:
     def __init__(self, ledger: Ledger, settings: Settings, api: ApiSettings, chain: ChainReader | None = None) -> None:
         self.ledger, self.settings, self.api = ledger, settings, api
@@ -62,6 +105,7 @@ class Services:
             api.verdict_cache_size, api.verdict_cache_ttl
         )
         self.qr: LRU[tuple[str, str, bool], bytes] = LRU(api.qr_cache_size)
+        self.keys = KeyCache(api.auth_cache_ttl)
         self._photos: PhotoStore | None = None
         self._photos_lock = threading.Lock()
 

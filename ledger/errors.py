@@ -13,6 +13,7 @@
     │   ├── NotAcceptable          the client asks for a version or behaviour not offered (406)
     │   └── MalformedRequest       an EPCIS request that is not the document it should be
     ├── PermissionDenied           the caller is authenticated but not allowed to do this
+    ├── Unauthenticated            the caller's API key is unknown or revoked (checked again at commit)
     ├── NotFound                   the thing asked for does not exist
     │   └── NoSuchResource         an EPCIS event or capture job that does not exist
     ├── AnchorError                talking to the chain failed (raised ``from`` the RPC error)
@@ -155,6 +156,15 @@ class PermissionDenied(LedgerError):
     """The caller is authenticated but not allowed to do this."""
 
     code = "forbidden"
+
+
+class Unauthenticated(LedgerError):
+    """The caller's API key is unknown or revoked (the API answers 401).
+
+    The sequencer checks the key of every request again inside its batch's transaction, so a key
+    revoked after the request was authenticated has nothing acknowledged."""
+
+    code = "unauthorized"
 
 
 class QueryError(InputError):

@@ -11,6 +11,12 @@ commit fails, every request of the batch gets that error and none is acknowledge
 Several processes (``serve --workers N``, replicas) share one database safely: every batch takes
 the log-head lock first (``store.lock_head``), so indexes stay gapless and unique.
 
+While requests are waiting when a batch commits (under load) the thread keeps its database
+connection for the next batch, saving the pool's liveness ping; otherwise it returns it to the pool
+before answering, as ``write_tx`` would (a connection idle for ``HOLD_SECONDS`` is never reused,
+and one that failed is dropped). It also keeps the Merkle frontier it wrote (``FrontierCache``),
+saving the frontier read while no other process appends.
+
 Two requests with the same ``Idempotency-Key`` never share a batch: the later one waits for the
 next batch, where its claim finds the first's committed answer and replays it.
 """
@@ -21,16 +27,19 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import IntegrityError
 
-from ledger.errors import InputError
-from ledger.store.db import read_tx, write_tx
+from ledger.errors import ConflictError, InputError
+from ledger.store.append import FrontierCache
+from ledger.store.db import read_tx
 from ledger.store.group_append import Group, GroupResult, IdemSpec, Render, append_requests
 from ledger.store.idempotency import Answer, _replay, fingerprint, parse_key
 from ledger.store.keys import KeyRing
@@ -72,6 +81,8 @@ class _Pending:
 
 
 _STOP = object()
+HOLD_SECONDS = 1.0
+"""A kept connection unused for longer goes back to the pool (and is pinged on its next checkout)."""
 
 
 class Sequencer:
@@ -93,6 +104,9 @@ class Sequencer:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._conn: Connection | None = None  # the sequencing thread's, between close batches
+        self._conn_used = 0.0
+        self._frontiers = FrontierCache()
 
     # --- the request side -----------------------------------------------------------------
 
@@ -150,6 +164,7 @@ class Sequencer:
         while True:
             batch = self._collect()
             if batch is None:
+                self._release()
                 return
             try:
                 self._commit(batch)
@@ -199,8 +214,10 @@ class Sequencer:
             return
         started = time.monotonic()
         waits = [started - p.queued for p in batch]
-        with write_tx(self.engine) as conn:
+        with self._transaction() as conn:
             results = self._append(conn, [p.group for p in batch])
+        if self._queue.empty() and not self._deferred:
+            self._release()  # no batch waiting: back to the pool before anyone is answered
         commit_seconds = time.monotonic() - started
         if self.observer is not None:  # before the answers, so /metrics never lags an acknowledged write
             self.observer.batch(len(batch), sum(len(p.group.subs) for p in batch), waits, commit_seconds)
@@ -211,7 +228,34 @@ class Sequencer:
                 p.future.set_result(r)
 
     def _append(self, conn: Connection, groups: list[Group]) -> list[GroupResult]:
-        return append_requests(conn, groups, self.keyring, self.clock())
+        return append_requests(conn, groups, self.keyring, self.clock(), self._frontiers)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """``write_tx`` on the thread's kept connection (see module doc)."""
+        if self._conn is not None and time.monotonic() - self._conn_used > HOLD_SECONDS:
+            self._release()
+        if self._conn is None:
+            self._conn = self.engine.connect().execution_options(ledger_write=True)
+        conn = self._conn
+        try:
+            with conn.begin():
+                yield conn
+        except IntegrityError as exc:
+            self._release()
+            raise ConflictError("conflicting write: a record with the same identity was stored meanwhile") from exc
+        except BaseException:
+            self._release()
+            raise
+        self._conn_used = time.monotonic()
+
+    def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - a broken connection is dropped all the same
+                log.warning("sequencer: closing its connection failed", exc_info=True)
 
 
 def idem_spec(key: str | None, fingerprint: str, retention_hours: float) -> IdemSpec | None:

@@ -15,7 +15,9 @@ API key). Prints each figure with its target and PASS/MISS:
 - two workers (``serve --workers 2``) on one PostgreSQL ≥ 1.5× one worker, nothing lost, gapless;
 - the full-log audit on every core ≥ 1.8× its single-core rate, and 10^6 entries in ≤ 100 s.
 
-Not a timed test: the figures depend on the machine; take them on a quiet one.
+Not a timed test: the figures depend on the machine; take them on a quiet one. On a shared one,
+compare the server's CPU milliseconds per acknowledged event and per ``/healthz`` request (read
+from ``/proc``; no target), and the audit's CPU seconds in the notes, which other load moves less.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ class Serve:
         self.srv = server.Server(tmp, url, tmp)
         self.workers = workers
 
+    @property
+    def pid(self) -> int:
+        assert self.srv.proc is not None
+        return self.srv.proc.pid
+
     def __enter__(self) -> str:
         s = self.srv
         exe = Path(sys.executable).with_name("ocop-ledger")
@@ -71,6 +78,15 @@ class Serve:
 
     def __exit__(self, *exc: Any) -> None:
         self.srv.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_up(s: server.Server, timeout: float = 60.0) -> None:
@@ -148,9 +164,11 @@ def bench_writers(kind: str, seconds: float) -> list[Figure]:
     sec = f"writers {kind}"
     target = 1500.0 if kind == "postgresql" else 1000.0
     with ledger_db(kind) as (tmp, url, led, seeded):
-        with Serve(tmp, url) as base:
+        with (srv := Serve(tmp, url)) as base:
             log(f"{kind}: /healthz at {CONNECTIONS} connections for {seconds:.0f} s")
+            c0 = cpu_seconds(srv.pid)
             health = wrk(base + "/healthz", seconds, CONNECTIONS, "get.lua")
+            c1 = cpu_seconds(srv.pid)
             before = led.head().size
             lot, page = _quiet_lot(seeded)
             log(f"{kind}: {CONNECTIONS} single-event writers for {seconds:.0f} s, readers on {lot}")
@@ -161,6 +179,7 @@ def bench_writers(kind: str, seconds: float) -> list[Figure]:
                 for path in (f"/api/v1/lots/{lot}/verify", page)
             ]
             w = wrk(base, seconds, CONNECTIONS, "post_events.lua", _writer_env(seeded))
+            c2 = cpu_seconds(srv.pid)
             reads = [json.loads(r.communicate()[0].strip().splitlines()[-1]) for r in readers]
         ok, detail = _gapless(led, before, w["ok"])
     note = f"{w['ok']} acknowledged, {w['non_2xx']} non-2xx, {w['socket_errors']} socket errors; {detail}"
@@ -169,6 +188,8 @@ def bench_writers(kind: str, seconds: float) -> list[Figure]:
         Figure(sec, "write p99", w["p99_ms"], "ms", 150.0, "lower", note=f"p50 {w['p50_ms']:.1f} ms"),
         Figure(sec, "/healthz requests/s", health["per_s"], "/s", note=f"p99 {health['p99_ms']:.1f} ms"),
         Figure(sec, "events/s ÷ /healthz/s", w["ok_per_s"] / max(health["per_s"], 1e-9), "x", 0.3),
+        Figure(sec, "server CPU per event", (c2 - c1) * 1000 / max(w["ok"], 1), "ms", note="user + system, /proc"),
+        Figure(sec, "server CPU per /healthz", (c1 - c0) * 1000 / max(health["requests"], 1), "ms"),
         Figure(sec, "/verify p99 under writes", reads[0]["p99_ms"], "ms", 50.0, "lower", note=_rnote(reads[0])),
         Figure(sec, "scan page p99 under writes", reads[1]["p99_ms"], "ms", 50.0, "lower", note=_rnote(reads[1])),
         Figure(sec, "log gapless, nothing lost", 1.0 if ok else 0.0, "x", 1.0, note=detail),
@@ -240,16 +261,25 @@ def bench_audit(entries: int) -> list[Figure]:
             migrate.upgrade(engine)
             load(Ledger(engine, KeyRing(bytes(range(32)))), entries, 1000)
             log(f"audit of {entries:,} entries: 1 process, then {cpus}")
+            t0 = _cpu_self_and_children()
             one = audit(engine, processes=1)
+            t1 = _cpu_self_and_children()
             many = audit(engine, processes=cpus)
+            t2 = _cpu_self_and_children()
         finally:
             engine.dispose()
     r1, rn = one.entries / one.seconds, many.entries / many.seconds
     findings = len(one.findings) + len(many.findings)
     est = 1e6 / rn
     return [
-        Figure(sec, "1 process entries/s", r1, "/s", note=f"{one.seconds:.1f} s"),
-        Figure(sec, f"{cpus} processes entries/s", rn, "/s", note=f"{many.seconds:.1f} s; {findings} findings"),
+        Figure(sec, "1 process entries/s", r1, "/s", note=f"{one.seconds:.1f} s; {t1 - t0:.1f} CPU s"),
+        Figure(
+            sec,
+            f"{cpus} processes entries/s",
+            rn,
+            "/s",
+            note=f"{many.seconds:.1f} s; {t2 - t1:.1f} CPU s over all processes; {findings} findings",
+        ),
         Figure(sec, f"{cpus} processes ÷ 1", rn / r1, "x", 1.8 if cpus >= 2 else None),
         Figure(
             sec,
@@ -261,6 +291,13 @@ def bench_audit(entries: int) -> list[Figure]:
             note="extrapolated from the measured rate" if entries < 1_000_000 else "measured",
         ),
     ]
+
+
+def _cpu_self_and_children() -> float:
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main() -> int:

@@ -69,7 +69,9 @@ def list_api_keys(org: str, who: Admin, svc: Svc) -> list[dict[str, Any]]:
 @router.post("/api-keys/{key_id}/revoke", response_model=ApiKeyPublic, responses=errors(409))
 def revoke_api_key(key_id: str, who: Admin, svc: Svc) -> dict[str, Any]:
     """Revoke an API key; it is refused from the next request on."""
-    return svc.ledger.revoke_api_key(key_id)
+    revoked = svc.ledger.revoke_api_key(key_id)
+    svc.keys.forget(key_id)
+    return revoked
 
 
 @router.get("/anchoring", response_model=AnchoringStatus)

@@ -120,14 +120,17 @@ class _Auditor:
         try:
             event = chaincheck.check_record(str(row.event), row._mapping)
             stmt = canonical.statement(lot=lot, seq=row.seq, prev=row.prev, event=event, signer=row.signer)
-            data = canonical.entry_bytes(canonical.entry(stmt, row.sig))
+            # the stored text was just found canonical: the statement's and the entry's bytes are
+            # assembled from it (canonical.CanonicalStatement), not canonicalized twice more
+            cs = canonical.CanonicalStatement(stmt, str(row.event).encode())
+            data = cs.entry_bytes(row.sig)
         except (LedgerError, ValueError, TypeError) as exc:
             self.find("record", str(exc), idx, lot)
             st = self.lots.setdefault(lot, _LotState())
             st.seq, st.head, st.stored_head = int(row.seq), bytes(row.leaf_hash).hex(), None
             return bytes(row.leaf_hash), False
         leaf = merkle.leaf_hash(data)
-        self._signature(row, stmt, event, idx, lot)
+        self._signature(row, stmt, event, idx, lot, cs.bytes)
         self._chain(row, stmt, event, leaf)
         try:
             chaincheck.check_leaf(bytes(row.leaf_hash), leaf)
@@ -136,11 +139,13 @@ class _Auditor:
             return leaf, False
         return leaf, True
 
-    def _signature(self, row: Any, stmt: dict[str, Any], event: Mapping[str, Any], idx: int, lot: str) -> None:
-        """``signature`` and ``key`` findings of one entry."""
+    def _signature(
+        self, row: Any, stmt: dict[str, Any], event: Mapping[str, Any], idx: int, lot: str, data: bytes | None = None
+    ) -> None:
+        """``signature`` and ``key`` findings of one entry (``data``: the statement's canonical bytes)."""
         key = self.keys.get(row.signer)
         try:
-            chaincheck.check_signature(key["public_key"] if key else None, row.signer, stmt, row.sig)
+            chaincheck.check_signature(key["public_key"] if key else None, row.signer, stmt, row.sig, data)
             if key is not None:
                 chaincheck.check_key_valid(key, row.signer, event, self.lot_org.get(lot), self.may_sign)
         except VerificationError as exc:

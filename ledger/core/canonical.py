@@ -105,13 +105,15 @@ class CanonicalStatement:
 
     __slots__ = ("event_bytes", "bytes", "_members")
 
-    def __init__(self, stmt: Mapping[str, Any]) -> None:
+    def __init__(self, stmt: Mapping[str, Any], event_bytes: bytes | None = None) -> None:
+        """``event_bytes``: the event's canonical bytes when the caller has them already (e.g. the
+        audit, which has just checked that the stored event text is canonical)."""
         keys = set(stmt)
         if keys != STATEMENT_KEYS:
             raise InputError(f"statement has wrong fields: expected {sorted(STATEMENT_KEYS)}, got {sorted(keys)}")
         if stmt["v"] != STATEMENT_VERSION:
             raise InputError(f"unsupported statement version: expected {STATEMENT_VERSION}, got {stmt['v']!r}")
-        self.event_bytes = canonicalize(stmt["event"])
+        self.event_bytes = canonicalize(stmt["event"]) if event_bytes is None else event_bytes
         self._members = {k: _scalar(v) for k, v in stmt.items() if k != "event"}
         self._members["event"] = self.event_bytes
         self.bytes = _join(self._members)

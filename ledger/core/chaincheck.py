@@ -80,12 +80,13 @@ def check_record(text: str, columns: Mapping[str, Any]) -> dict[str, Any]:
     return event
 
 
-def check_signature(public_key: Any, kid: str, stmt: Mapping[str, Any], sig: str) -> None:
-    """Ed25519 over the statement's canonical bytes; ``public_key`` None: the signer is unknown."""
+def check_signature(public_key: Any, kid: str, stmt: Mapping[str, Any], sig: str, data: bytes | None = None) -> None:
+    """Ed25519 over the statement's canonical bytes (``data`` when the caller has them already);
+    ``public_key`` None: the signer is unknown."""
     if public_key is None:
         raise SignatureError(f"signer is not a registered key: got {kid}", found=kid)
     try:
-        signing.verify_signature(public_key, canonical.statement_bytes(stmt), sig)
+        signing.verify_signature(public_key, canonical.statement_bytes(stmt) if data is None else data, sig)
     except SignatureError:
         raise
     except (LedgerError, ValueError, TypeError) as exc:

@@ -31,6 +31,10 @@ class Facts:
         self.conn = conn
         self._kinds: dict[int, str] = {}
 
+    def know(self, org_id: int, kind: str) -> None:
+        """Record a kind read elsewhere in the same transaction (saves its query)."""
+        self._kinds[org_id] = kind
+
     def kind(self, org_id: int) -> str:
         if org_id not in self._kinds:
             self._kinds[org_id] = str(self.conn.execute(select(_org.c.kind).where(_org.c.id == org_id)).scalar_one())

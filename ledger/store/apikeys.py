@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -111,6 +112,22 @@ def authenticate(conn: Connection, token: str) -> Principal | None:
     if row is None or row.revoked_at is not None:
         return None
     return Principal(row.key_id, int(row.id), str(row.slug), str(row.kind), str(row.role))
+
+
+def unrevoked(conn: Connection, key_ids: Iterable[str]) -> dict[str, tuple[int, str]]:
+    """Of ``key_ids``, the keys not revoked: key id → (organization id, organization kind).
+
+    The sequencer asks this once per batch, so a key revoked after its request was authenticated
+    (from a cache, or in another process) gets nothing acknowledged."""
+    ids = sorted(set(key_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(_api_key.c.key_id, _org.c.id, _org.c.kind)
+        .join(_org, _org.c.id == _api_key.c.org_id)
+        .where(_api_key.c.key_id.in_(ids), _api_key.c.revoked_at.is_(None))
+    )
+    return {str(r.key_id): (int(r.id), str(r.kind)) for r in rows}
 
 
 def revoke(conn: Connection, key_id: str, now: datetime | None = None) -> dict[str, Any]:

@@ -33,7 +33,20 @@ from ledger.store.keys import KeyRing
 from ledger.store.models import Lot, Product, SigningKey
 from ledger.store.submission import MAX_BATCH, Submission, check_size, parse_batch, prevalidate
 
-__all__ = ["MAX_BATCH", "Batch", "Submission", "append", "open_batch", "parse_batch", "prevalidate", "recorded_json"]
+__all__ = [
+    "MAX_BATCH",
+    "Batch",
+    "FrontierCache",
+    "Prebuilt",
+    "Submission",
+    "append",
+    "open_batch",
+    "parse_batch",
+    "prebuild",
+    "presignable",
+    "prevalidate",
+    "recorded_json",
+]
 _lot = Lot.__table__  # type: ignore[attr-defined]
 _product = Product.__table__  # type: ignore[attr-defined]
 _key = SigningKey.__table__  # type: ignore[attr-defined]
@@ -61,6 +74,7 @@ class Batch:
     facts: access.Facts
     signers: _Signers
     entries: list[store.NewEntry] = field(default_factory=list)
+    frontiers: FrontierCache | None = None
 
     def add(self, subs: Sequence[Submission]) -> list[store.NewEntry]:
         """Create the lots of ``subs`` and build their entries, taking the next log indexes."""
@@ -90,17 +104,126 @@ class Batch:
             elif k in self.lots:
                 self.lots[k].last_seq, self.lots[k].head = was
 
+    def adopt(self, entries: Sequence[store.NewEntry]) -> bool:
+        """Take entries built before the head was locked (``prebuild``) if they extend their lots'
+        heads as they are now, giving them the next log indexes; False (nothing taken) if not."""
+        heads: dict[str, tuple[int, str | None]] = {}
+        for e in entries:
+            state = self.lots.get(e.lot_id)
+            if state is None or e.inputs:
+                return False
+            if heads.get(e.lot_id, (state.last_seq, state.head)) != (e.seq - 1, e.prev):
+                return False
+            heads[e.lot_id] = (e.seq, e.leaf_hash.hex())
+        for e in entries:
+            e.idx = self.head.size + len(self.entries)
+            self.entries.append(e)
+        for lot, (seq, head) in heads.items():
+            self.lots[lot].last_seq, self.lots[lot].head = seq, head
+        return True
+
     def finish(self) -> None:
         """Write every entry built, with its subtree hashes and the new head."""
-        store.write_entries(self.conn, self.head, self.frontier, self.entries)
+        new = store.write_entries(self.conn, self.head, self.frontier, self.entries)
+        if self.frontiers is not None:
+            self.frontiers.keep(new, self.frontier)
 
 
-def open_batch(conn: Connection, subs: Sequence[Submission], keyring: KeyRing, now: datetime) -> Batch:
-    """Lock the log head and read, once, what the batch's ``subs`` need."""
+class FrontierCache:
+    """The Merkle frontier of the last head one appender wrote, so its next batch need not read it.
+
+    ``load`` uses it only when the locked head has the same size and root (the root commits to
+    every leaf, so the frontier is the same); otherwise, after another process's append or a
+    rollback, it reads the frontier from the stored nodes. Used by one thread at a time.
+    """
+
+    def __init__(self) -> None:
+        self._head: store.TreeHead | None = None
+        self._nodes: list[bytes] = []
+
+    def load(self, conn: Connection, head: store.TreeHead) -> merkle.Frontier:
+        if self._head is not None and self._head == head:
+            return merkle.Frontier(head.size, list(self._nodes))
+        return store.load_frontier(conn, head.size)
+
+    def keep(self, head: store.TreeHead, frontier: merkle.Frontier) -> None:
+        self._head, self._nodes = head, list(frontier.nodes)
+
+    def wrote(self, head: store.TreeHead) -> bool:
+        """Whether ``head`` is the one this appender wrote last (nobody appended since)."""
+        return self._head is not None and self._head == head
+
+
+@dataclass
+class Prebuilt:
+    """Requests' entries built and signed before the log-head lock (see ``prebuild``)."""
+
+    lots: dict[str, _LotState]  # as read before building
+    facts: access.Facts
+    signers: _Signers
+    entries: dict[int, list[store.NewEntry]]  # request position → its entries
+
+
+def presignable(subs: Sequence[Submission]) -> bool:
+    """Server-signed events on existing lots, no transformation: built from the lots' heads alone."""
+    return all(s.entry is None and s.create is None and not s.normalized.get("inputQuantityList") for s in subs)
+
+
+def prebuild(
+    conn: Connection,
+    requests: Sequence[Sequence[Submission]],
+    keyring: KeyRing,
+    now: datetime,
+    kinds: Mapping[int, str],
+    skip: Sequence[bool] = (),
+) -> Prebuilt:
+    """Before the log-head lock: read the lots of every request and build (authorize, link, sign)
+    the entries of the ``presignable`` ones, in order, from the lots' heads as read.
+
+    Log indexes are not part of what is signed, so ``Batch.adopt`` can take these entries under the
+    lock when their lots' heads have not moved meanwhile (another process appended to them): then
+    the lock is held only to index, hash into the tree, insert and commit. A request whose entries
+    are not adopted, or that failed here, is built again under the lock, where its error counts.
+    ``skip[i]``: request ``i`` is only read for (e.g. it writes rows, which must wait for the lock)."""
+    lots = _load_lots(conn, [s for r in requests for s in r])
+    read = {k: _LotState(v.org_id, v.last_seq, v.head) for k, v in lots.items()}
+    facts = access.Facts(conn)
+    for org_id, kind in kinds.items():
+        facts.know(org_id, kind)
+    signers = _Signers(keyring, now)
+    pre = Batch(conn, now, store.TreeHead(0, merkle.EMPTY_ROOT), merkle.Frontier(), lots, facts, signers)
+    built: dict[int, list[store.NewEntry]] = {}
+    for i, subs in enumerate(requests):
+        if (i < len(skip) and skip[i]) or not presignable(subs):
+            continue
+        mark = pre.mark(subs)
+        try:
+            built[i] = pre.add(subs)
+        except LedgerError:
+            pre.rollback(mark)
+    return Prebuilt(read, facts, signers, built)
+
+
+def open_batch(
+    conn: Connection,
+    subs: Sequence[Submission],
+    keyring: KeyRing,
+    now: datetime,
+    frontiers: FrontierCache | None = None,
+    pre: Prebuilt | None = None,
+) -> Batch:
+    """Lock the log head and read, once, what the batch's ``subs`` need.
+
+    With ``pre`` (read before the lock for the same ``subs``), the lots are read again only if
+    somebody appended since this appender's last batch (``frontiers.wrote``)."""
     head = store.lock_head(conn)
-    lots = _load_lots(conn, subs)
-    frontier = store.load_frontier(conn, head.size)
-    return Batch(conn, now, head, frontier, lots, access.Facts(conn), _Signers(keyring, now))
+    if pre is not None and frontiers is not None and frontiers.wrote(head):
+        lots = {k: _LotState(v.org_id, v.last_seq, v.head) for k, v in pre.lots.items()}
+    else:
+        lots = _load_lots(conn, subs)
+    frontier = frontiers.load(conn, head) if frontiers is not None else store.load_frontier(conn, head.size)
+    facts, signers = (pre.facts, pre.signers) if pre is not None else (access.Facts(conn), _Signers(keyring, now))
+    return Batch(conn, now, head, frontier, lots, facts, signers, frontiers=frontiers)
 
 
 def append(conn: Connection, subs: Sequence[Submission], keyring: KeyRing, now: datetime) -> list[dict[str, Any]]:

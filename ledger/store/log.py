@@ -7,6 +7,7 @@ log indexes are taken one writer at a time and stay gapless and unique.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,12 +43,13 @@ def ensure_head(conn: Connection) -> None:
 
 
 def lock_head(conn: Connection) -> TreeHead:
-    """Take the log's write lock (the head row) and return the head as committed."""
-    now = _now()
-    res = conn.execute(update(_head).where(_head.c.id == 1).values(updated_at=now))
-    if res.rowcount != 1:
+    """Take the log's write lock (the head row) and return the head as committed (one round trip)."""
+    row = conn.execute(
+        update(_head).where(_head.c.id == 1).values(updated_at=_now()).returning(_head.c.size, _head.c.root)
+    ).first()
+    if row is None:
         raise VerificationError("log head row is missing: expected 1 row, got 0 (run migrations)")
-    return read_head(conn)
+    return TreeHead(int(row.size), bytes(row.root))
 
 
 def read_head(conn: Connection) -> TreeHead:
@@ -152,22 +154,76 @@ def write_entries(conn: Connection, head: TreeHead, frontier: merkle.Frontier, e
         nodes.extend({"level": lv, "idx": ix, "hash": h} for lv, ix, h in frontier.append(e.leaf_hash))
         lot_heads[e.lot_id] = (e.seq, e.leaf_hash.hex())
         links.extend({"input_lot": s, "output_lot": e.lot_id, "entry_idx": e.idx} for s in e.inputs)
-    conn.execute(insert(_entry), rows)
-    if nodes:
-        conn.execute(insert(_node), nodes)
+    _insert_many(conn, _entry, rows)
+    _insert_many(conn, _node, nodes)
     if links:
         from ledger.store.models import LotLink
 
-        conn.execute(insert(LotLink.__table__), links)  # type: ignore[attr-defined]
+        _insert_many(conn, LotLink.__table__, links)  # type: ignore[attr-defined]
+    _update_lot_heads(conn, lot_heads)
+    new = TreeHead(frontier.size, frontier.root())
+    conn.execute(update(_head).where(_head.c.id == 1).values(size=new.size, root=new.root, updated_at=_now()))
+    return new
+
+
+def _insert_many(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows``: on PostgreSQL in one ``INSERT … SELECT … FROM json_populate_recordset(…)``
+    (one statement and one round trip for any number of rows, where executemany sends a statement
+    per row, and one text parameter, where arrays would be escaped element by element); SQLite runs
+    in process, where executemany costs no round trips."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(table), rows)
+        return
+    conn.execute(_pg_json_insert(table, tuple(rows[0])), {"rows": _pg_json(rows)})
+
+
+@lru_cache(maxsize=32)
+def _pg_json_insert(table: Any, names: tuple[str, ...]) -> TextClause:
+    cols = ", ".join(names)
+    return text(
+        f"INSERT INTO {table.name} ({cols}) SELECT {cols}"  # noqa: S608 - table and column names, no user text
+        f" FROM json_populate_recordset(NULL::{table.name}, CAST(:rows AS json))"
+    )
+
+
+def _pg_json(rows: Sequence[dict[str, Any]]) -> str:
+    """Rows as a JSON array PostgreSQL reads back exactly: bytes as bytea hex, datetimes in UTC ISO 8601."""
+
+    def value(v: Any) -> Any:
+        if isinstance(v, bytes):
+            return "\\x" + v.hex()
+        if isinstance(v, datetime):
+            if v.utcoffset() is None:
+                raise ValueError(f"datetime without a time zone: {v!r}")
+            return v.astimezone(UTC).isoformat()
+        return v
+
+    return json.dumps([{k: value(v) for k, v in r.items()} for r in rows], ensure_ascii=False, separators=(",", ":"))
+
+
+_PG_LOT_HEADS = text(
+    "UPDATE lot SET last_seq = v.seq, head_hash = v.head"
+    " FROM json_to_recordset(CAST(:heads AS json)) AS v(lot_id VARCHAR, seq INTEGER, head VARCHAR)"
+    " WHERE lot.lot_id = v.lot_id"
+)
+
+
+def _update_lot_heads(conn: Connection, heads: dict[str, tuple[int, str]]) -> None:
+    """The lots' new (last seq, head hash): one statement on PostgreSQL, executemany on SQLite."""
+    if not heads:
+        return
+    if conn.dialect.name == "postgresql":
+        rows = [{"lot_id": k, "seq": s, "head": h} for k, (s, h) in heads.items()]
+        conn.execute(_PG_LOT_HEADS, {"heads": json.dumps(rows, ensure_ascii=False)})
+        return
     conn.execute(
         update(_lot)
         .where(_lot.c.lot_id == bindparam("b_lot"))
         .values(last_seq=bindparam("b_seq"), head_hash=bindparam("b_hash")),
-        [{"b_lot": k, "b_seq": s, "b_hash": h} for k, (s, h) in lot_heads.items()],
+        [{"b_lot": k, "b_seq": s, "b_hash": h} for k, (s, h) in heads.items()],
     )
-    new = TreeHead(frontier.size, frontier.root())
-    conn.execute(update(_head).where(_head.c.id == 1).values(size=new.size, root=new.root, updated_at=_now()))
-    return new
 
 
 def _entry_row(e: NewEntry) -> dict[str, Any]:

@@ -44,7 +44,7 @@ def _calls(dep: Any) -> set[Any]:
 def route_table(app: FastAPI) -> list[RouteInfo]:
     out = []
     for path, r in _walk(list(app.routes)):
-        needs = deps.principal in _calls(r.dependant)
+        needs = bool({deps.principal, deps.writer} & _calls(r.dependant))  # writer: the append routes
         for m in sorted(r.methods or ()):
             if m not in ("HEAD", "OPTIONS"):
                 out.append(RouteInfo(m, path, needs, r))

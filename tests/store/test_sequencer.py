@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
@@ -332,3 +333,130 @@ def test_transformations_in_one_batch_consume_an_input_lot_at_most_once(
     ):
         ledger.record("htx-a", both)
     gapless(ledger)
+
+
+def test_batches_between_other_writers_keep_the_log_sound(
+    ledger: Ledger, seq: Sequencer, world: dict[str, Any]
+) -> None:
+    """The sequencer reuses the frontier it wrote only while nobody else appended: a write by another
+    appender in between (here the single append of ``Ledger.record``) makes it read the stored one."""
+    from ledger.audit.auditor import audit
+
+    for n in range(3):
+        seq.record(group(seq, world["org"], [{"lot": world["lot"], "event": event()} for _ in range(n + 1)]), 10)
+        ledger.record("htx-b", [{"lot": world["lot_b"], "event": event("ocop:harvesting")}])
+    seq.record(group(seq, world["org"], [{"lot": world["lot"], "event": event()}]), 10)
+    gapless(ledger)
+    report = audit(ledger.engine)
+    assert report.entries == ledger.head().size == 10 + 2  # the two lots' commissioning entries
+    assert report.findings == []
+
+
+def test_stored_rows_read_back_exactly(ledger: Ledger, seq: Sequencer, world: dict[str, Any]) -> None:
+    """What the batch's bulk insert stores (bytes, times, text with quotes and non-ASCII) reads back as built."""
+    note = 'ghi chú "Đà Lạt" \\ {x}'
+    r = seq.record(group(seq, world["org"], [{"lot": world["lot"], "event": event(**{"ocop:note": note})}]), 10)
+    rec = r.recorded[0]
+    with read_tx(ledger.engine) as conn:
+        row = conn.execute(select(_entry).where(_entry.c.idx == rec["index"])).one()
+    assert row.leaf_hash.hex() == rec["leaf_hash"] and row.seq == rec["seq"] == 1
+    assert json.loads(row.event)["ocop:note"] == note and row.recorded_at == ledger.clock()
+    assert ledger.head().size == rec["index"] + 1
+
+
+def test_a_key_revoked_after_its_request_was_authenticated_stores_nothing(
+    ledger: Ledger, seq: Sequencer, world: dict[str, Any]
+) -> None:
+    """The API authenticates from a cache; the batch checks the key again in its transaction."""
+    from ledger.errors import Unauthenticated
+    from ledger.store import apikeys
+    from ledger.store.db import write_tx
+
+    with write_tx(ledger.engine) as conn:
+        key = apikeys.create(conn, world["org"], "producer")
+    items = [{"lot": world["lot"], "event": event()}]
+    ok = seq.record(Group(world["org"], seq.prepare(world["org"], items), key_id=key["key_id"]), 10)
+    assert ok.recorded[0]["seq"] == 1
+    with write_tx(ledger.engine) as conn:
+        apikeys.revoke(conn, key["key_id"])
+    before = ledger.head().size
+    refused = seq.submit(Group(world["org"], seq.prepare(world["org"], items), key_id=key["key_id"]))
+    other = seq.submit(group(seq, world["org"], items))  # same batch, no key to check: stored
+    with pytest.raises(Unauthenticated, match="invalid or revoked API key"):
+        refused.result(10)
+    assert other.result(10).recorded[0]["index"] == before
+    assert ledger.head().size == before + 1
+    gapless(ledger)
+
+
+def test_two_sequencers_on_the_same_lots_keep_every_chain_sound(ledger: Ledger, world: dict[str, Any]) -> None:
+    """Two processes' sequencers build and sign before the head lock; entries whose lot head moved
+    meanwhile (the other appended to it) are built again under the lock: nothing lost, no fork."""
+    from ledger.audit.auditor import audit
+
+    seqs = [Sequencer(ledger.engine, ledger.keyring, ledger.clock, max_wait=0.005, max_batch=8) for _ in range(2)]
+    lot2 = add_lot(ledger, "htx-a", add_product(ledger, "htx-a", 13), "A-2")
+    before = ledger.head().size
+    errors: list[BaseException] = []
+
+    def writer(k: int) -> None:
+        s = seqs[k % 2]
+        try:
+            futures = [
+                s.submit(group(s, world["org"], [{"lot": (world["lot"], lot2)[(k + n) % 2], "event": event()}]))
+                for n in range(15)
+            ]
+            for f in futures:
+                f.result(30)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in seqs:
+        s.close()
+    assert errors == []
+    assert ledger.head().size == before + 90
+    gapless(ledger)
+    with read_tx(ledger.engine) as conn:
+        seqs_by_lot = {
+            lot: [
+                r.seq for r in conn.execute(select(_entry.c.seq).where(_entry.c.lot_id == lot).order_by(_entry.c.idx))
+            ]
+            for lot in (world["lot"], lot2)
+        }
+    assert all(v == list(range(len(v))) for v in seqs_by_lot.values()), seqs_by_lot
+    report = audit(ledger.engine)
+    assert report.findings == [] and report.entries == ledger.head().size
+
+
+def test_an_append_between_prebuilding_and_the_lock_makes_the_batch_build_again(
+    ledger: Ledger, seq: Sequencer, world: dict[str, Any]
+) -> None:
+    """Another process appends to the lot after this batch built its entries but before it locks
+    the head: the entries no longer extend the lot's head, so they are built again under the lock."""
+    if ledger.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite's write transaction holds the lock from its start: nothing can come between")
+    seq.record(group(seq, world["org"], [{"lot": world["lot"], "event": event()}]), 10)  # seq 1
+    other = Ledger(ledger.engine, ledger.keyring, clock=ledger.clock, log_masterdata=False)
+    fired: list[int] = []
+
+    def foreign_append(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("UPDATE log_head SET updated_at") and not fired:
+            fired.append(1)
+            other.record("htx-a", [{"lot": world["lot"], "event": event("packing")}])  # seq 2, committed
+
+    sa_event.listen(ledger.engine, "before_cursor_execute", foreign_append)
+    try:
+        r = seq.record(group(seq, world["org"], [{"lot": world["lot"], "event": event()}]), 10)
+    finally:
+        sa_event.remove(ledger.engine, "before_cursor_execute", foreign_append)
+    assert fired == [1]
+    assert r.recorded[0]["seq"] == 3
+    gapless(ledger)
+    from ledger.audit.auditor import audit
+
+    assert audit(ledger.engine).findings == []
