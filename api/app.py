@@ -172,6 +172,7 @@ def create_app(
             {"name": "log", "description": "the Merkle log and its anchors, for auditors"},
             {"name": "write", "description": "authenticated writes"},
             {"name": "admin", "description": "organizations, API keys, anchoring (role admin)"},
+            {"name": "attestations", "description": "an authority's own attestations (role authority)"},
         ],
     )
     metrics = Metrics()
@@ -191,6 +192,7 @@ def create_app(
     app.include_router(trust.router)
     app.include_router(products.router)
     app.include_router(attest.router)
+    app.include_router(attest.own)
     for router in (public.router, write.router, admin.router):
         app.include_router(router)
     app.include_router(console.router)  # the web console (issue 14)

@@ -41,8 +41,8 @@ EPCIS_EXAMPLE = {
         ]
     },
 }
-Role = Literal["producer", "inspector", "exporter", "admin"]
-assert set(ROLES) == {"producer", "inspector", "exporter", "admin"}
+Role = Literal["producer", "inspector", "exporter", "admin", "authority"]
+assert set(ROLES) == {"producer", "inspector", "exporter", "admin", "authority"}
 
 
 def _ex(*examples: Any) -> ConfigDict:

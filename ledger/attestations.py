@@ -36,18 +36,26 @@ def attest(ledger: Any, authority: str, about: Mapping[str, Any], claim: Mapping
     return {"subject": out["subject"], "index": out["index"], "body": body}
 
 
-def revoke(ledger: Any, subject: str) -> dict[str, Any]:
-    """Withdraw an attestation: its next entry says ``status: revoked`` (by the same authority)."""
-    if not subject.startswith("attestation:"):
+def revoke(ledger: Any, subject: str, by: str | None = None) -> dict[str, Any]:
+    """Withdraw an attestation: its next entry says ``status: revoked`` (by the same authority).
+
+    ``by`` is the authority asking (its slug); None when the operator asks. An authority withdraws only
+    its own attestations: another's is ``PermissionDenied``.
+    """
+    if not subject.startswith("attestation:") or subject.count(":") != 2:
         raise InputError(f"expected an attestation subject like attestation:<slug>:<n>, got {subject!r}")
+    slug = subject.split(":")[1]
     with write_tx(ledger.engine) as conn:
         entries = v2log.subject_entries(conn, subject)
         if not entries:
             raise NotFound(f"no attestation {subject}")
+        if by is not None and by != slug:
+            raise PermissionDenied(
+                f"attestation {subject} was issued by {slug}: only {slug} or the operator revokes it"
+            )
         current = masterdata.current(entries)
         if current["status"] == "revoked":
             raise ConflictError(f"attestation {subject} is already revoked")
-        slug = subject.split(":")[1]
         org_id, _ = _authority(conn, slug)
         body = {**current, "status": "revoked"}
         signer = _signer(ledger, conn, org_id, slug)

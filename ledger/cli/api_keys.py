@@ -19,7 +19,7 @@ from ledger.errors import InputError
 
 def api_key_create(
     org: str,
-    role: Annotated[str, typer.Option(help="producer | inspector | exporter | admin")],
+    role: Annotated[str, typer.Option(help="producer | inspector | exporter | admin | authority")],
     label: Annotated[str | None, typer.Option(help="a note, e.g. which system uses the key")] = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -105,6 +105,8 @@ def authorize_event(req: EventRequest) -> None:
     """None if ``req.actor`` may record this event; ``PermissionDenied`` (``Denied``) if not."""
     if req.role == "admin":
         raise _denied(req, "admin", "admin keys manage organizations and keys; they record no events")
+    if req.role == "authority":
+        raise _denied(req, "role", "authority keys record attestations (POST /api/v1/attestations), not events")
     if req.step == "commissioning":
         _commissioning(req)
     elif req.owner != req.actor:

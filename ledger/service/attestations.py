@@ -15,9 +15,11 @@ class Attestations(LedgerBase):
         """Append a new attestation by the authority organization ``authority`` (slug), signed by its key."""
         return attestations.attest(self, authority, about, claim)
 
-    def revoke_attestation(self, subject: str) -> dict[str, Any]:
-        """Withdraw the attestation ``attestation:<authority>:<n>``: the log gets its revoked entry."""
-        return attestations.revoke(self, subject)
+    def revoke_attestation(self, subject: str, by: str | None = None) -> dict[str, Any]:
+        """Withdraw the attestation ``attestation:<authority>:<n>``: the log gets its revoked entry.
+
+        ``by``: the authority (slug) asking, which must be the issuer; None for the operator."""
+        return attestations.revoke(self, subject, by)
 
     def attestations_about(self, kind: str, ident: str) -> list[dict[str, Any]]:
         """The active attestations about ``kind``/``ident`` that verify from the log, with who vouches."""

@@ -11,6 +11,8 @@ Roles:
 - ``inspector`` records inspection events (``ledger.core.policy.FOREIGN_STEPS["inspector"]``) on any lot
 - ``exporter``  records shipping-type events (``FOREIGN_STEPS["exporter"]``) on any lot
 - ``admin``     manages organizations, API keys and anchoring; records nothing
+- ``authority`` records and revokes its own organization's attestations (``POST /api/v1/attestations``),
+  signed by the authority's key; records no events
 
 A role must suit the organization's kind, since the ledger signs with the organization's key
 and verification checks what that kind may sign (``ledger.core.policy.may_sign``). Which event a key
@@ -35,14 +37,21 @@ from ledger.store.models import ApiKey, Organization
 _api_key = ApiKey.__table__  # type: ignore[attr-defined]
 _org = Organization.__table__  # type: ignore[attr-defined]
 
-ROLES = ("producer", "inspector", "exporter", "admin")
+ROLES = ("producer", "inspector", "exporter", "admin", "authority")
 ROLE_KINDS: dict[str, frozenset[str]] = {
     "producer": frozenset({"cooperative", "company", "exporter"}),
     "inspector": frozenset({"inspector"}),
     "exporter": frozenset({"exporter"}),
     "admin": frozenset({"operator"}),
+    "authority": frozenset({"authority"}),
 }
-DEFAULT_KIND = {"producer": "cooperative", "inspector": "inspector", "exporter": "exporter", "admin": "operator"}
+DEFAULT_KIND = {
+    "producer": "cooperative",
+    "inspector": "inspector",
+    "exporter": "exporter",
+    "admin": "operator",
+    "authority": "authority",
+}
 TOKEN_PREFIX = "ocop_"
 _MAX_TOKEN = 200
 

@@ -8,14 +8,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from api.app import create_app
 from ledger import attestations
 from ledger.core.records import OrganizationCreate
 from ledger.errors import InputError, PermissionDenied
 from ledger.service import Ledger
-from ledger.store.db import write_tx
+from ledger.store import apikeys, masterdata_log, v2log
+from ledger.store.db import read_tx, write_tx
 from ledger.store.models import Organization
 from tests.api.conftest import GTIN_A, add_org, api_settings, make_settings
 from tests.cli.test_cli import run  # noqa: F401 - the CLI fixture
@@ -69,6 +70,57 @@ def test_an_authority_attests_and_the_page_says_who(v2_ledger: Ledger, tmp_path:
         assert r.status_code == 200 and r.json()["body"]["status"] == "revoked"
         assert client.post(f"/api/v1/admin/attestations/{subject}/revoke", headers=admin).status_code == 409
         assert client.get("/api/v1/attestations", params={"type": "product", "id": GTIN_A}).json() == []
+
+
+def test_an_authority_attests_and_revokes_with_its_own_api_key(v2_ledger: Ledger, tmp_path: Path) -> None:
+    app = create_app(make_settings(tmp_path), ledger=v2_ledger, connect_chain=False, api_settings=api_settings())
+    with TestClient(app) as client:
+        tokens = _world(v2_ledger)
+        _, other = add_org(v2_ledger, "Chi cục BVTV Lâm Đồng", "bvtv-lam-dong", "authority", "authority")
+        with write_tx(v2_ledger.engine) as conn:
+            own = apikeys.create(conn, _org_id(v2_ledger, "ocop-lam-dong"), "authority")["token"]
+        auth = {"Authorization": f"Bearer {own}"}
+        body = {"about": {"type": "product", "id": GTIN_A}, "claim": RATING}
+        r = client.post("/api/v1/attestations", json=body, headers=auth)
+        assert r.status_code == 201, r.text
+        subject = r.json()["subject"]
+        assert subject == "attestation:ocop-lam-dong:1"
+        # signed by the authority's own key, which the log registers to it
+        with read_tx(v2_ledger.engine) as conn:
+            ent = v2log.subject_entries(conn, subject)[0]
+            assert masterdata_log.key_facts(conn, str(ent["signer"]))["org_kind"] == "authority"  # type: ignore[index]
+        listed = client.get("/api/v1/attestations", params={"type": "product", "id": GTIN_A}).json()
+        assert [(a["authority"], a["claim"]["stars"]) for a in listed] == [("ocop-lam-dong", 4)]
+        # bad claims are 422 and store nothing
+        wrong = {"about": body["about"], "claim": {"type": "ocop_rating", "stars": 9, "year": 2024}}
+        r = client.post("/api/v1/attestations", json=wrong, headers=auth)
+        assert r.status_code == 422 and "claim" in r.json()["error"]["message"]
+        r = client.post("/api/v1/attestations", json={**body, "extra": 1}, headers=auth)
+        assert r.status_code == 422
+        # another authority may not withdraw it, nor may a producer; a malformed subject is 422
+        r = client.post(f"/api/v1/attestations/{subject}/revoke", headers={"Authorization": f"Bearer {other}"})
+        assert r.status_code == 403 and "only ocop-lam-dong or the operator" in r.json()["error"]["message"]
+        prod = {"Authorization": f"Bearer {tokens['producer']}"}
+        assert client.post(f"/api/v1/attestations/{subject}/revoke", headers=prod).status_code == 403
+        assert client.post("/api/v1/attestations/not-a-subject/revoke", headers=auth).status_code == 422
+        assert client.post("/api/v1/attestations/attestation:ocop-lam-dong:9/revoke", headers=auth).status_code == 404
+        assert len(client.get("/api/v1/attestations", params={"type": "product", "id": GTIN_A}).json()) == 1
+        r = client.post(f"/api/v1/attestations/{subject}/revoke", headers=auth)
+        assert r.status_code == 200 and r.json()["body"]["status"] == "revoked"
+        assert client.post(f"/api/v1/attestations/{subject}/revoke", headers=auth).status_code == 409
+        assert client.get("/api/v1/attestations", params={"type": "product", "id": GTIN_A}).json() == []
+        # the operator's admin routes keep working, and the operator may revoke any authority's attestation
+        admin = {"Authorization": f"Bearer {tokens['admin']}"}
+        r = client.post("/api/v1/admin/organizations/ocop-lam-dong/attestations", json=body, headers=admin)
+        assert r.status_code == 201 and r.json()["subject"] == "attestation:ocop-lam-dong:2"
+        r = client.post("/api/v1/admin/attestations/attestation:ocop-lam-dong:2/revoke", headers=admin)
+        assert r.status_code == 200
+
+
+def _org_id(ledger: Ledger, slug: str) -> int:
+    with read_tx(ledger.engine) as conn:
+        t = Organization.__table__
+        return int(conn.execute(select(t.c.id).where(t.c.slug == slug)).scalar_one())
 
 
 def test_a_producer_promoted_in_the_table_still_cannot_attest(v2_ledger: Ledger) -> None:

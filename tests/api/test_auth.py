@@ -154,3 +154,47 @@ def test_role_must_suit_the_organization_kind(world: World) -> None:
     )
     assert r.status_code == 422
     assert "needs an organization of kind inspector" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("who", ["a", "inspector", "exporter", "admin"])
+def test_only_authority_keys_record_attestations(world: World, who: str) -> None:
+    before = world.counts()
+    body = {"about": {"type": "product", "id": GTIN_A}, "claim": {"type": "ocop_rating", "stars": 5, "year": 2025}}
+    for url, payload in (
+        ("/api/v1/attestations", body),
+        ("/api/v1/attestations/attestation:org-a:1/revoke", None),
+    ):
+        r = world.client.post(url, json=payload, headers=world.auth(who))
+        assert r.status_code == 403, (who, url, r.text)
+        assert r.json()["error"]["code"] == "forbidden"
+        assert "role authority" in r.json()["error"]["message"]
+    assert world.counts() == before
+
+
+def test_attestation_routes_need_a_key(world: World) -> None:
+    r = world.client.post("/api/v1/attestations", json={"about": {}, "claim": {}})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+
+
+def test_authority_keys_record_no_products_lots_or_events(world: World) -> None:
+    from tests.api.conftest import add_org
+
+    _, token = add_org(world.ledger, "Hội đồng OCOP tỉnh Lâm Đồng", "ocop-lam-dong", "authority", "authority")
+    auth = {"Authorization": f"Bearer {token}"}
+    before = world.counts()
+    assert world.client.post(events_url(), json=event("inspecting"), headers=auth).status_code == 403
+    r = world.client.post("/api/v1/products", json={"gtin": "08930000000026", "name_vi": "Trà"}, headers=auth)
+    assert r.status_code == 403
+    r = world.client.post("/api/v1/lots", json={"gtin": GTIN_A, "code": "Z-9"}, headers=auth)
+    assert r.status_code == 403
+    r = world.client.get("/api/v1/admin/organizations", headers=auth)
+    assert r.status_code == 403
+    assert world.counts() == before
+
+
+def test_the_authority_role_needs_an_authority_organization(world: World) -> None:
+    r = world.client.post(
+        "/api/v1/admin/organizations/org-a/api-keys", json={"role": "authority"}, headers=world.auth("admin")
+    )
+    assert r.status_code == 422
+    assert "needs an organization of kind authority" in r.json()["error"]["message"]

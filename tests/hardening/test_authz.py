@@ -1,7 +1,7 @@
 """Authorization matrix, generated from the app's route table.
 
 Every route that takes an API key (every write and every admin route) × every role (producer,
-inspector, exporter, admin) × own / other organization's resource × key state (valid, missing,
+inspector, exporter, admin, authority) × own / other organization's resource × key state (valid, missing,
 wrong, revoked). Missing, wrong and revoked keys give 401; a valid key gives 403 where its role
 or organization may not act, and otherwise a 2xx or an input error (never 401/403/5xx). A write
 route without a key requirement, or a keyed route without a rule here, fails the test.
@@ -26,11 +26,23 @@ from tests.hardening.routes import route_table
 
 pytestmark = pytest.mark.hardening
 
-ROLES = ("a", "inspector", "exporter", "admin")  # org a is a producer (cooperative)
-ROLE_NAME = {"a": "producer", "inspector": "inspector", "exporter": "exporter", "admin": "admin"}
+ROLES = ("a", "inspector", "exporter", "admin", "authority")  # org a is a producer (cooperative)
+ROLE_NAME = {
+    "a": "producer",
+    "inspector": "inspector",
+    "exporter": "exporter",
+    "admin": "admin",
+    "authority": "authority",
+}
 TARGETS = ("own", "other")
 KEYS = ("valid", "missing", "wrong", "revoked")
-STEP = {"a": "ocop:harvesting", "inspector": "inspecting", "exporter": "shipping", "admin": "storing"}
+STEP = {
+    "a": "ocop:harvesting",
+    "inspector": "inspecting",
+    "exporter": "shipping",
+    "admin": "storing",
+    "authority": "inspecting",
+}
 LOT_B_CODE = "CB-2026-01"
 SSCC = "089300000000000017"[:17]
 SSCC = SSCC + str(gs1.check_digit(SSCC))
@@ -143,14 +155,28 @@ def _b_product_update(w: World, role: str, target: str) -> tuple[str, dict[str, 
     return f"/api/v1/products/{g}", {"json": {"gtin": g, "name_vi": f"Thanh long {next(_n)}"}}
 
 
-def _authority(w: World) -> str:
+def _authority(w: World, slug: str = "so-nn-lam-dong") -> str:
     """An authority organization (issue 11) with a server-held key: only one may attest."""
     try:
-        w.ledger.get_org("so-nn-lam-dong")
+        w.ledger.get_org(slug)
     except NotFound:  # the world's ledger leaves master data out of the log: this one writes it (format v2)
         logged = Ledger(w.ledger.engine, w.ledger.keyring, w.ledger.clock, log_masterdata=True)
-        logged.create_org(OrganizationCreate(name="Sở NN&PTNT Lâm Đồng", slug="so-nn-lam-dong", kind="authority"))
-    return "so-nn-lam-dong"
+        logged.create_org(OrganizationCreate(name=f"Cơ quan {slug}", slug=slug, kind="authority"))
+    return slug
+
+
+def _b_attest_own(w: World, role: str, target: str) -> tuple[str, dict[str, Any]]:
+    about = {"type": "product", "id": GTIN_A if target == "own" else GTIN_B}
+    return "/api/v1/attestations", {
+        "json": {"about": about, "claim": {"type": "ocop_rating", "stars": 4, "year": 2026}}
+    }
+
+
+def _b_attest_own_revoke(w: World, role: str, target: str) -> tuple[str, dict[str, Any]]:
+    """``own``: an attestation of the calling authority's organization; ``other``: another authority's."""
+    issuer = _authority(w) if target == "own" else _authority(w, "bvtv-lam-dong")
+    a = w.ledger.attest(issuer, {"type": "lot", "id": _lot(target)}, {"type": "growing_area_code", "code": "VN-LD-1"})
+    return f"/api/v1/attestations/{a['subject']}/revoke", {}
 
 
 def _b_attest(w: World, role: str, target: str) -> tuple[str, dict[str, Any]]:
@@ -187,6 +213,11 @@ RULES: dict[tuple[str, str], tuple[Build, Allow]] = {
     ("PUT", "/api/v1/products/{gtin}"): (_b_product_update, producer_own),
     ("POST", "/api/v1/admin/organizations/{org}/attestations"): (_b_attest, lambda r, t: r == "admin"),
     ("POST", "/api/v1/admin/attestations/{subject}/revoke"): (_b_attest_revoke, lambda r, t: r == "admin"),
+    ("POST", "/api/v1/attestations"): (_b_attest_own, lambda r, t: r == "authority"),
+    ("POST", "/api/v1/attestations/{subject}/revoke"): (
+        _b_attest_own_revoke,
+        lambda r, t: (r, t) == ("authority", "own"),
+    ),
     ("POST", "/api/v1/lots"): (_b_lots, producer_own),
     ("POST", "/api/v1/lots/{lot_id:path}/events"): (_b_event, event_rule),
     ("POST", "/api/v1/events:batch"): (_b_batch, event_rule),
@@ -198,7 +229,7 @@ RULES: dict[tuple[str, str], tuple[Build, Allow]] = {
     # the producer may not; lots already unpacked give an input error (allowed)
     ("POST", "/api/v1/shipments/{sscc}/unpack"): (
         _b_pack("unpack"),
-        lambda r, t: r != "inspector" and (r, t) != ("a", "other"),
+        lambda r, t: r not in ("inspector", "authority") and (r, t) != ("a", "other"),
     ),
     ("POST", "/api/v1/import"): (_b_import, exporter_rule),
     ("POST", "/api/v1/shipments/{sscc}/move"): (_b_move, lambda r, t: r in ("a", "exporter")),
@@ -224,10 +255,12 @@ RULES: dict[tuple[str, str], tuple[Build, Allow]] = {
 
 @pytest.fixture
 def matrix_world(world: World) -> tuple[World, dict[str, str]]:
-    """The API test world, a lot of org b, and a revoked key for every role."""
+    """The API test world, a lot of org b, an authority with its API key, and a revoked key for every role."""
     world.ledger.create_lot("org-b", {"gtin": GTIN_B, "code": LOT_B_CODE, "event_time": "2026-07-01T06:30:00+07:00"})
+    world.orgs["authority"] = world.ledger.get_org(_authority(world))
     revoked = {}
     with write_tx(world.ledger.engine) as conn:
+        world.tokens["authority"] = str(apikeys.create(conn, int(world.orgs["authority"]["id"]), "authority")["token"])
         for who in ROLES:
             key = apikeys.create(conn, int(world.orgs[who]["id"]), ROLE_NAME[who])
             apikeys.revoke(conn, str(key["key_id"]))
