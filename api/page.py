@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.i18n import CHAINS, TEXT, check_label, step_label
 from api.services import Services
+from ledger.core import codes
 from ledger.core.verify import LotReport
 from ledger.service import sscc_uri
 from ledger.service.console import photo_state
@@ -89,11 +90,14 @@ def lot_view(svc: Services, lot_id: str, report: LotReport, lang: str) -> dict[s
             }
         )
     product, vouch = signed_product(product, report, lang)
+    first = lot["entries"][0]["entry"]["event"] if lot["entries"] else {}
+    ilmd = first.get("ilmd") if first.get("bizStep") == "commissioning" else None
     name = product["name_vi"] if lang == "vi" or not product.get("name_en") else product["name_en"]
     return {
         "lot": lot,
         "vouch": vouch,
-        "attested": attested_view(svc, lot_id, lang),
+        "attested": attested_view(svc, lot_id, lang, codes.plot_id(ilmd)),
+        "codes": codes_view(svc, lot_id, ilmd, lang),
         "product_name": name,
         "product": product,
         "producer": producer,
@@ -130,10 +134,10 @@ def signed_product(product: dict[str, Any], report: LotReport, lang: str) -> tup
     return shown, TEXT[lang]["declared_by_operator" if body.get("migrated") else "declared_by_producer"]
 
 
-def attested_view(svc: Services, lot_id: str, lang: str) -> list[dict[str, str]]:
-    """Each fact an authority attests about the lot or its product, and who: from the log alone."""
+def attested_view(svc: Services, lot_id: str, lang: str, plot: str | None = None) -> list[dict[str, str]]:
+    """Each fact an authority attests about the lot, its product or its plot, and who: from the log alone."""
     t = TEXT[lang]
-    found = svc.ledger.lot_attestations(lot_id)
+    found = svc.ledger.lot_attestations(lot_id, plot)
     return [
         {
             "fact": t[f"claim_{a['claim']['type']}"].format(**a["claim"]),
@@ -141,6 +145,25 @@ def attested_view(svc: Services, lot_id: str, lang: str) -> list[dict[str, str]]
         }
         for a in found
     ]
+
+
+def codes_view(svc: Services, lot_id: str, ilmd: Any, lang: str) -> list[dict[str, str]]:
+    """The growing-area and packing-house codes: the signed declaration against the authorities' attestations,
+    with who vouches ("attested by", "declared by the producer") or a mismatch warning (not a tampering)."""
+    t = TEXT[lang]
+    out = []
+    for kind, fact in svc.ledger.codes_vouched(lot_id, ilmd if isinstance(ilmd, dict) else None).items():
+        others = "; ".join(t["code_attests"].format(by=c["by"], code=c["code"]) for c in fact["conflicts"])
+        if fact["status"] == "mismatch":
+            key = "code_mismatch" if fact["declared"] is not None else "code_conflict"
+            says = t[key].format(declared=fact["declared"], code=fact["code"], others=others)
+        elif fact["status"] == "attested":
+            says = f"{t['attested_by']} {', '.join(fact['attested_by'])}"
+        else:
+            says = t["code_declared"]
+        term = t["growing_area" if kind == "growing_area_code" else "packing_house"]
+        out.append({"term": term, "code": fact["code"], "says": says, "status": fact["status"]})
+    return out
 
 
 def _rating(svc: Services, lot_id: str, product: dict[str, Any], lang: str) -> dict[str, Any]:

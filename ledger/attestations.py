@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from ledger.core import masterdata, statements
+from ledger.core import codes, masterdata, statements
 from ledger.errors import ConflictError, InputError, LedgerError, NotFound, PermissionDenied, VerificationError
 from ledger.store import masterdata_log, v2log
 from ledger.store.db import read_tx, write_tx
@@ -150,3 +150,12 @@ def stars_vouched(conn: Connection, lot_id: str, declared: Mapping[str, Any]) ->
         claim = rated[-1]["claim"]
         return {"stars": claim["stars"], "year": claim["year"], "by": rated[-1]["authority_name"]}
     return {"stars": declared.get("ocop_stars"), "year": declared.get("ocop_year"), "by": None}
+
+
+def codes_vouched(conn: Connection, lot_id: str, ilmd: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The lot's growing-area and packing-house codes, declared (its signed commissioning ``ilmd``) against
+    the active attestations about the lot or its plot (``ledger.core.codes.code_facts``; ``by``: names)."""
+    plot = codes.plot_id(ilmd)
+    found = about_in(conn, "lot", lot_id) + (about_in(conn, "plot", plot) if plot else [])
+    attested = [{"claim": a["claim"], "by": a["authority_name"]} for a in found]
+    return codes.code_facts(codes.declared_codes(ilmd), attested)

@@ -244,6 +244,9 @@ def describe_bundle(report: Any) -> str:
     if getattr(report, "latest", None) is not None:
         lines.append("  latest anchor: " + ("yes" if report.latest else "NO - newer history may exist"))
     lines.append("  checks: " + "  ".join(f"{k}:{v}" for k, v in report.checks.items()))
+    for lot, info in sorted(((getattr(report, "facts", None) or {}).get("lots") or {}).items()):
+        for kind, fact in sorted((info.get("codes") or {}).items()):
+            lines.append(f"  {lot} {kind.replace('_', ' ')} {fact['code']}: {fact['says']}")
     if report.failure:
         f = report.failure
         where = f" at seq {f['seq']} (index {f['index']})" if f.get("seq") is not None else ""

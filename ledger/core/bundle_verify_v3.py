@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ledger.core import canonical, chaincheck, heads, masterdata, merkle, signing, statements
+from ledger.core import canonical, chaincheck, codes, heads, masterdata, merkle, signing, statements
 from ledger.core.bundle_parse import Entries, Parsed
 from ledger.core.bundle_v3 import ParsedV3, leaf_of
 from ledger.core.trust import Trust
@@ -147,6 +147,7 @@ def check_completeness(p: ParsedV3, body: dict[str, Any]) -> None:
         )
     for subject, entries in p.chains:
         _check_chain_head(subject, entries, by_key[subject])
+    _check_attestations_belong(p)
     if p.kind == "shipment":
         members = by_key[heads.sscc_key(p.subject)]["members"]
         if sorted(p.lots) != members:
@@ -155,6 +156,37 @@ def check_completeness(p: ParsedV3, body: dict[str, Any]) -> None:
                 check="completeness",
                 expected=members,
                 found=sorted(p.lots),
+            )
+
+
+def lot_plots(p: ParsedV3) -> dict[str, dict[str, Any]]:
+    """lot id -> the ``ilmd`` its commissioning entry signs ({} for a lot not commissioned in its chain)."""
+    out: dict[str, dict[str, Any]] = {}
+    for subject, entries in p.chains:
+        if subject.startswith("lot:"):
+            event = entries[0][1].get("event") if entries else None
+            ok = isinstance(event, dict) and event.get("bizStep") == "commissioning"
+            ilmd = event.get("ilmd") if ok and isinstance(event, dict) else None
+            out[subject.removeprefix("lot:")] = ilmd if isinstance(ilmd, dict) else {}
+    return out
+
+
+def _check_attestations_belong(p: ParsedV3) -> None:
+    """Every attestation chain is about a lot of the bundle, the product (GTIN) of one, or one's plot (the
+    growing-area code its commissioning declares): an attestation about anything else is an unsigned extra."""
+    ilmds = lot_plots(p)
+    wanted = {("lot", lot) for lot in ilmds} | {("product", lot.split(".", 1)[0]) for lot in ilmds}
+    wanted |= {("plot", plot) for plot in map(codes.plot_id, ilmds.values()) if plot is not None}
+    for subject, entries in p.chains:
+        if not subject.startswith("attestation:"):
+            continue
+        about = entries[-1][1]["body"].get("about") or {}
+        if (about.get("type"), about.get("id")) not in wanted:
+            raise VerificationError(
+                f"{subject}: about {about.get('type')} {about.get('id')}, which is no lot of the bundle, "
+                "the product of one or its plot",
+                check="completeness",
+                found=f"{about.get('type')}:{about.get('id')}",
             )
 
 
@@ -223,6 +255,7 @@ def facts(p: ParsedV3) -> dict[str, Any]:
     ("declared by the producer"), active attestations ("attested by" an authority), each lot's signers."""
     chains = {s: [e for _, e, _ in ents] for s, ents in p.chains}
     out: dict[str, Any] = {"organizations": {}, "products": {}, "attestations": [], "lots": {}}
+    active: list[dict[str, Any]] = []
     for subject, ents in chains.items():
         kind, _, ident = subject.partition(":")
         if kind in ("org", "product", "attestation"):
@@ -236,7 +269,23 @@ def facts(p: ParsedV3) -> dict[str, Any]:
         elif kind == "attestation" and body["status"] == "active":
             owner = masterdata.key_state(chains[f"key:{ents[-1]['signer']}"])["org"]
             out["attestations"].append({"about": body["about"], "claim": body["claim"], "attested_by": owner})
+            active.append({"about": body["about"], "claim": body["claim"], "by": owner})
         elif kind == "lot":
             owners = {masterdata.key_state(chains[f"key:{e['signer']}"])["org"] for e in ents}
             out["lots"][ident] = {"entries": len(ents), "signed_by": sorted(owners)}
+    for lot, ilmd in lot_plots(p).items():
+        mine = [a for a in active if codes.about_lot(a["about"], lot, ilmd)]
+        found = codes.code_facts(codes.declared_codes(ilmd), mine)
+        out["lots"][lot]["codes"] = {k: _code_report(k, v) for k, v in found.items()}
     return out
+
+
+def _code_report(kind: str, fact: dict[str, Any]) -> dict[str, Any]:
+    """A code fact with who vouches, in words: "attested by X", "declared by the producer", or the warning."""
+    if fact["status"] == "attested":
+        says = "attested by " + ", ".join(fact["attested_by"])
+    elif fact["status"] == "declared":
+        says = "declared by the producer"
+    else:
+        says = "WARNING: " + codes.mismatch_text(kind, fact)
+    return fact | {"says": says}

@@ -191,6 +191,7 @@ def _products_part(cert: Certificate, p: Para, sub: Any, m: Callable[[Any], str]
             ),
             p(f"Nhà sản xuất / Producer: {prod['producer']}  ·  {stars}"),
             p(f"Xuất xứ / Origin: {prod.get('origin') or '—'}"),
+            *(p(f"Mã số / Code: {line}") for line in prod.get("codes", [])),
         ]
     if cert.inputs:
         story += [p("Nguyên liệu từ các lô / Made from lots", sub), p(", ".join(cert.inputs))]
@@ -304,8 +305,6 @@ def _vouch(prod: Mapping[str, Any]) -> str:
 def _product(lot: Any) -> dict[str, Any]:
     o = lot.origin
     origin = ", ".join(str(o[k]) for k in ("origin_commune", "origin_province") if o.get(k))
-    if o.get("growing_area_code"):
-        origin += f" (mã vùng trồng / growing area {o['growing_area_code']})"
     if o.get("harvest_start"):
         origin += f"; thu hoạch / harvest {o['harvest_start']}..{o.get('harvest_end') or ''}"
     return {
@@ -319,8 +318,34 @@ def _product(lot: Any) -> dict[str, Any]:
     }
 
 
+def _codes(found: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The codes line: each code with who vouches for it, or the mismatch warning (``ledger.core.codes``)."""
+    from ledger.core import codes
+
+    names = {
+        "growing_area_code": "mã vùng trồng / growing area",
+        "packing_house_code": "mã cơ sở đóng gói / packing house",
+    }
+    parts = []
+    for kind, fact in found.items():
+        if fact["status"] == "attested":
+            who = f"chứng thực bởi / attested by {', '.join(fact['attested_by'])}"
+        elif fact["status"] == "declared":
+            who = "do nhà sản xuất công bố / declared by the producer"
+        else:
+            who = "CẢNH BÁO / WARNING: " + codes.mismatch_text(kind, fact)
+        parts.append(f"{names[kind]} {fact['code']}: {who}")
+    return {"codes": parts, "code_status": {k: f["status"] for k, f in found.items()}}
+
+
 def _declared(lot: Any) -> dict[str, Any]:
     return {} if lot is None else {"ocop_stars": lot.ocop_stars, "ocop_year": lot.ocop_year}
+
+
+def _ilmd(lot: Any) -> dict[str, Any]:
+    """The code fields of the lot's signed commissioning ``ilmd`` (as ``ledger.core.codes`` reads them)."""
+    o = {} if lot is None else lot.origin
+    return {"ocop:growingAreaCode": o.get("growing_area_code")}
 
 
 def _stars(v: Mapping[str, Any]) -> dict[str, Any]:
@@ -362,6 +387,7 @@ def build(
         last = max((int(r.idx) for le in lots for r, _ in le.entries), default=0)
         anchor = covering_anchor(conn, last)
         vouched = {x: attestations.stars_vouched(conn, x, _declared(by_lot.get(x))) for x in roots}
+        coded = {x: attestations.codes_vouched(conn, x, _ilmd(by_lot.get(x))) for x in roots}
     reports = [ledger.verify_lot(x, anchor_check) for x in everything]
     verdict, detail = _verdict(reports)
     if lot is not None:
@@ -373,7 +399,7 @@ def build(
     return Certificate(
         subject=subject,
         url=url,
-        products=[_product(by_id[x]) | _stars(vouched[x]) for x in roots],
+        products=[_product(by_id[x]) | _stars(vouched[x]) | _codes(coded[x]) for x in roots],
         timeline=timeline(lots),
         verdict=verdict,
         verdict_detail=detail,

@@ -25,10 +25,17 @@ class Attestations(LedgerBase):
         """The active attestations about ``kind``/``ident`` that verify from the log, with who vouches."""
         return attestations.about(self, kind, ident)
 
-    def lot_attestations(self, lot_id: str) -> list[dict[str, Any]]:
-        """The active attestations about the lot's product (its GTIN) and then about the lot itself."""
+    def lot_attestations(self, lot_id: str, plot: str | None = None) -> list[dict[str, Any]]:
+        """The active attestations about the lot's product (its GTIN), the lot itself and its ``plot`` (the
+        growing-area code its commissioning declares, ``ledger.core.codes.plot_id``)."""
         with self._read() as conn:
-            return attestations.about_in(conn, "product", lot_id[:14]) + attestations.about_in(conn, "lot", lot_id)
+            found = attestations.about_in(conn, "product", lot_id[:14]) + attestations.about_in(conn, "lot", lot_id)
+            return found + (attestations.about_in(conn, "plot", plot) if plot else [])
+
+    def codes_vouched(self, lot_id: str, ilmd: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+        """The lot's declared codes against the authorities' attestations (``ledger.attestations.codes_vouched``)."""
+        with self._read() as conn:
+            return attestations.codes_vouched(conn, lot_id, ilmd)
 
     def stars_vouched(self, lot_id: str, declared: Mapping[str, Any]) -> dict[str, Any]:
         """The OCOP rating shown for a lot and who vouches for it (``ledger.attestations.stars_vouched``)."""

@@ -8,7 +8,8 @@ entry's size ``h``:
 * the ``key`` chain of every signer, the ``org`` chain of every key's organization, and the
   ``product`` chain of each lot's GTIN (when the log has one), whose signers' keys and organizations
   are added in turn;
-* the ``attestation`` chains about each lot or its product (plots: not yet), with their signers;
+* the ``attestation`` chains about each lot, its product or its plot (the growing-area code its
+  commissioning event declares, ``ledger.core.codes``), with their signers;
 * the map proof of every chain (and of the shipment), from the map recomputed at ``h``, which must
   have the root the heads entry signed (else the store changed since: ``ConflictError``).
 """
@@ -19,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from ledger.core import canonical, heads, statements
+from ledger.core import canonical, codes, heads, statements
 from ledger.core.bundle_v3 import build_v3
 from ledger.core.verify import statement_of
 from ledger.errors import ConflictError
@@ -90,19 +91,28 @@ def _lot_entry(row: Any) -> dict[str, Any]:
 
 
 def _v2_chains(conn: Connection, lots: dict[str, Chain], h: int) -> dict[str, Chain]:
-    """Product chains of the lots and attestations about them or their products, then key chains of every
-    signer and org chains of their organizations."""
+    """Product chains of the lots and attestations about them, their products or their plots, then key chains
+    of every signer and org chains of their organizations."""
     out: dict[str, Chain] = {}
     gtins = {s.removeprefix("lot:").split(".")[0] for s in lots}
     for subject in {f"product:{g}" for g in gtins}:
         _add(conn, out, subject, h)
     about = {("product", g) for g in gtins} | {("lot", s.removeprefix("lot:")) for s in lots}
+    about |= {("plot", plot) for plot in (_plot(ents) for ents in lots.values()) if plot is not None}
     out |= _attestations(conn, about, h)
     signers = {str(e["signer"]) for ents in (*lots.values(), *out.values()) for _, e in ents}
     for kid in sorted(signers):
         if _add(conn, out, f"key:{kid}", h):
             _add(conn, out, f"org:{out[f'key:{kid}'][0][1]['body']['org']}", h)
     return out
+
+
+def _plot(entries: Chain) -> str | None:
+    """The plot id (declared growing-area code) of a lot chain's commissioning entry, if any."""
+    event = entries[0][1].get("event") if entries else None
+    if not isinstance(event, dict) or event.get("bizStep") != "commissioning":
+        return None
+    return codes.plot_id(event.get("ilmd"))
 
 
 def _attestations(conn: Connection, about: set[tuple[str, str]], h: int) -> dict[str, Chain]:

@@ -169,3 +169,55 @@ def test_the_certificate_says_who_vouches_for_the_rating(v2_ledger: Ledger) -> N
     attested = certificate.build(v2_ledger, base_url="https://ocop.example.vn", lot=lot).products[0]
     assert (attested["stars"], attested["year"], attested["stars_by"]) == (4, 2024, "Hội đồng OCOP tỉnh Lâm Đồng")
     assert "attested by Hội đồng OCOP tỉnh Lâm Đồng" in certificate._vouch(attested)
+
+
+def test_growing_area_codes_say_who_vouches_on_the_page_and_certificate(v2_ledger: Ledger, tmp_path: Path) -> None:
+    from ledger.exports import certificate
+
+    app = create_app(make_settings(tmp_path), ledger=v2_ledger, connect_chain=False, api_settings=api_settings())
+    with TestClient(app) as client:
+        tokens = _world(v2_ledger)
+        prod = {"Authorization": f"Bearer {tokens['producer']}"}
+        product = {"gtin": GTIN_A, "name_vi": "Thanh long"}
+        assert client.post("/api/v1/products", json=product, headers=prod).status_code == 201
+        for code, area in (("PH-1", "VN-LDPH-0042"), ("PH-2", "VN-LDPH-0043"), ("PH-3", "VN-LDPH-0044")):
+            lot = {"gtin": GTIN_A, "code": code, "growing_area_code": area}
+            assert client.post("/api/v1/lots", json=lot, headers=prod).status_code == 201
+        with write_tx(v2_ledger.engine) as conn:
+            own = apikeys.create(conn, _org_id(v2_ledger, "ocop-lam-dong"), "authority")["token"]
+        auth = {"Authorization": f"Bearer {own}"}
+        same = {
+            "about": {"type": "plot", "id": "VN-LDPH-0042"},
+            "claim": {"type": "growing_area_code", "code": "VN-LDPH-0042"},
+        }
+        other = {
+            "about": {"type": "lot", "id": f"{GTIN_A}.PH-3"},
+            "claim": {"type": "growing_area_code", "code": "VN-LDPH-0999"},
+        }
+        for body in (same, other):
+            assert client.post("/api/v1/attestations", json=body, headers=auth).status_code == 201
+
+        def page(code: str) -> str:
+            return client.get(f"/01/{GTIN_A}/10/{code}?lang=en", headers={"Accept": "text/html"}).text
+
+        attested, declared, mismatch = page("PH-1"), page("PH-2"), page("PH-3")
+        assert 'VN-LDPH-0042 · <span class="vouch">attested by Hội đồng OCOP tỉnh Lâm Đồng</span>' in attested
+        assert 'data-code="attested"' in attested
+        assert 'VN-LDPH-0043 · <span class="vouch">declared by the producer (not attested by any authority)' in declared
+        assert (
+            '<span class="warning">Warning: the producer declares VN-LDPH-0044, but Hội đồng OCOP tỉnh Lâm Đồng '
+            "attests VN-LDPH-0999</span>" in mismatch
+        )
+        vi = client.get(f"/01/{GTIN_A}/10/PH-3", headers={"Accept": "text/html"}).text
+        assert "Cảnh báo: nhà sản xuất công bố mã VN-LDPH-0044" in vi
+        # a mismatch is a fact about the data, not a broken signature
+        assert client.get(f"/api/v1/lots/{GTIN_A}.PH-3/verify").json()["verdict"] != "tampered"
+    cert = certificate.build(v2_ledger, base_url="https://ocop.example.vn", lot=f"{GTIN_A}.PH-1").products[0]
+    assert cert["codes"] == [
+        "mã vùng trồng / growing area VN-LDPH-0042: chứng thực bởi / attested by Hội đồng OCOP tỉnh Lâm Đồng"
+    ]
+    cert = certificate.build(v2_ledger, base_url="https://ocop.example.vn", lot=f"{GTIN_A}.PH-3").products[0]
+    assert cert["code_status"] == {"growing_area_code": "mismatch"}
+    assert "WARNING: growing-area code mismatch: the producer declares VN-LDPH-0044" in cert["codes"][0]
+    pdf = certificate.render(certificate.build(v2_ledger, base_url="https://x.vn", lot=f"{GTIN_A}.PH-2"))
+    assert pdf.startswith(b"%PDF")

@@ -213,6 +213,56 @@ def test_attestations_about_the_product_travel_with_their_authority(world: Chain
     assert failed(world, no_authority) == "attribution"
 
 
+def test_plot_attestations_travel_and_codes_say_who_vouches(world: ChainWorld, scene: Scene) -> None:
+    """Attestations about a lot's plot (its declared growing-area code) are in the bundle and verified; the
+    facts compare attested codes with the declared ones; an attestation about something else is refused."""
+    from ledger import attestations
+    from ledger.core.records import OrganizationCreate
+
+    world.ledger.create_org(OrganizationCreate(name="Chi cục BVTV Bến Tre", slug="bvtv-ben-tre", kind="authority"))
+    code = {"type": "growing_area_code", "code": "VN-BTCM-0007"}
+    plot = attestations.attest(world.ledger, "bvtv-ben-tre", {"type": "plot", "id": "VN-BTCM-0007"}, code)
+    other = {"type": "growing_area_code", "code": "VN-BTCM-9999"}  # raw2 declares VN-BTCM-0008
+    wrong = attestations.attest(world.ledger, "bvtv-ben-tre", {"type": "lot", "id": scene.raw2}, other)
+    unrelated = attestations.attest(world.ledger, "bvtv-ben-tre", {"type": "plot", "id": "VN-XX-0001"}, other)
+    anchor(world)
+    bundle = get(world, f"/api/v1/lots/{quoted(scene.frozen)}/bundle")
+    subjects = [c["subject"] for c in bundle["chains"]]
+    assert plot["subject"] in subjects and wrong["subject"] in subjects
+    assert unrelated["subject"] not in subjects
+    report = check(world, bundle)
+    assert report.verdict == "verified", report.failure
+    lots = report.facts["lots"]
+    assert lots[scene.raw1]["codes"]["growing_area_code"] == {
+        "code": "VN-BTCM-0007",
+        "declared": "VN-BTCM-0007",
+        "status": "attested",
+        "attested_by": ["bvtv-ben-tre"],
+        "conflicts": [],
+        "says": "attested by bvtv-ben-tre",
+    }
+    raw2 = lots[scene.raw2]["codes"]["growing_area_code"]
+    assert raw2["status"] == "mismatch" and raw2["conflicts"] == [{"code": "VN-BTCM-9999", "by": "bvtv-ben-tre"}]
+    assert raw2["says"] == (
+        "WARNING: growing-area code mismatch: the producer declares VN-BTCM-0008, but bvtv-ben-tre attests VN-BTCM-9999"
+    )
+    assert lots[scene.frozen]["codes"] == {}  # declares no code and nobody attests one
+    # a plot attestation with a broken signature fails like any chain
+    bad = copy.deepcopy(bundle)
+    chain_of(bad, plot["subject"])["entries"][0]["entry"]["body"]["claim"]["code"] = "VN-BTCM-0008"
+    assert failed(world, bad) == "signature"
+    # an attestation about none of the bundle's lots, products or plots is an extra: refused
+    raw1 = get(world, f"/api/v1/lots/{quoted(scene.raw1)}/bundle")
+    assert wrong["subject"] not in [c["subject"] for c in raw1["chains"]]
+    extra = copy.deepcopy(raw1)
+    extra["chains"].append(chain_of(bundle, wrong["subject"]))
+    proof = next(m for m in bundle["map"] if m["leaf"]["key"] == wrong["subject"])
+    extra["map"] = sorted([*extra["map"], proof], key=lambda m: m["leaf"]["key"])
+    report = check(world, extra)
+    assert report.verdict == "tampered" and report.failure is not None
+    assert report.failure["check"] == "completeness" and "no lot of the bundle" in report.failure["message"]
+
+
 def test_observe_of_a_shipment_page_bundle_and_verifier_agree(world: ChainWorld, scene: Scene) -> None:
     for org, lot in (("cty-dong-lanh", scene.frozen), ("htx-cai-mon", scene.raw1)):  # listed, and not listed
         shipments._aggregate(
