@@ -156,6 +156,7 @@ def create_app(
     settle_recursion_limit()
     api_settings = api_settings or ApiSettings()
     ledger = ledger or Ledger.open(settings)
+    ledger.use_photos(settings.data_dir)  # product images live with the console's photos
     app = FastAPI(
         title="OCOP Ledger",
         version="1.0.0",
@@ -193,6 +194,7 @@ def create_app(
     app.include_router(products.router)
     app.include_router(attest.router)
     app.include_router(attest.own)
+    app.include_router(products.images)
     for router in (public.router, write.router, admin.router):
         app.include_router(router)
     app.include_router(console.router)  # the web console (issue 14)

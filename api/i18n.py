@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 LANGS = ("vi", "en")
+# languages a product may also be named in (its signed ``names``): the page is then in English with that name
+NAME_LANGS = ("zh", "ja")
 
 TEXT: dict[str, dict[str, str]] = {
     "vi": {
@@ -29,6 +31,9 @@ TEXT: dict[str, dict[str, str]] = {
         "harvest": "Thu hoạch",
         "quantity": "Khối lượng",
         "growing_area": "Mã vùng trồng",
+        "brand": "Thương hiệu",
+        "net_content": "Khối lượng tịnh",
+        "product_photos": "Ảnh sản phẩm",
         "packing_house": "Mã cơ sở đóng gói",
         "certifications": "Chứng nhận",
         "declared_by_producer": "do nhà sản xuất tự công bố (chưa được cơ quan nào chứng thực)",
@@ -110,6 +115,9 @@ TEXT: dict[str, dict[str, str]] = {
         "harvest": "Harvest",
         "quantity": "Quantity",
         "growing_area": "Growing area code",
+        "brand": "Brand",
+        "net_content": "Net content",
+        "product_photos": "Product photos",
         "packing_house": "Packing-house code",
         "certifications": "Certifications",
         "declared_by_producer": "declared by the producer (not attested by any authority)",
@@ -232,8 +240,32 @@ def pick_lang(explicit: str | None, accept_language: str | None) -> str:
     accepts neither but asks for another language gets English; no header gets Vietnamese."""
     if explicit in LANGS:
         return str(explicit)
+    if explicit in NAME_LANGS:
+        return "en"
     if not accept_language:
         return "vi"
+    ranked = _ranked(accept_language)
+    for _, _, tag in sorted(ranked):
+        base = tag.split("-")[0]
+        if base in LANGS:
+            return base
+    return "en" if ranked and all(t != "*" for _, _, t in ranked) else "vi"
+
+
+def name_lang(explicit: str | None, accept_language: str | None) -> str | None:
+    """``zh`` or ``ja`` when the reader asks for it (``?lang=``, or ranking it first in Accept-Language):
+    the page then shows the product's signed Chinese or Japanese name when it has one."""
+    if explicit in NAME_LANGS:
+        return str(explicit)
+    if explicit in LANGS or not accept_language:
+        return None
+    ranked = sorted(_ranked(accept_language))
+    first = ranked[0][2].split("-")[0] if ranked else None
+    return first if first in NAME_LANGS else None
+
+
+def _ranked(accept_language: str) -> list[tuple[float, int, str]]:
+    """(-q, position, tag) of each language the header accepts (q > 0)."""
     ranked = []
     for pos, part in enumerate(accept_language.split(",")):
         tag, _, params = part.strip().partition(";")
@@ -245,8 +277,4 @@ def pick_lang(explicit: str | None, accept_language: str | None) -> str:
                 q = 0.0
         if tag and q > 0:
             ranked.append((-q, pos, tag.strip().lower()))
-    for _, _, tag in sorted(ranked):
-        base = tag.split("-")[0]
-        if base in LANGS:
-            return base
-    return "en" if ranked and all(t != "*" for _, _, t in ranked) else "vi"
+    return ranked

@@ -52,8 +52,9 @@ class Pages:
         return self.env.get_template(name).render(css=self.css, **ctx)
 
 
-def lot_view(svc: Services, lot_id: str, report: LotReport, lang: str) -> dict[str, Any]:
-    """Everything the page shows about a lot, in ``lang``."""
+def lot_view(svc: Services, lot_id: str, report: LotReport, lang: str, names: str | None = None) -> dict[str, Any]:
+    """Everything the page shows about a lot, in ``lang``; ``names`` (zh, ja): the product's name in that
+    language when its signed version has one."""
     t = TEXT[lang]
     lot = svc.lot_json(lot_id)
     product, producer = lot["product"], lot["producer"]
@@ -93,7 +94,18 @@ def lot_view(svc: Services, lot_id: str, report: LotReport, lang: str) -> dict[s
     first = lot["entries"][0]["entry"]["event"] if lot["entries"] else {}
     ilmd = first.get("ilmd") if first.get("bizStep") == "commissioning" else None
     name = product["name_vi"] if lang == "vi" or not product.get("name_en") else product["name_en"]
+    name_lang = lang
+    if names is not None and product.get(f"name_{names}"):
+        name, name_lang = product[f"name_{names}"], names
     return {
+        "product_name_lang": name_lang,
+        "net_content": _num(product["net_content"]["value"], product["net_content"]["unit"])
+        if product.get("net_content")
+        else None,
+        "images": [
+            {"sha256": i["sha256"], "state": photo_state(svc.settings.data_dir, str(i["sha256"]))}
+            for i in product.get("images") or []
+        ],
         "lot": lot,
         "vouch": vouch,
         "attested": attested_view(svc, lot_id, lang, codes.plot_id(ilmd)),
@@ -124,7 +136,12 @@ def signed_product(product: dict[str, Any], report: LotReport, lang: str) -> tup
         **product,
         "name_vi": body["names"]["vi"],
         "name_en": body["names"].get("en"),
+        "name_zh": body["names"].get("zh"),
+        "name_ja": body["names"].get("ja"),
         "category": body.get("category"),
+        "brand": body.get("brand"),
+        "net_content": body.get("net_content"),
+        "images": body.get("images") or [],
         "ocop_stars": declared.get("ocop_stars"),
         "ocop_year": declared.get("ocop_year"),
         "certifications": declared.get("certifications") or [],
@@ -323,7 +340,9 @@ def _where(ev: dict[str, Any], lot: dict[str, Any] | None) -> str | None:
     return None
 
 
-_UNITS = {"KGM": "kg", "TNE": "t", "LTR": "l", "H87": "", "GRM": "g"}
+_UNITS = {
+    "KGM": "kg", "TNE": "t", "LTR": "l", "H87": "", "GRM": "g", "MGM": "mg", "MLT": "ml", "CLT": "cl", "DLT": "dl",
+}  # fmt: skip
 
 
 def _num(q: Any, uom: Any) -> str:

@@ -115,7 +115,12 @@ class ProductPublic(BaseModel):
     org_id: int
     name_vi: str
     name_en: str | None = None
+    name_zh: str | None = None
+    name_ja: str | None = None
     category: str | None = None
+    brand: str | None = None
+    net_content: dict[str, Any] | None = Field(default=None, description='e.g. {"value": 500, "unit": "GRM"}')
+    images: list[dict[str, Any]] = Field(default=[], description='[{"sha256", "media_type"}]')
     ocop_stars: int | None = None
     ocop_year: int | None = None
     certifications: list[dict[str, Any]] = []

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 
 from api.deps import Caller, Svc, require
 from api.idempotency import IdempotentRoute
@@ -14,6 +15,29 @@ from ledger.core import gs1
 from ledger.core.records import ProductCreate
 
 router = APIRouter(tags=["write"], responses=errors(401, 403, 404, 422), route_class=IdempotentRoute)
+# storing an image is idempotent by itself: the same bytes get the same name
+images = APIRouter(tags=["write"], responses=errors(401, 403, 413, 422))
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
+
+
+@images.post(
+    "/api/v1/products/images",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in IMAGE_TYPES},
+        }
+    },
+)
+async def upload_image(request: Request, who: Caller, svc: Svc) -> dict[str, str]:
+    """Store a product image (the body: a JPEG, PNG or WebP file of at most 4 MB, its type read from its
+    bytes) by the SHA-256 of its bytes; returns ``{"sha256", "media_type"}``. List the ``sha256`` in a
+    product's ``images``: the product's signed entry then holds the hash, so a swapped file is detected.
+    Role: producer."""
+    require(who, "producer")
+    data = await request.body()
+    return await run_in_threadpool(svc.ledger.store_product_image, data)
 
 
 @router.put("/api/v1/products/{gtin}", response_model=ProductPublic)

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Svc
-from api.i18n import TEXT, pick_lang
+from api.i18n import TEXT, name_lang, pick_lang
 from api.negotiation import wants_json
 from api.page import Pages, lot_view, verdict_view
 from api.routes import gs1_resolver
@@ -85,7 +85,8 @@ async def _resolve(gtin: str, lot: str, request: Request, svc: Svc, lang: str | 
 
 def _page_key(request: Request, lot_id: str, report: Any, lang_param: str | None) -> tuple[Any, ...]:
     lang = pick_lang(lang_param, request.headers.get("accept-language"))
-    return (lot_id, report.tree_size, (report.anchor or {}).get("tree_size") or 0, report.verdict, lang)
+    names = name_lang(lang_param, request.headers.get("accept-language"))
+    return (lot_id, report.tree_size, (report.anchor or {}).get("tree_size") or 0, report.verdict, names, lang)
 
 
 def _cached_page(request: Request, lot_id: str, report: Any, lang_param: str | None) -> HTMLResponse | None:
@@ -117,7 +118,8 @@ def _page(
     lang = pick_lang(lang_param, request.headers.get("accept-language"))
     key = _page_key(request, lot_id, report, lang_param) if lot_id is not None and report is not None else None
     t = TEXT[lang]
-    view = lot_view(svc, lot_id, report, lang) if lot_id and verdict != "not_found" else None
+    names = name_lang(lang_param, request.headers.get("accept-language"))
+    view = lot_view(svc, lot_id, report, lang, names) if lot_id and verdict != "not_found" else None
     v = verdict_view(
         svc,
         report,

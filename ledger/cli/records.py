@@ -175,18 +175,54 @@ def product_create(
     gtin: Annotated[str | None, typer.Option()] = None,
     name_vi: Annotated[str | None, typer.Option()] = None,
     name_en: Annotated[str | None, typer.Option()] = None,
+    name_zh: Annotated[str | None, typer.Option(help="the product's name in Chinese")] = None,
+    name_ja: Annotated[str | None, typer.Option(help="the product's name in Japanese")] = None,
     category: Annotated[str | None, typer.Option()] = None,
+    brand: Annotated[str | None, typer.Option()] = None,
+    net_content: Annotated[
+        str | None, typer.Option(help="value and UN/ECE unit code, e.g. '500 GRM' or '1.5 LTR'")
+    ] = None,
+    image: Annotated[
+        list[Path] | None, typer.Option(help="a JPEG, PNG or WebP image of the product (repeatable)")
+    ] = None,
     stars: Annotated[int | None, typer.Option(help="OCOP star rating 3-5")] = None,
     year: Annotated[int | None, typer.Option(help="year the OCOP stars were awarded")] = None,
     file: Annotated[Path | None, typer.Option(help="JSON file with the product (overrides the options)")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Register a product of ORG."""
+    """Register a product of ORG (images are stored by their SHA-256 and signed in the product's entry)."""
     from ledger.core.records import ProductCreate
 
-    data = given(file, gtin=gtin, name_vi=name_vi, name_en=name_en, category=category, ocop_stars=stars, ocop_year=year)
-    p = run(lambda: open_ledger().create_product(org, parse_model(ProductCreate, data, "product")))
+    def body() -> dict[str, Any]:
+        data = given(file, gtin=gtin, name_vi=name_vi, name_en=name_en, name_zh=name_zh, name_ja=name_ja,
+                     category=category, brand=brand, net_content=_net_content(net_content), ocop_stars=stars,
+                     ocop_year=year)  # fmt: skip
+        ledger = open_ledger()
+        if image and file is None:
+            data["images"] = [ledger.store_product_image(_read_image(path))["sha256"] for path in image]
+        return ledger.create_product(org, parse_model(ProductCreate, data, "product"))  # type: ignore[no-any-return]
+
+    p = run(body)
     emit(p, as_json, f"product {p['gtin']} {p['name_vi']}")
+
+
+def _net_content(text: str | None) -> dict[str, Any] | None:
+    """'500 GRM' -> {"value": 500, "unit": "GRM"} (validated with the product)."""
+    if text is None:
+        return None
+    value, _, unit = text.strip().partition(" ")
+    try:
+        number: int | float = int(value) if value.isdigit() else float(value)
+    except ValueError:
+        raise InputError(f"net content: expected a number and a unit like '500 GRM', got {text!r}") from None
+    return {"value": number, "unit": unit.strip()}
+
+
+def _read_image(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read the image {path}: {exc.strerror}", field="image") from exc
 
 
 def product_update(

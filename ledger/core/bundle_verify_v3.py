@@ -250,6 +250,9 @@ def as_v2(p: ParsedV3) -> Parsed:
     return Parsed(2, p.kind, lot, sscc, list(p.lots), lots, {}, p.size, p.root, p.anchor)
 
 
+_SHOWN = ("names", "category", "brand", "net_content", "images")
+
+
 def facts(p: ParsedV3) -> dict[str, Any]:
     """What a verified v3 bundle vouches for, and who vouches: organizations (operator-signed), products
     ("declared by the producer"), active attestations ("attested by" an authority), each lot's signers."""
@@ -264,7 +267,7 @@ def facts(p: ParsedV3) -> dict[str, Any]:
             out["organizations"][ident] = {k: body[k] for k in ("name", "kind", "province")} | {"signed_by": "operator"}
         elif kind == "product":
             declared = body["declared"] | {"declared_by": body["org"]}
-            shown = {k: body.get(k) for k in ("names", "category", "brand", "net_content")}
+            shown = {k: body.get(k) for k in _SHOWN}
             out["products"][ident] = shown | {"owner": body["org"], "declared": declared}
         elif kind == "attestation" and body["status"] == "active":
             owner = masterdata.key_state(chains[f"key:{ents[-1]['signer']}"])["org"]
@@ -273,6 +276,13 @@ def facts(p: ParsedV3) -> dict[str, Any]:
         elif kind == "lot":
             owners = {masterdata.key_state(chains[f"key:{e['signer']}"])["org"] for e in ents}
             out["lots"][ident] = {"entries": len(ents), "signed_by": sorted(owners)}
+    indexed = {s: [(i, e) for i, e, _ in ents] for s, ents in p.chains}
+    for lot in out["lots"]:
+        versions = indexed.get(f"product:{lot.split('.', 1)[0]}")
+        first = indexed[f"lot:{lot}"][0][0] if indexed.get(f"lot:{lot}") else None
+        then = masterdata.in_force(versions, first) if versions and first is not None else None
+        if then is not None:  # the version in force at the lot's first entry (its commissioning)
+            out["lots"][lot]["product"] = {k: then.get(k) for k in _SHOWN} | {"declared": then["declared"]}
     for lot, ilmd in lot_plots(p).items():
         mine = [a for a in active if codes.about_lot(a["about"], lot, ilmd)]
         found = codes.code_facts(codes.declared_codes(ilmd), mine)

@@ -20,7 +20,12 @@ from ledger.errors import LedgerError, VerificationError
 PRODUCT_FACTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "product name": ("name_vi", ("names", "vi")),
     "product name (English)": ("name_en", ("names", "en")),
+    "product name (Chinese)": ("name_zh", ("names", "zh")),
+    "product name (Japanese)": ("name_ja", ("names", "ja")),
     "product category": ("category", ("category",)),
+    "brand": ("brand", ("brand",)),
+    "net content": ("net_content", ("net_content",)),
+    "product images": ("images", ("images",)),
     "OCOP stars": ("ocop_stars", ("declared", "ocop_stars")),
     "OCOP year": ("ocop_year", ("declared", "ocop_year")),
     "certifications": ("certifications", ("declared", "certifications")),

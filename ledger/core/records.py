@@ -109,14 +109,61 @@ class Certification(_Strict):
         return self
 
 
+# UN/ECE Recommendation 20 codes a net content is given in (mass, volume, count)
+NET_CONTENT_UNITS = frozenset(
+    {"MGM", "GRM", "KGM", "ONZ", "LBR", "MLT", "CLT", "DLT", "LTR", "OZA", "GLL", "H87", "C62"}
+)
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+class NetContent(_Strict):
+    """A package's net content: a positive number and its UN/ECE Rec. 20 unit, e.g. 500 GRM."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    value: Annotated[int | float, Field(gt=0, le=1_000_000, allow_inf_nan=False, examples=[500])]
+    unit: str = Field(examples=["GRM", "KGM", "MLT", "LTR", "H87"])
+
+    @field_validator("unit")
+    @classmethod
+    def _unit(cls, v: str) -> str:
+        if v not in NET_CONTENT_UNITS:
+            raise ValueError(f"expected a UN/ECE Rec. 20 unit code, one of {', '.join(sorted(NET_CONTENT_UNITS))}")
+        return v
+
+
+def _image_hash(v: str) -> str:
+    if not isinstance(v, str) or not _SHA256_HEX.match(v):
+        raise ValueError("expected the lowercase hex SHA-256 (64 characters) of an uploaded image")
+    return v
+
+
+ImageHash = Annotated[str, AfterValidator(_image_hash)]
+
+
 class ProductCreate(_Strict):
     gtin: str = Field(examples=["08930000045676"], description="GTIN-8/12/13/14; stored as GTIN-14")
     name_vi: Name
     name_en: Name | None = None
+    name_zh: Name | None = Field(default=None, examples=["大叻红心火龙果"])
+    name_ja: Name | None = Field(default=None, examples=["ダラット産レッドドラゴンフルーツ"])
     category: Short | None = Field(default=None, examples=["fruit", "coffee", "tea", "confectionery"])
+    brand: Name | None = Field(default=None, examples=["Phú Hội"])
+    net_content: NetContent | None = Field(default=None, examples=[{"value": 500, "unit": "GRM"}])
+    images: list[ImageHash] = Field(
+        default_factory=list,
+        max_length=20,
+        description="SHA-256 (lowercase hex) of images uploaded with POST /api/v1/products/images",
+    )
     ocop_stars: int | None = Field(default=None, ge=3, le=5)
     ocop_year: int | None = Field(default=None, ge=2018, le=2100)
     certifications: list[Certification] = Field(default_factory=list, max_length=20)
+
+    @field_validator("images")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("an image is listed twice")
+        return v
 
     @field_validator("gtin")
     @classmethod

@@ -190,6 +190,16 @@ def _products_part(cert: Certificate, p: Para, sub: Any, m: Callable[[Any], str]
                 f"<b>{m(prod['name_vi'])}</b> / {m(prod.get('name_en') or '')} — lô / lot {m(prod['lot'])}", body
             ),
             p(f"Nhà sản xuất / Producer: {prod['producer']}  ·  {stars}"),
+            *(
+                [
+                    p(
+                        f"Thương hiệu / Brand: {prod.get('brand') or '—'}  ·  Khối lượng tịnh / Net content: "
+                        f"{prod.get('net_content') or '—'}"
+                    )
+                ]
+                if prod.get("brand") or prod.get("net_content")
+                else []
+            ),  # fmt: skip
             p(f"Xuất xứ / Origin: {prod.get('origin') or '—'}"),
             *(p(f"Mã số / Code: {line}") for line in prod.get("codes", [])),
         ]
@@ -302,12 +312,14 @@ def _vouch(prod: Mapping[str, Any]) -> str:
 # --- building a certificate from the ledger ----------------------------------------------
 
 
-def _product(lot: Any) -> dict[str, Any]:
+def _product(lot: Any, signed: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A product line: from the product's signed version in force at the lot's commissioning when the
+    verification gave one (``LotReport.product``), else the row (an unverified ledger)."""
     o = lot.origin
     origin = ", ".join(str(o[k]) for k in ("origin_commune", "origin_province") if o.get(k))
     if o.get("harvest_start"):
         origin += f"; thu hoạch / harvest {o['harvest_start']}..{o.get('harvest_end') or ''}"
-    return {
+    out = {
         "name_vi": lot.product_vi,
         "name_en": lot.product_en,
         "stars": lot.ocop_stars,
@@ -315,7 +327,20 @@ def _product(lot: Any) -> dict[str, Any]:
         "producer": lot.producer,
         "origin": origin or lot.producer_province,
         "lot": lot.lot_id,
+        "brand": None,
+        "net_content": None,
     }
+    if signed:
+        net = signed.get("net_content")
+        out |= {
+            "name_vi": signed["names"]["vi"],
+            "name_en": signed["names"].get("en"),
+            "stars": (signed.get("declared") or {}).get("ocop_stars"),
+            "year": (signed.get("declared") or {}).get("ocop_year"),
+            "brand": signed.get("brand"),
+            "net_content": f"{net['value']} {net['unit']}" if net else None,
+        }
+    return out
 
 
 def _codes(found: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -338,8 +363,8 @@ def _codes(found: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     return {"codes": parts, "code_status": {k: f["status"] for k, f in found.items()}}
 
 
-def _declared(lot: Any) -> dict[str, Any]:
-    return {} if lot is None else {"ocop_stars": lot.ocop_stars, "ocop_year": lot.ocop_year}
+def _declared(prod: Mapping[str, Any]) -> dict[str, Any]:
+    return {"ocop_stars": prod.get("stars"), "ocop_year": prod.get("year")}
 
 
 def _ilmd(lot: Any) -> dict[str, Any]:
@@ -386,20 +411,22 @@ def build(
         by_lot = {le.lot_id: le for le in lots}
         last = max((int(r.idx) for le in lots for r, _ in le.entries), default=0)
         anchor = covering_anchor(conn, last)
-        vouched = {x: attestations.stars_vouched(conn, x, _declared(by_lot.get(x))) for x in roots}
-        coded = {x: attestations.codes_vouched(conn, x, _ilmd(by_lot.get(x))) for x in roots}
     reports = [ledger.verify_lot(x, anchor_check) for x in everything]
+    signed = {r.lot: r.product for r in reports}  # the product version in force at each lot's commissioning
+    shown = {x: _product(by_lot[x], signed.get(x)) for x in roots}
+    with read_tx(ledger.engine) as conn:
+        vouched = {x: attestations.stars_vouched(conn, x, _declared(shown[x])) for x in roots}
+        coded = {x: attestations.codes_vouched(conn, x, _ilmd(by_lot.get(x))) for x in roots}
     verdict, detail = _verdict(reports)
     if lot is not None:
         gtin, code = gs1.split_lot_id(lot)
         subject, url = f"Lô / Lot {lot}", gs1.digital_link(base_url, gtin, code)
     else:
         subject, url = f"Lô hàng / Shipment SSCC {sscc}", gs1.sscc_link(base_url, str(sscc))
-    by_id = {le.lot_id: le for le in lots}
     return Certificate(
         subject=subject,
         url=url,
-        products=[_product(by_id[x]) | _stars(vouched[x]) | _codes(coded[x]) for x in roots],
+        products=[shown[x] | _stars(vouched[x]) | _codes(coded[x]) for x in roots],
         timeline=timeline(lots),
         verdict=verdict,
         verdict_detail=detail,

@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Self
 
 from pydantic import ValidationError
@@ -24,6 +25,7 @@ from ledger.store import keys as keys_mod
 from ledger.store import masterdata_log, migrate
 from ledger.store.db import read_tx, write_tx
 from ledger.store.models import Organization, SigningKey
+from ledger.store.photos import PhotoStore
 
 _org = Organization.__table__  # type: ignore[attr-defined]
 _key = SigningKey.__table__  # type: ignore[attr-defined]
@@ -47,14 +49,22 @@ class LedgerBase:
         clock: Callable[[], datetime] | None = None,
         *,
         log_masterdata: bool = True,
+        photos: PhotoStore | None = None,
     ) -> None:
         """``log_masterdata``: write organizations, keys and products into the log as format v2 entries
         (issue 11). Off only for a ledger of lot events alone, as before format v2 (tests pinning log
-        positions of events use it)."""
+        positions of events use it). ``photos``: where product images are stored by their SHA-256
+        (``Ledger.open`` and the app use ``<data dir>/photos``)."""
         self.engine = engine
         self.keyring = keyring
         self.clock = clock or (lambda: datetime.now(UTC))
         self.log_masterdata = log_masterdata
+        self.photos = photos
+
+    def use_photos(self, data_dir: Path) -> None:
+        """Keep product images under ``data_dir/photos`` unless the ledger was given a photo store."""
+        if self.photos is None:
+            self.photos = PhotoStore(data_dir / "photos")
 
     @classmethod
     def open(cls, settings: Settings, *, migrate_schema: bool = True, log_masterdata: bool = True) -> Self:
@@ -79,7 +89,7 @@ class LedgerBase:
         except BaseException:
             engine.dispose()  # refusing to start must not leave pooled connections behind
             raise
-        return cls(engine, ring, log_masterdata=log_masterdata)
+        return cls(engine, ring, log_masterdata=log_masterdata, photos=PhotoStore(settings.data_dir / "photos"))
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:

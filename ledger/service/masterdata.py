@@ -13,7 +13,7 @@ from sqlalchemy import Connection, insert, select
 
 from ledger.core import masterdata
 from ledger.core.records import LotCreate, OrganizationCreate, ProductCreate
-from ledger.errors import ConflictError, InputError, NotFound
+from ledger.errors import ConflictError, InputError, NotFound, VerificationError
 from ledger.service.base import LedgerBase, parse, slugify
 from ledger.store import access, idempotency, masterdata_log, v2log
 from ledger.store.append import Submission, append
@@ -166,9 +166,8 @@ class MasterData(LedgerBase):
             access.check_product(conn, org_id, data.gtin)
             if conn.execute(select(_product.c.id).where(_product.c.gtin == data.gtin)).first():
                 raise ConflictError(f"product with GTIN {data.gtin} exists already", field="gtin")
-            conn.execute(
-                insert(_product).values(org_id=org_id, created_at=self.clock(), **data.model_dump(mode="json"))
-            )
+            values = data.model_dump(mode="json") | {"images": self.product_images(data.images)}
+            conn.execute(insert(_product).values(org_id=org_id, created_at=self.clock(), **values))
             if self.log_masterdata:
                 masterdata_log.write_product(conn, self.keyring, data.gtin, self.clock())
         return self.get_product(data.gtin)
@@ -180,10 +179,37 @@ class MasterData(LedgerBase):
         """
         with self._write() as conn:
             org_id = self._org_id(conn, org)
-            masterdata_log.update_product_row(conn, org_id, gtin, data)
+            masterdata_log.update_product_row(conn, org_id, gtin, data, self.product_images(data.images))
             if self.log_masterdata:
                 masterdata_log.write_product(conn, self.keyring, data.gtin, self.clock())
         return self.get_product(data.gtin)
+
+    def product_images(self, hashes: Sequence[str]) -> list[dict[str, str]]:
+        """``[{"sha256", "media_type"}]`` of images in the photo store (the product body signs both);
+        ``InputError`` for one not uploaded or whose stored file no longer matches its hash."""
+        if hashes and self.photos is None:
+            raise InputError("this ledger has no photo store: product images cannot be checked", field="images")
+        out = []
+        for n, sha in enumerate(hashes):
+            assert self.photos is not None
+            try:
+                _, media_type = self.photos.get(sha)
+            except NotFound:
+                raise InputError(
+                    f"images.{n}: no uploaded image {sha}: upload it first (POST /api/v1/products/images)",
+                    field=f"images.{n}",
+                ) from None
+            except VerificationError as exc:
+                raise InputError(f"images.{n}: {exc}", field=f"images.{n}") from None
+            out.append({"sha256": sha, "media_type": media_type})
+        return out
+
+    def store_product_image(self, data: bytes) -> dict[str, str]:
+        """Store an image for product master data by its SHA-256: ``{"sha256", "media_type"}``."""
+        if self.photos is None:
+            raise InputError("this ledger has no photo store", field="image")
+        stored = self.photos.put(data)
+        return {"sha256": stored["sha256"], "media_type": stored["mediaType"]}
 
     def get_product(self, gtin: str) -> dict[str, Any]:
         with self._read() as conn:

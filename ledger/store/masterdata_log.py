@@ -99,14 +99,15 @@ def key_action(
 
 def product_body(conn: Connection, row: Any) -> dict[str, Any]:
     certs = [{k: v for k, v in c.items() if v is not None} for c in (row.certifications or [])]
+    names = {"vi": row.name_vi, "en": row.name_en, "zh": row.name_zh, "ja": row.name_ja}
     return {
         "gtin": row.gtin,
         "org": _org_slug(conn, row.org_id),
-        "names": {k: v for k, v in {"vi": row.name_vi, "en": row.name_en}.items() if v is not None},
+        "names": {k: v for k, v in names.items() if v is not None},
         "category": row.category,
-        "brand": None,
-        "net_content": None,
-        "images": [],
+        "brand": row.brand,
+        "net_content": dict(row.net_content) if row.net_content else None,
+        "images": [{"sha256": i["sha256"], "media_type": i["media_type"]} for i in row.images or []],
         "declared": {"ocop_stars": row.ocop_stars, "ocop_year": row.ocop_year, "certifications": certs},
     }
 
@@ -202,8 +203,11 @@ def _org_kind(conn: Connection, slug: str, log_key: bytes) -> str | None:
         return None
 
 
-def update_product_row(conn: Connection, org_id: int, gtin: str, data: ProductCreate) -> None:
-    """The working copy of a product update: only its owner, never to another GTIN."""
+def update_product_row(
+    conn: Connection, org_id: int, gtin: str, data: ProductCreate, images: list[dict[str, str]]
+) -> None:
+    """The working copy of a product update: only its owner, never to another GTIN (``images`` resolved
+    to ``{"sha256", "media_type"}`` from the photo store)."""
     if data.gtin != gtin:
         raise InputError(f"gtin: expected the product's GTIN {gtin}, got {data.gtin}", field="gtin")
     row = conn.execute(select(_product.c.org_id).where(_product.c.gtin == gtin)).first()
@@ -211,5 +215,5 @@ def update_product_row(conn: Connection, org_id: int, gtin: str, data: ProductCr
         raise NotFound(f"no product with GTIN {gtin}")
     if int(row.org_id) != org_id:
         raise PermissionDenied(f"product {gtin} belongs to another organization")
-    values = data.model_dump(mode="json", exclude={"gtin"})
+    values = data.model_dump(mode="json", exclude={"gtin"}) | {"images": images}
     conn.execute(update(_product).where(_product.c.gtin == gtin).values(**values))

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -61,6 +61,14 @@ class Product(SQLModel, table=True):
     ocop_year: int | None = None
     certifications: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime
+    # migration 0010: the rest of the signed product body (names zh/ja, brand, net content, images)
+    name_zh: str | None = Field(default=None, max_length=200)
+    name_ja: str | None = Field(default=None, max_length=200)
+    brand: str | None = Field(default=None, max_length=200)
+    net_content: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # {"value", "unit"}
+    images: list[dict[str, Any]] = Field(  # [{"sha256", "media_type"}], the photo store's files
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default=text("'[]'"))
+    )
 
 
 class Lot(SQLModel, table=True):

@@ -263,6 +263,25 @@ def test_plot_attestations_travel_and_codes_say_who_vouches(world: ChainWorld, s
     assert report.failure["check"] == "completeness" and "no lot of the bundle" in report.failure["message"]
 
 
+def test_the_bundle_says_which_product_version_was_in_force_for_each_lot(world: ChainWorld, scene: Scene) -> None:
+    from ledger.core.records import ProductCreate
+
+    gtin = scene.raw1.split(".")[0]
+    update = ProductCreate(
+        gtin=gtin, name_vi="Sầu riêng Ri6 tươi", brand="Cái Mơn", net_content={"value": 2, "unit": "KGM"}
+    )  # type: ignore[arg-type]
+    world.ledger.update_product("htx-cai-mon", gtin, update)
+    anchor(world)
+    report = check(world, get(world, f"/api/v1/lots/{quoted(scene.frozen)}/bundle"))
+    assert report.verdict == "verified", report.failure
+    facts = report.facts
+    assert facts["products"][gtin]["brand"] == "Cái Mơn"
+    assert facts["products"][gtin]["net_content"] == {"value": 2, "unit": "KGM"}
+    then = facts["lots"][scene.raw1]["product"]  # commissioned before the update
+    assert then["brand"] is None and then["names"]["en"] == "Fresh Ri6 durian"
+    assert then["declared"]["ocop_stars"] == 4
+
+
 def test_observe_of_a_shipment_page_bundle_and_verifier_agree(world: ChainWorld, scene: Scene) -> None:
     for org, lot in (("cty-dong-lanh", scene.frozen), ("htx-cai-mon", scene.raw1)):  # listed, and not listed
         shipments._aggregate(

@@ -152,3 +152,29 @@ def test_core_commands_from_options_and_files(run: Any, tmp_path: Path) -> None:
     assert report.exit_code == 0
     assert [e["bizStep"] for e in json.loads(report.output)["entries"]] == ["commissioning", "ocop:roasting"]
     assert run("verify", "08930000000026.NOPE").exit_code == 3
+
+
+def test_product_create_with_brand_net_content_names_and_images(run: Any, tmp_path: Path) -> None:
+    import hashlib
+
+    from tests.api.test_product_facts import png
+
+    assert run("org", "create", "HTX Công Bằng Thuận An", "--slug", "htx-thuan-an").exit_code == 0
+    image = tmp_path / "goi-ca-phe.png"
+    image.write_bytes(png(7))
+    r = run("product", "create", "htx-thuan-an", "--gtin", "08930000000026", "--name-vi", "Cà phê bột",
+            "--name-zh", "咖啡粉", "--name-ja", "コーヒー粉", "--brand", "Công Bằng", "--net-content", "250 GRM",
+            "--image", str(image), "--json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    made = json.loads(r.output)
+    assert made["net_content"] == {"value": 250, "unit": "GRM"} and made["brand"] == "Công Bằng"
+    assert (made["name_zh"], made["name_ja"]) == ("咖啡粉", "コーヒー粉")
+    assert made["images"] == [{"sha256": hashlib.sha256(png(7)).hexdigest(), "media_type": "image/png"}]
+    assert (tmp_path / "data" / "photos" / made["images"][0]["sha256"][:2] / made["images"][0]["sha256"]).exists()
+    for bad, says in (
+        (["--net-content", "a lot"], "net content: expected a number and a unit"),
+        (["--net-content", "250 GRAMS"], "UN/ECE Rec. 20 unit code"),
+        (["--image", str(tmp_path / "none.png")], "cannot read the image"),
+    ):
+        r = run("product", "create", "htx-thuan-an", "--gtin", "08930000000033", "--name-vi", "Trà", *bad)
+        assert r.exit_code == 2 and says in r.output, (bad, r.output)

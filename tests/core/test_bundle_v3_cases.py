@@ -69,7 +69,10 @@ def test_the_report_says_who_vouches_for_each_fact_and_only_when_verified() -> N
         "certifications": [],
         "declared_by": "htx-phu-hoi",
     }
-    assert facts["lots"] == {"08930000045676.PH-2026-08": {"entries": 3, "signed_by": ["htx-phu-hoi"], "codes": {}}}
+    [(lot, info)] = facts["lots"].items()
+    assert lot == "08930000045676.PH-2026-08" and info["entries"] == 3 and info["signed_by"] == ["htx-phu-hoi"]
+    assert info["codes"] == {}
+    assert info["product"]["names"]["vi"] == "Thanh long ruột đỏ" and info["product"]["declared"]["ocop_stars"] == 4
     assert facts["attestations"] == []
     tampered, _ = run(DATA / "invalid" / "signature-product-stars-edited.json")
     assert tampered.to_json()["facts"] is None  # an unverified bundle reports no facts

@@ -30,6 +30,7 @@ from ledger.settings import Settings
 from ledger.store import migrate
 from ledger.store.db import make_engine
 from ledger.store.keys import KeyRing
+from ledger.store.photos import PhotoStore
 from tests.helpers import Clock, event, gtin, lot_fields, transformation
 
 MASTER_KEY = bytes(range(32))
@@ -60,17 +61,17 @@ class Built:
     entries: int = 0
 
 
-def _ledger(url: str, clock: Clock) -> Ledger:
+def _ledger(url: str, clock: Clock, photos: Path) -> Ledger:
     engine = make_engine(url)
     migrate.upgrade(engine)
-    return Ledger(engine, KeyRing(MASTER_KEY), clock=clock)
+    return Ledger(engine, KeyRing(MASTER_KEY), clock=clock, photos=PhotoStore(photos))
 
 
 def build(path: Path, *, lots_per_coop: int = 55, seed: int = 7) -> Built:
     """Write the ledger to the SQLite file ``path`` (about 700 entries, 220+ lots, 3 anchors)."""
     rng = random.Random(seed)
     clock = Clock()
-    led = _ledger(f"sqlite:///{path}", clock)
+    led = _ledger(f"sqlite:///{path}", clock, path.parent / "photos")
     w3 = Web3(EthereumTesterProvider())
     account = Account.from_key(w3.provider.ethereum_tester.backend.account_keys[0])  # type: ignore[attr-defined]
     chain, _ = ChainClient.deploy(w3, account)
@@ -84,8 +85,14 @@ def build(path: Path, *, lots_per_coop: int = 55, seed: int = 7) -> Built:
         products[org] = []
         for k in range(2):
             g = gtin(1000 + 10 * n + k)
+            facts: dict[str, Any] = {}
+            if k == 0:  # every fact a page shows (issue 11); the other product leaves the optional ones out
+                image = led.store_product_image(b"\x89PNG\r\n\x1a\n" + f"lab {n}".encode())
+                facts = {"name_en": f"Product {n}", "name_zh": f"产品 {n}", "name_ja": f"製品 {n}",
+                         "brand": f"Nhãn {n}", "net_content": {"value": 500, "unit": "GRM"},
+                         "images": [image["sha256"]]}  # fmt: skip
             led.create_product(
-                org, ProductCreate(gtin=g, name_vi=f"Sản phẩm {n}-{k}", ocop_stars=3 + k, ocop_year=2024)
+                org, ProductCreate(gtin=g, name_vi=f"Sản phẩm {n}-{k}", ocop_stars=3 + k, ocop_year=2024, **facts)
             )
             products[org].append(g)
     built = Built(path, CachedChain(0, "", {}))

@@ -463,6 +463,11 @@ PRODUCT_FACTS: dict[str, Callable[[Any], Any]] = {
     "ocop_stars": lambda cur: 5 if cur != 5 else 3,
     "ocop_year": lambda cur: 2019 if cur != 2019 else 2020,
     "certifications": lambda cur: [*(cur or []), {"scheme": "GlobalGAP", "certificate_no": "GG-FAKE"}],
+    "name_zh": lambda cur: (cur or "") + " 假",
+    "name_ja": lambda cur: (cur or "") + " 偽",
+    "brand": lambda cur: (cur or "Nhãn") + " giả",
+    "net_content": lambda cur: {"value": 500, "unit": "GRM"} if cur is None else {**cur, "value": cur["value"] + 1},
+    "images": lambda cur: [*(cur or []), {"sha256": "ab" * 32, "media_type": "image/png"}],
 }
 
 

@@ -77,17 +77,16 @@ def test_0009_upgrades_a_format_v1_ledger_and_open_writes_its_master_data(db_url
 
     eng = make_engine(db_url)
     try:
-        cfg = migrate.alembic_config()
-        with write_tx(eng) as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "0008")
-            from ledger.store import log as store
-
-            store.ensure_head(conn)  # what migrate.upgrade does after the migrations
+        migrate.upgrade(eng)
         old = Ledger(eng, ledger.store.keys.KeyRing(MASTER_KEY), log_masterdata=False)
         add_org(old, "htx-phu-hoi")
         lot = add_lot(old, "htx-phu-hoi", add_product(old, "htx-phu-hoi", 4567), "PH-1")
         assert old.head().size == 1
+        cfg = migrate.alembic_config()
+        with write_tx(eng) as conn:  # the data written as a format v1 ledger (schema 0008) held it
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0008")
+        assert "name_zh" not in {c["name"] for c in inspect(eng).get_columns("product")}
     finally:
         eng.dispose()
     settings = Settings(database_url=db_url, data_dir=tmp_path, master_key=base64.b64encode(MASTER_KEY).decode(),
@@ -106,3 +105,31 @@ def test_0009_upgrades_a_format_v1_ledger_and_open_writes_its_master_data(db_url
         again.engine.dispose()
     finally:
         led.engine.dispose()
+
+
+def test_0010_adds_the_product_facts_and_drops_them_on_downgrade(db_url: str) -> None:
+    """Existing products get no brand, net content, zh/ja names and an empty image list; downgrade keeps them."""
+    from sqlalchemy import text
+
+    eng = make_engine(db_url)
+    try:
+        cfg = migrate.alembic_config()
+        with write_tx(eng) as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0009")
+            conn.execute(text("INSERT INTO organization (slug, name, kind, gs1_prefixes, created_at) "
+                              "VALUES ('htx-a', 'HTX A', 'cooperative', '[]', '2026-07-01 00:00:00')"))  # fmt: skip
+            conn.execute(text("INSERT INTO product (gtin, org_id, name_vi, certifications, created_at) "
+                              "VALUES ('08930000045676', 1, 'Thanh long', '[]', '2026-07-01 00:00:00')"))  # fmt: skip
+            command.upgrade(cfg, "0010")
+            row = conn.execute(text("SELECT name_zh, name_ja, brand, net_content, images FROM product")).one()
+            assert (row.name_zh, row.name_ja, row.brand, row.net_content) == (None, None, None, None)
+            assert row.images in ("[]", [])
+            command.downgrade(cfg, "0009")
+            assert {c["name"] for c in inspect(conn).get_columns("product")} >= {"gtin", "name_vi"}
+            assert not {"name_zh", "name_ja", "brand", "net_content", "images"} & {
+                c["name"] for c in inspect(conn).get_columns("product")
+            }
+            assert conn.execute(text("SELECT name_vi FROM product")).scalar_one() == "Thanh long"
+    finally:
+        eng.dispose()
