@@ -65,16 +65,30 @@ def _number(values: dict[str, str], name: str, errors: Errors) -> float | None:
 # --- products -------------------------------------------------------------------------------
 
 
-def product_from_form(form: FormData) -> tuple[dict[str, str], ProductCreate | None, Errors]:
-    names = ("gtin", "name_vi", "name_en", "category", "ocop_stars", "ocop_year")
-    values = {n: text(form, n, 300) for n in names}
-    data: dict[str, Any] = _optional(values, "gtin", "name_vi", "name_en", "category", "ocop_stars", "ocop_year")
+NET_UNITS = ("GRM", "KGM", "MLT", "LTR", "H87")  # the net-content units the form offers (UN/ECE Rec. 20)
+MAX_PRODUCT_IMAGES = 6
+
+
+async def product_from_form(form: FormData) -> tuple[dict[str, str], ProductCreate | None, list[bytes], Errors]:
+    """The product a form describes, and its images' bytes (their SHA-256 are in ``images``)."""
+    names = ("gtin", "name_vi", "name_en", "name_zh", "name_ja", "category", "brand", "ocop_stars", "ocop_year")
+    values = {n: text(form, n, 300) for n in (*names, "net_value", "net_unit")}
+    errors: Errors = {}
+    data: dict[str, Any] = _optional(values, *names)
     data.setdefault("gtin", "")
     data.setdefault("name_vi", "")
+    net = _number(values, "net_value", errors)
+    if "net_value" in errors:
+        errors["net_content"] = errors.pop("net_value")
+    elif net is not None:  # the unit menu always sends a value: it only counts with a number
+        data["net_content"] = {"value": int(net) if net.is_integer() else net, "unit": values["net_unit"]}
+    images = await _files(form, "images", MAX_PRODUCT_IMAGES, errors)
+    data["images"] = [hashlib.sha256(b).hexdigest() for b in images]
     try:
-        return values, ProductCreate.model_validate(data), {}
+        product = ProductCreate.model_validate(data)
     except ValidationError as exc:
-        return values, None, errors_of(exc)
+        return values, None, images, {**errors_of(exc), **errors}
+    return values, (None if errors else product), images, errors
 
 
 # --- lots -----------------------------------------------------------------------------------
@@ -187,9 +201,13 @@ def _event_time(raw: str, now: datetime, errors: Errors) -> str:
 
 
 async def _photos(form: FormData, errors: Errors) -> list[bytes]:
-    files = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
-    if len(files) > MAX_PHOTOS:
-        errors["photos"] = f"expected at most {MAX_PHOTOS} photos, got {len(files)}"
+    return await _files(form, "photos", MAX_PHOTOS, errors)
+
+
+async def _files(form: FormData, name: str, limit: int, errors: Errors) -> list[bytes]:
+    files = [f for f in form.getlist(name) if isinstance(f, UploadFile) and f.filename]
+    if len(files) > limit:
+        errors[name] = f"expected at most {limit} photos, got {len(files)}"
         return []
     return [await f.read() for f in files]
 

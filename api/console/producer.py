@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from api.console.authority import lot_vouching
-from api.console.forms import event_from_form, lot_from_form, product_from_form
+from api.console.forms import NET_UNITS, event_from_form, lot_from_form, product_from_form
 from api.console.i18n import STEPS, UNITS
 from api.console.web import PREFIX, account_of, guarded, render, to_signin, wants_json, web
 from api.deps import require
@@ -51,7 +51,7 @@ def product_page(request: Request) -> Response:
     who = account_of(request)
     if who is None:
         return to_signin(request)
-    return render(request, "product_new.html", who=who, form={}, errors={})
+    return render(request, "product_new.html", who=who, form={"net_unit": "GRM"}, errors={}, units=NET_UNITS)
 
 
 @router.post("/products/new")
@@ -59,18 +59,29 @@ async def create_product(request: Request) -> Response:
     async def handle(form: FormData, who: Account | None) -> Response:
         assert who is not None
         require(web(request).console.principal(who), "producer")
-        values, data, errors = product_from_form(form)
+        values, data, images, errors = await product_from_form(form)
+        console = web(request).console
         if data is not None:
             try:
-                web(request).console.ledger.create_product(who.org_id, data)
+                for n, image in enumerate(images):
+                    try:
+                        console.store_photo(image)  # the product's entry signs its hash
+                    except InputError as exc:
+                        raise InputError(f"image {n + 1}: {exc}", field="images") from exc
+                console.ledger.create_product(who.org_id, data)
             except InputError as exc:
-                errors = {exc.field or "form": str(exc)}
+                errors = {_product_field(exc.field): str(exc)}
         if errors:
             status = 409 if _dup(errors) else 422
-            return render(request, "product_new.html", status, who=who, form=values, errors=errors)
+            return render(request, "product_new.html", status, who=who, form=values, errors=errors, units=NET_UNITS)
         return RedirectResponse(f"{PREFIX}/lots/new?gtin={data.gtin if data else ''}", status_code=303)
 
     return await guarded(request, handle)
+
+
+def _product_field(field: str | None) -> str:
+    """The form field an input error belongs to (``images.0`` -> ``images``; ``net_content.unit`` -> its top)."""
+    return (field or "form").split(".")[0]
 
 
 def _dup(errors: dict[str, str]) -> bool:

@@ -118,6 +118,24 @@ def test_a_lot_with_a_gps_point(coop: tuple[World, str]) -> None:
             "nhập cả năm",
         ),
         (
+            "/console/products/new",
+            {"gtin": "08930000000026", "name_vi": "Trà", "brand": "Tân Cương", "net_value": "năm trăm"},
+            'value="năm trăm"',
+            "Khối lượng tịnh là một số lớn hơn 0",
+        ),
+        (
+            "/console/products/new",
+            {"gtin": "08930000000026", "name_vi": "Trà", "name_zh": "茶", "net_value": "0", "net_unit": "GRM"},
+            'value="茶"',
+            "Khối lượng tịnh là một số lớn hơn 0",
+        ),
+        (
+            "/console/products/new",
+            {"gtin": "08930000000026", "name_vi": "Trà", "brand": "x" * 201, "name_ja": "お茶"},
+            'value="お茶"',
+            "Thương hiệu tối đa 200 ký tự",
+        ),
+        (
             "/console/lots/new",
             {"gtin": GTIN_A, "code": "BAD CODE!", "origin_province": "Lâm Đồng"},
             "Lâm Đồng",
@@ -162,6 +180,26 @@ def test_control_characters_never_reach_the_database(coop: tuple[World, str]) ->
     note = {"csrf": csrf, "lot": LOT_A, "step": "packing", "note": "a\x00b", "place": "\x00"}
     assert w.client.post("/console/event", data=note, follow_redirects=False).status_code == 303
     assert entries(w, LOT_A)[-1]["ocop:note"] == "ab"
+
+
+def test_a_product_with_brand_net_content_names_and_photos(coop: tuple[World, str]) -> None:
+    w, csrf = coop
+    data = {"csrf": csrf, "gtin": "8930000000026", "name_vi": "Cà phê", "name_zh": "咖啡", "name_ja": "コーヒー",
+            "brand": "Công Bằng", "net_value": "250", "net_unit": "GRM"}  # fmt: skip
+    files = [("images", ("goi.jpg", JPEG, "image/jpeg"))]
+    r = w.client.post("/console/products/new", data=data, files=files, follow_redirects=False)
+    assert r.status_code == 303, r.text[:400]
+    made = w.ledger.get_product("08930000000026")
+    assert (made["brand"], made["name_zh"], made["name_ja"]) == ("Công Bằng", "咖啡", "コーヒー")
+    assert made["net_content"] == {"value": 250, "unit": "GRM"}
+    assert made["images"] == [{"sha256": hashlib.sha256(JPEG).hexdigest(), "media_type": "image/jpeg"}]
+    assert w.client.get(f"/photos/{made['images'][0]['sha256']}").content == JPEG
+    # a file that is no image: 422, the typed values kept, nothing stored
+    data |= {"gtin": "8930000000033", "brand": "Thương hiệu giữ lại"}
+    files = [("images", ("x.jpg", b"not an image", "image/jpeg"))]
+    r = w.client.post("/console/products/new", data=data, files=files, follow_redirects=False)
+    assert r.status_code == 422 and 'value="Thương hiệu giữ lại"' in r.text and 'value="250"' in r.text
+    assert "Ảnh phải là JPEG, PNG hoặc WebP" in r.text
 
 
 def test_a_duplicate_product_is_a_conflict_with_the_form_kept(coop: tuple[World, str]) -> None:
