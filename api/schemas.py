@@ -169,6 +169,7 @@ class LotPublic(BaseModel):
     origin_province: str | None = None
     origin_commune: str | None = None
     growing_area_code: str | None = None
+    packing_house_code: str | None = None
     plot: dict[str, Any] | None = None
     plot_area_ha: float | None = None
     harvest_start: str | None = None

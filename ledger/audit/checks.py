@@ -260,6 +260,7 @@ _LOT_FIELDS = (
     "origin_province",
     "origin_commune",
     "growing_area_code",
+    "packing_house_code",
     "plot",
     "plot_area_ha",
     "harvest_start",

@@ -217,6 +217,9 @@ class LotCreate(_Strict):
     growing_area_code: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
         default=None, examples=["VN-LDPH-0042"]
     )
+    packing_house_code: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, examples=["VN-PH-0042"], description="code of the packing house the lot was packed in"
+    )
     plot: dict[str, Any] | None = Field(default=None, description="GeoJSON Point or Polygon, WGS84")
     plot_area_ha: float | None = Field(default=None, gt=0, le=100000)
     harvest_start: IsoDate | None = None
@@ -257,6 +260,7 @@ _ILMD_FIELDS = {
     "origin_province": "ocop:originProvince",
     "origin_commune": "ocop:originCommune",
     "growing_area_code": "ocop:growingAreaCode",
+    "packing_house_code": "ocop:packingHouseCode",
     "plot": "ocop:plot",
     "plot_area_ha": "ocop:plotAreaHa",
     "harvest_start": "ocop:harvestStart",

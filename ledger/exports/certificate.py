@@ -370,7 +370,7 @@ def _declared(prod: Mapping[str, Any]) -> dict[str, Any]:
 def _ilmd(lot: Any) -> dict[str, Any]:
     """The code fields of the lot's signed commissioning ``ilmd`` (as ``ledger.core.codes`` reads them)."""
     o = {} if lot is None else lot.origin
-    return {"ocop:growingAreaCode": o.get("growing_area_code")}
+    return {"ocop:growingAreaCode": o.get("growing_area_code"), "ocop:packingHouseCode": o.get("packing_house_code")}
 
 
 def _stars(v: Mapping[str, Any]) -> dict[str, Any]:

@@ -83,6 +83,7 @@ class Lot(SQLModel, table=True):
     origin_province: str | None = Field(default=None, max_length=100)
     origin_commune: str | None = Field(default=None, max_length=100)
     growing_area_code: str | None = Field(default=None, max_length=64)
+    packing_house_code: str | None = Field(default=None, max_length=64)  # migration 0010
     plot: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     plot_area_ha: float | None = None
     harvest_start: date | None = None

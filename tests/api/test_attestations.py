@@ -182,6 +182,8 @@ def test_growing_area_codes_say_who_vouches_on_the_page_and_certificate(v2_ledge
         assert client.post("/api/v1/products", json=product, headers=prod).status_code == 201
         for code, area in (("PH-1", "VN-LDPH-0042"), ("PH-2", "VN-LDPH-0043"), ("PH-3", "VN-LDPH-0044")):
             lot = {"gtin": GTIN_A, "code": code, "growing_area_code": area}
+            if code != "PH-3":
+                lot["packing_house_code"] = "VN-PH-0007"
             assert client.post("/api/v1/lots", json=lot, headers=prod).status_code == 201
         with write_tx(v2_ledger.engine) as conn:
             own = apikeys.create(conn, _org_id(v2_ledger, "ocop-lam-dong"), "authority")["token"]
@@ -194,7 +196,11 @@ def test_growing_area_codes_say_who_vouches_on_the_page_and_certificate(v2_ledge
             "about": {"type": "lot", "id": f"{GTIN_A}.PH-3"},
             "claim": {"type": "growing_area_code", "code": "VN-LDPH-0999"},
         }
-        for body in (same, other):
+        packed = {
+            "about": {"type": "lot", "id": f"{GTIN_A}.PH-1"},
+            "claim": {"type": "packing_house_code", "code": "VN-PH-0007"},
+        }
+        for body in (same, other, packed):
             assert client.post("/api/v1/attestations", json=body, headers=auth).status_code == 201
 
         def page(code: str) -> str:
@@ -203,6 +209,12 @@ def test_growing_area_codes_say_who_vouches_on_the_page_and_certificate(v2_ledge
         attested, declared, mismatch = page("PH-1"), page("PH-2"), page("PH-3")
         assert 'VN-LDPH-0042 · <span class="vouch">attested by Hội đồng OCOP tỉnh Lâm Đồng</span>' in attested
         assert 'data-code="attested"' in attested
+        assert (
+            '<dt>Packing-house code</dt><dd class="code" data-code="attested">VN-PH-0007 · '
+            '<span class="vouch">attested by Hội đồng OCOP tỉnh Lâm Đồng</span>' in attested
+        )
+        assert '<dt>Packing-house code</dt><dd class="code" data-code="declared">VN-PH-0007' in declared
+        assert "Packing-house code" not in mismatch.split("<h2>")[0]  # PH-3 declares none and none is attested
         assert 'VN-LDPH-0043 · <span class="vouch">declared by the producer (not attested by any authority)' in declared
         assert (
             '<span class="warning">Warning: the producer declares VN-LDPH-0044, but Hội đồng OCOP tỉnh Lâm Đồng '
@@ -214,7 +226,8 @@ def test_growing_area_codes_say_who_vouches_on_the_page_and_certificate(v2_ledge
         assert client.get(f"/api/v1/lots/{GTIN_A}.PH-3/verify").json()["verdict"] != "tampered"
     cert = certificate.build(v2_ledger, base_url="https://ocop.example.vn", lot=f"{GTIN_A}.PH-1").products[0]
     assert cert["codes"] == [
-        "mã vùng trồng / growing area VN-LDPH-0042: chứng thực bởi / attested by Hội đồng OCOP tỉnh Lâm Đồng"
+        "mã vùng trồng / growing area VN-LDPH-0042: chứng thực bởi / attested by Hội đồng OCOP tỉnh Lâm Đồng",
+        "mã cơ sở đóng gói / packing house VN-PH-0007: chứng thực bởi / attested by Hội đồng OCOP tỉnh Lâm Đồng",
     ]
     cert = certificate.build(v2_ledger, base_url="https://ocop.example.vn", lot=f"{GTIN_A}.PH-3").products[0]
     assert cert["code_status"] == {"growing_area_code": "mismatch"}

@@ -52,7 +52,22 @@ TREE: dict[str, Any] = {
         "revoke": ["KEY_ID", "--at", "--reason", "--json"],
     },
     "product": {
-        "create": ["ORG", "--gtin", "--name-vi", "--name-en", "--category", "--stars", "--year", "--file", "--json"],
+        "create": [
+            "ORG",
+            "--gtin",
+            "--name-vi",
+            "--name-en",
+            "--name-zh",
+            "--name-ja",
+            "--category",
+            "--brand",
+            "--net-content",
+            "--image",
+            "--stars",
+            "--year",
+            "--file",
+            "--json",
+        ],  # fmt: skip
         "update": ["ORG", "--file", "--json"],
     },
     "lot": {

@@ -498,6 +498,7 @@ LOT_COLS = [
     "origin_province",
     "origin_commune",
     "growing_area_code",
+    "packing_house_code",
     "plot",
     "plot_area_ha",
     "harvest_start",
