@@ -47,6 +47,7 @@ LOT_B_CODE = "CB-2026-01"
 SSCC = "089300000000000017"[:17]
 SSCC = SSCC + str(gs1.check_digit(SSCC))
 _n = itertools.count(100)
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 
 Build = Callable[[World, str, str], tuple[str, dict[str, Any]]]
 Allow = Callable[[str, str], bool]
@@ -213,6 +214,10 @@ RULES: dict[tuple[str, str], tuple[Build, Allow]] = {
     ("PUT", "/api/v1/products/{gtin}"): (_b_product_update, producer_own),
     ("POST", "/api/v1/admin/organizations/{org}/attestations"): (_b_attest, lambda r, t: r == "admin"),
     ("POST", "/api/v1/admin/attestations/{subject}/revoke"): (_b_attest_revoke, lambda r, t: r == "admin"),
+    ("POST", "/api/v1/products/images"): (
+        lambda w, r, t: ("/api/v1/products/images", {"content": PNG, "headers": {"content-type": "image/png"}}),
+        lambda r, t: r == "a",
+    ),
     ("POST", "/api/v1/attestations"): (_b_attest_own, lambda r, t: r == "authority"),
     ("POST", "/api/v1/attestations/{subject}/revoke"): (
         _b_attest_own_revoke,
