@@ -44,7 +44,14 @@ async def resolve(
     lot: str,
     request: Request,
     svc: Svc,
-    lang: Annotated[str | None, Query(max_length=10, description="page language: vi (default) or en")] = None,
+    lang: Annotated[
+        str | None,
+        Query(
+            max_length=10,
+            description="page language: vi (default) or en; zh or ja: an English page with the product's signed "
+            "Chinese or Japanese name",
+        ),
+    ] = None,
 ) -> Response:
     """Resolve a GS1 Digital Link (AI 01 GTIN, AI 10 lot) to the lot's page or JSON; ``?linkType=``
     and ``Accept: application/linkset+json`` as a GS1-Conformant Resolver (api/routes/gs1_resolver.py)."""
