@@ -156,7 +156,6 @@ def create_app(
     settle_recursion_limit()
     api_settings = api_settings or ApiSettings()
     ledger = ledger or Ledger.open(settings)
-    ledger.use_photos(settings.data_dir)  # product images live with the console's photos
     app = FastAPI(
         title="OCOP Ledger",
         version="1.0.0",
@@ -178,6 +177,7 @@ def create_app(
     )
     metrics = Metrics()
     app.state.services = Services(ledger, settings, api_settings, chain)
+    ledger.use_photos(app.state.services.photos)  # product images live in the app's one photo store
     app.state.pages = Pages()
     app.state.page_cache = LRU[tuple[Any, ...], str](api_settings.verdict_cache_size, api_settings.verdict_cache_ttl)
     app.state.metrics = metrics

@@ -103,7 +103,7 @@ def lot_view(svc: Services, lot_id: str, report: LotReport, lang: str, names: st
         if product.get("net_content")
         else None,
         "images": [
-            {"sha256": i["sha256"], "state": photo_state(svc.settings.data_dir, str(i["sha256"]))}
+            {"sha256": i["sha256"], "state": photo_state(svc.photos(), str(i["sha256"]))}
             for i in product.get("images") or []
         ],
         "lot": lot,

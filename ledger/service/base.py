@@ -12,7 +12,6 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Self
 
 from pydantic import ValidationError
@@ -25,7 +24,7 @@ from ledger.store import keys as keys_mod
 from ledger.store import masterdata_log, migrate
 from ledger.store.db import read_tx, write_tx
 from ledger.store.models import Organization, SigningKey
-from ledger.store.photos import PhotoStore
+from ledger.store.photos import PhotoStore, open_photo_store
 
 _org = Organization.__table__  # type: ignore[attr-defined]
 _key = SigningKey.__table__  # type: ignore[attr-defined]
@@ -49,22 +48,28 @@ class LedgerBase:
         clock: Callable[[], datetime] | None = None,
         *,
         log_masterdata: bool = True,
-        photos: PhotoStore | None = None,
+        photos: PhotoStore | Callable[[], PhotoStore] | None = None,
     ) -> None:
         """``log_masterdata``: write organizations, keys and products into the log as format v2 entries
         (issue 11). Off only for a ledger of lot events alone, as before format v2 (tests pinning log
-        positions of events use it). ``photos``: where product images are stored by their SHA-256
-        (``Ledger.open`` and the app use ``<data dir>/photos``)."""
+        positions of events use it). ``photos``: where product images are stored by their SHA-256, or
+        what builds it on first use (``Ledger.open``: the store the settings choose; the app: its own)."""
         self.engine = engine
         self.keyring = keyring
         self.clock = clock or (lambda: datetime.now(UTC))
         self.log_masterdata = log_masterdata
-        self.photos = photos
+        self._photos = photos
 
-    def use_photos(self, data_dir: Path) -> None:
-        """Keep product images under ``data_dir/photos`` unless the ledger was given a photo store."""
-        if self.photos is None:
-            self.photos = PhotoStore(data_dir / "photos")
+    def use_photos(self, photos: PhotoStore | Callable[[], PhotoStore]) -> None:
+        """Keep product images in ``photos`` (or what it builds) unless the ledger was given a photo store."""
+        if self._photos is None:
+            self._photos = photos
+
+    def photo_store(self) -> PhotoStore | None:
+        """The photo store product images live in (built on first use), or None without one."""
+        if self._photos is not None and not isinstance(self._photos, PhotoStore):
+            self._photos = self._photos()
+        return self._photos
 
     @classmethod
     def open(cls, settings: Settings, *, migrate_schema: bool = True, log_masterdata: bool = True) -> Self:
@@ -89,7 +94,7 @@ class LedgerBase:
         except BaseException:
             engine.dispose()  # refusing to start must not leave pooled connections behind
             raise
-        return cls(engine, ring, log_masterdata=log_masterdata, photos=PhotoStore(settings.data_dir / "photos"))
+        return cls(engine, ring, log_masterdata=log_masterdata, photos=lambda: open_photo_store(settings))
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:

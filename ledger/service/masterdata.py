@@ -187,13 +187,14 @@ class MasterData(LedgerBase):
     def product_images(self, hashes: Sequence[str]) -> list[dict[str, str]]:
         """``[{"sha256", "media_type"}]`` of images in the photo store (the product body signs both);
         ``InputError`` for one not uploaded or whose stored file no longer matches its hash."""
-        if hashes and self.photos is None:
+        photos = self.photo_store() if hashes else None
+        if hashes and photos is None:
             raise InputError("this ledger has no photo store: product images cannot be checked", field="images")
         out = []
         for n, sha in enumerate(hashes):
-            assert self.photos is not None
+            assert photos is not None
             try:
-                _, media_type = self.photos.get(sha)
+                _, media_type = photos.get(sha)
             except NotFound:
                 raise InputError(
                     f"images.{n}: no uploaded image {sha}: upload it first (POST /api/v1/products/images)",
@@ -206,9 +207,10 @@ class MasterData(LedgerBase):
 
     def store_product_image(self, data: bytes) -> dict[str, str]:
         """Store an image for product master data by its SHA-256: ``{"sha256", "media_type"}``."""
-        if self.photos is None:
+        photos = self.photo_store()
+        if photos is None:
             raise InputError("this ledger has no photo store", field="image")
-        stored = self.photos.put(data)
+        stored = photos.put(data)
         return {"sha256": stored["sha256"], "media_type": stored["mediaType"]}
 
     def get_product(self, gtin: str) -> dict[str, Any]:
