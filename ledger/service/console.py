@@ -54,7 +54,7 @@ KIND_ROLE = {
     "exporter": "exporter",
     "inspector": "inspector",
     "operator": "admin",
-    "authority": "authority",  # no API-key role: it attests (ConsoleTools.attest_as) and records no events
+    "authority": "authority",  # attests (ConsoleTools.attest_as, or POST /api/v1/attestations) and records no events
 }
 
 
