@@ -27,7 +27,7 @@ from ledger.service.console import Account, AccountLocked, SignedIn, SignInRefus
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 KEY_ROLES = {"cooperative": ["producer"], "company": ["producer"], "exporter": ["exporter", "producer"],
-             "inspector": ["inspector"], "operator": ["admin"]}  # fmt: skip
+             "inspector": ["inspector"], "operator": ["admin"], "authority": ["authority"]}  # fmt: skip
 
 
 def _text(form: FormData, name: str, limit: int = 300) -> str:
@@ -172,7 +172,7 @@ def _keys(request: Request, who: Account, status: int = 200, **ctx: Any) -> Resp
     keys = web(request).console.api_keys(who)
     for k in keys:
         k["created"] = _day(k["created_at"])
-    return render(request, "keys.html", status, who=who, keys=keys, roles=KEY_ROLES[who.org_kind], **ctx)
+    return render(request, "keys.html", status, who=who, keys=keys, roles=KEY_ROLES.get(who.org_kind, []), **ctx)
 
 
 def _day(iso: str | None) -> str:

@@ -142,7 +142,7 @@ def _foreign(req: EventRequest) -> None:
             req, "foreign_step", f"wrong signer: a {req.kind} organization may not record {req.step} on {lot}"
         )
     if req.role is not None and req.step not in FOREIGN_STEPS.get(req.role, frozenset()):
-        raise _denied(req, "role", f"a {req.role} key may not record {req.step} on {lot}")
+        raise _denied(req, "role", f"{_article(req.role)} {req.role} key may not record {req.step} on {lot}")
     if req.step in _GUARDED and req.packed_by != req.actor:
         raise _denied(
             req,
@@ -192,3 +192,8 @@ def authorize_product(actor: int, gtin: str, prefixes: Mapping[int, Sequence[str
             step=None,
             reason="gs1_prefix",
         )
+
+
+def _article(word: str) -> str:
+    """'a' or 'an' before a role name in a message ("an inspector key", "a producer key")."""
+    return "an" if word[:1].lower() in "aeiou" else "a"

@@ -179,3 +179,23 @@ def test_the_new_pages_are_small_and_load_nothing_from_outside(people: World) ->
         assert r.status_code in (200, 422) and len(r.content) < 60 * 1024, (r.url, len(r.content))
         assert "http://" not in r.text.replace("http://testserver", "") and "https://" not in r.text
         assert "built-in method" not in r.text and "hứng thực" in r.text  # every text key resolves
+
+
+def test_an_authority_manages_its_api_keys_in_the_console(people: World) -> None:
+    """The keys page of an authority offers the one role its organization may hold (``authority``) and the key
+    it issues records an attestation through the API; another role is refused with a message, not a 500."""
+    c, csrf = signed_in(people, "hd@ocop-bt.vn")
+    page = c.get("/console/keys")
+    assert page.status_code == 200 and 'value="authority"' in page.text
+    refused = c.post("/console/keys", data={"csrf": csrf, "label": "sai", "role": "producer"})
+    assert refused.status_code == 422 and 'value="sai"' in refused.text
+    made = c.post("/console/keys", data={"csrf": csrf, "label": "API hội đồng", "role": "authority"})
+    assert made.status_code == 201
+    token = made.text.split('id="new-key">', 1)[1].split("</output>", 1)[0]
+    about = {"type": "product", "id": GTIN_A}
+    claim = {"type": "ocop_rating", "stars": 4, "year": 2025}
+    r = people.client.post(
+        "/api/v1/attestations", json={"about": about, "claim": claim}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["subject"].startswith("attestation:ocop-binh-thuan:")
