@@ -46,6 +46,16 @@ ORGS: list[tuple[str, str, str, str, list[tuple[str, str, str, int | None, int |
 ]  # fmt: skip
 
 
+# slug/product index -> the optional master data of products sold abroad (brand, net content, zh/ja names)
+DETAILS: dict[str, dict[str, Any]] = {
+    "htx-phu-hoi/1": {"name_zh": "红心火龙果", "name_ja": "赤肉ドラゴンフルーツ", "brand": "Phú Hội",
+                      "net_content": {"value": 10, "unit": "KGM"}},
+    "chanh-thu/1": {"name_zh": "DuriVy 冷冻整颗榴莲", "name_ja": "DuriVy 冷凍ドリアン(丸ごと)", "brand": "DuriVy"},
+    "dong-a/1": {"name_zh": "可可椰子糖", "name_ja": "ココア・ココナッツキャンディ", "brand": "Đông Á",
+                 "net_content": {"value": 400, "unit": "GRM"}},
+}  # fmt: skip
+
+
 @dataclass
 class DemoData:
     gtins: dict[str, str] = field(default_factory=dict)  # "org/product index" -> GTIN-14
@@ -80,6 +90,7 @@ def seed(ledger: Ledger) -> DemoData:
                     ocop_stars=stars,
                     ocop_year=year,
                     certifications=certs,
+                    **DETAILS.get(f"{slug}/{item}", {}),
                 ),
             )
             data.gtins[f"{slug}/{item}"] = gtin

@@ -29,3 +29,6 @@ def test_demo_seeds_anchors_and_verifies(tmp_path: Path, tester_chain: ChainClie
     assert set(verdicts.values()) == {"verified"}, verdicts
     steps = [e.biz_step for e in ledger.verify_lot(data.featured, check).entries]
     assert steps == ["commissioning", "ocop:freezing", "inspecting", "packing", "shipping"]
+    durian = ledger.get_product(data.gtins["chanh-thu/1"])
+    assert (durian["brand"], durian["name_zh"]) == ("DuriVy", "DuriVy 冷冻整颗榴莲")
+    assert ledger.get_product(data.gtins["dong-a/1"])["net_content"] == {"value": 400, "unit": "GRM"}
