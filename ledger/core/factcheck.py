@@ -44,6 +44,8 @@ class ProductChain:
     signer_keys: Mapping[str, bytes] = field(default_factory=dict)  # key id -> raw public key (log key included)
     org_row: Mapping[str, Any] | None = None  # the producer (the lot's organization) and its org chain
     org_entries: Sequence[tuple[int, Mapping[str, Any], bytes]] = ()
+    # the attestation chains about the product (``attestation:<authority>:<n>``): pages say who vouches from them
+    attestations: Sequence[Sequence[tuple[int, Mapping[str, Any], bytes]]] = ()
 
 
 def check_product(chain: ProductChain, before: int | None = None) -> dict[str, Any] | None:
@@ -67,6 +69,10 @@ def check_product(chain: ProductChain, before: int | None = None) -> dict[str, A
                 found=found,
             )
     check_org(chain)
+    for att in chain.attestations:  # an edited attestation is tampering, never a silently missing voucher
+        prev = None
+        for n, (index, ent, stored) in enumerate(att):
+            prev = _check_entry(ent, index, stored, n, prev, chain.signer_keys)
     if before is None:
         return body
     try:

@@ -21,16 +21,17 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from ledger.core import factcheck, masterdata, signing, statements
+from ledger.core import canonical, factcheck, masterdata, signing, statements
 from ledger.core.records import ProductCreate
 from ledger.errors import InputError, LedgerError, NotFound, PermissionDenied
 from ledger.store import v2log
 from ledger.store.keys import KeyRing
-from ledger.store.models import Organization, Product, SigningKey
+from ledger.store.models import LogEntry, Organization, Product, SigningKey
 
 _org = Organization.__table__  # type: ignore[attr-defined]
 _key = SigningKey.__table__  # type: ignore[attr-defined]
 _product = Product.__table__  # type: ignore[attr-defined]
+_entry = LogEntry.__table__  # type: ignore[attr-defined]
 
 
 def org_body(row: Any) -> dict[str, Any]:
@@ -158,12 +159,34 @@ def product_chain(conn: Connection, product_id: int | None, size: int) -> factch
         return None
     rows = [r for r in v2log.subject_rows(conn, f"product:{row.gtin}") if int(r.idx) < size]
     entries = [(int(r.idx), v2log.entry_of(r), bytes(r.leaf_hash)) for r in rows]
-    regs = [e for s in sorted({str(r.signer) for r in rows}) for e in v2log.subject_entries(conn, f"key:{s}")[:1]]
+    vouching = _attestation_rows(conn, {"type": "product", "id": row.gtin}, size)
+    signers = {str(r.signer) for r in [*rows, *(r for chain in vouching for r in chain)]}
+    regs = [e for s in sorted(signers) for e in v2log.subject_entries(conn, f"key:{s}")[:1]]
     keys = factcheck.key_table(regs, v2log.log_public_key(conn))
     org = conn.execute(select(_org).where(_org.c.id == row.org_id)).first()
     org_rows = [r for r in v2log.subject_rows(conn, f"org:{org.slug}") if int(r.idx) < size] if org else []
     org_entries = [(int(r.idx), v2log.entry_of(r), bytes(r.leaf_hash)) for r in org_rows]
-    return factcheck.ProductChain(dict(row._mapping), entries, keys, dict(org._mapping) if org else None, org_entries)
+    attestations = [[(int(r.idx), v2log.entry_of(r), bytes(r.leaf_hash)) for r in chain] for chain in vouching]
+    org_row = dict(org._mapping) if org else None
+    return factcheck.ProductChain(dict(row._mapping), entries, keys, org_row, org_entries, attestations)
+
+
+def _attestation_rows(conn: Connection, about: dict[str, str], size: int) -> list[list[Any]]:
+    """The stored rows of every attestation chain about ``about`` in the first ``size`` log entries."""
+    firsts = conn.execute(
+        select(_entry.c.lot_id, _entry.c.event).where(
+            _entry.c.event_type == "attestation", _entry.c.seq == 0, _entry.c.idx < size
+        )
+    ).all()
+    out = []
+    for first in firsts:
+        try:
+            if canonical.from_canonical(str(first.event).encode()).get("about") != about:
+                continue
+        except (LedgerError, ValueError):
+            pass  # an unreadable first entry is checked (and fails) with its chain
+        out.append([r for r in v2log.subject_rows(conn, str(first.lot_id)) if int(r.idx) < size])
+    return out
 
 
 def key_facts(conn: Connection, kid: str) -> dict[str, Any] | None:

@@ -234,3 +234,23 @@ def test_growing_area_codes_say_who_vouches_on_the_page_and_certificate(v2_ledge
     assert "WARNING: growing-area code mismatch: the producer declares VN-LDPH-0044" in cert["codes"][0]
     pdf = certificate.render(certificate.build(v2_ledger, base_url="https://x.vn", lot=f"{GTIN_A}.PH-2"))
     assert pdf.startswith(b"%PDF")
+
+
+def test_an_edited_attestation_makes_its_products_lots_tampered_naming_the_entry(v2_ledger: Ledger) -> None:
+    """A database edit of an attestation (its claim, signature or leaf hash) must not just make the voucher vanish
+    from the page: the lot's verdict names the attestation entry (issue 11, tamper suite)."""
+    from ledger.core.records import ProductCreate
+    from ledger.store.models import LogEntry
+
+    _world(v2_ledger)
+    v2_ledger.create_product("htx-phu-hoi", ProductCreate(gtin=GTIN_A, name_vi="Thanh long"))
+    lot = v2_ledger.create_lot("htx-phu-hoi", {"gtin": GTIN_A, "code": "PH-1"})["lot_id"]
+    made = attestations.attest(v2_ledger, "ocop-lam-dong", {"type": "product", "id": GTIN_A}, RATING)
+    assert v2_ledger.verify_lot(lot).verdict != "tampered"
+    e = LogEntry.__table__
+    forged = json.dumps({**made["body"], "claim": {**RATING, "stars": 5}}, separators=(",", ":"), sort_keys=True)
+    with write_tx(v2_ledger.engine) as conn:
+        conn.execute(update(e).where(e.c.idx == made["index"]).values(event=forged))
+    report = v2_ledger.verify_lot(lot)
+    assert report.verdict == "tampered"
+    assert report.failure is not None and report.failure.index == made["index"]
