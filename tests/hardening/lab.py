@@ -36,6 +36,7 @@ from tests.helpers import Clock, event, gtin, lot_fields, transformation
 MASTER_KEY = bytes(range(32))
 COOPS = ("htx-phu-hoi", "htx-cai-mon", "htx-thuan-an", "cty-dong-lanh")
 INSPECTOR, EXPORTER = "quatest-3", "vina-export"
+AUTHORITY = "ocop-lam-dong"  # an organization of kind authority: attests facts about products
 
 
 @dataclass
@@ -95,6 +96,13 @@ def build(path: Path, *, lots_per_coop: int = 55, seed: int = 7) -> Built:
                 org, ProductCreate(gtin=g, name_vi=f"Sản phẩm {n}-{k}", ocop_stars=3 + k, ocop_year=2024, **facts)
             )
             products[org].append(g)
+    # an authority vouches for facts about the first products (issue 11): a rating, a certification, one revoked
+    led.create_org(OrganizationCreate(name="Hội đồng OCOP tỉnh Lâm Đồng", slug=AUTHORITY, kind="authority"))
+    for org in COOPS[:2]:
+        about = {"type": "product", "id": products[org][0]}
+        led.attest(AUTHORITY, about, {"type": "ocop_rating", "stars": 4, "year": 2025, "decision": "12/QĐ-UBND"})
+        led.attest(AUTHORITY, about, {"type": "certification", "scheme": "VietGAP", "number": f"VG-{org}"})
+    led.revoke_attestation(f"attestation:{AUTHORITY}:4")
     built = Built(path, CachedChain(0, "", {}))
     owner: dict[str, str] = {}
     for round_ in range(2):

@@ -447,8 +447,13 @@ def m_v2_entry(s: Snapshot, rng: random.Random) -> Mutation:
     else:
         new = _str_change(str(r[col]), rng)
     lot = None
+    gtin = None
     if r["event_type"] == "product":
-        product = next(p for p in s.products if f"product:{p['gtin']}" == r["lot_id"])
+        gtin = r["lot_id"].removeprefix("product:")
+    elif r["event_type"] == "attestation":  # about a product: the pages of its lots show who vouches
+        gtin = json.loads(r["event"])["about"]["id"]
+    if gtin is not None:
+        product = next(p for p in s.products if p["gtin"] == gtin)
         lot = next((x["lot_id"] for x in s.lots if x["product_id"] == product["id"]), None)
     return Mutation(
         f"v2.{r['event_type']}.{col}", f"idx {r['idx']}", _set(E, {"idx": r["idx"]}, **{col: new}), lot, {r["idx"]}
