@@ -74,8 +74,17 @@ class Records(LedgerBase):
             nodes_root,
             proof_map,
             _input_heads(conn, rows),
-            masterdata_log.product_chain(conn, lot_row.product_id if lot_row else None, size),
+            masterdata_log.product_chain(
+                conn, lot_row.product_id if lot_row else None, size, _vouched_about(lot_id, lot_row)
+            ),
         )
+
+
+def _vouched_about(lot_id: str, lot_row: Any) -> list[dict[str, str]]:
+    """What attestations shown on the lot's page may be about besides its product: the lot and its plot."""
+    about = [{"type": "lot", "id": lot_id}]
+    plot = getattr(lot_row, "growing_area_code", None) if lot_row is not None else None
+    return [*about, {"type": "plot", "id": str(plot)}] if plot else about
 
 
 def _proofs(conn: Connection, indexes: Sequence[int], size: int) -> tuple[bytes, dict[int, list[bytes]]]:

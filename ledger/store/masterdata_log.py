@@ -150,8 +150,11 @@ def backfill(conn: Connection, ring: KeyRing, now: datetime) -> int:
     return v2log.entry_total(conn) - before
 
 
-def product_chain(conn: Connection, product_id: int | None, size: int) -> factcheck.ProductChain | None:
-    """The product's row and its signed chain in the first ``size`` log entries (None without a product)."""
+def product_chain(
+    conn: Connection, product_id: int | None, size: int, also_about: list[dict[str, str]] | None = None
+) -> factcheck.ProductChain | None:
+    """The product's row and its signed chain in the first ``size`` log entries (None without a product), with
+    the attestation chains about the product and about ``also_about`` (the lot and its plot)."""
     if product_id is None:
         return None
     row = conn.execute(select(_product).where(_product.c.id == product_id)).first()
@@ -159,7 +162,7 @@ def product_chain(conn: Connection, product_id: int | None, size: int) -> factch
         return None
     rows = [r for r in v2log.subject_rows(conn, f"product:{row.gtin}") if int(r.idx) < size]
     entries = [(int(r.idx), v2log.entry_of(r), bytes(r.leaf_hash)) for r in rows]
-    vouching = _attestation_rows(conn, {"type": "product", "id": row.gtin}, size)
+    vouching = _attestation_rows(conn, [{"type": "product", "id": row.gtin}, *(also_about or [])], size)
     signers = {str(r.signer) for r in [*rows, *(r for chain in vouching for r in chain)]}
     regs = [e for s in sorted(signers) for e in v2log.subject_entries(conn, f"key:{s}")[:1]]
     keys = factcheck.key_table(regs, v2log.log_public_key(conn))
@@ -171,8 +174,8 @@ def product_chain(conn: Connection, product_id: int | None, size: int) -> factch
     return factcheck.ProductChain(dict(row._mapping), entries, keys, org_row, org_entries, attestations)
 
 
-def _attestation_rows(conn: Connection, about: dict[str, str], size: int) -> list[list[Any]]:
-    """The stored rows of every attestation chain about ``about`` in the first ``size`` log entries."""
+def _attestation_rows(conn: Connection, about: list[dict[str, str]], size: int) -> list[list[Any]]:
+    """The stored rows of every attestation chain about one of ``about`` in the first ``size`` log entries."""
     firsts = conn.execute(
         select(_entry.c.lot_id, _entry.c.event).where(
             _entry.c.event_type == "attestation", _entry.c.seq == 0, _entry.c.idx < size
@@ -181,7 +184,7 @@ def _attestation_rows(conn: Connection, about: dict[str, str], size: int) -> lis
     out = []
     for first in firsts:
         try:
-            if canonical.from_canonical(str(first.event).encode()).get("about") != about:
+            if canonical.from_canonical(str(first.event).encode()).get("about") not in about:
                 continue
         except (LedgerError, ValueError):
             pass  # an unreadable first entry is checked (and fails) with its chain

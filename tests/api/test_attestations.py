@@ -254,3 +254,20 @@ def test_an_edited_attestation_makes_its_products_lots_tampered_naming_the_entry
     report = v2_ledger.verify_lot(lot)
     assert report.verdict == "tampered"
     assert report.failure is not None and report.failure.index == made["index"]
+
+
+def test_an_edited_attestation_about_the_lot_is_tampering_too(v2_ledger: Ledger) -> None:
+    from ledger.core.records import ProductCreate
+    from ledger.store.models import LogEntry
+
+    _world(v2_ledger)
+    v2_ledger.create_product("htx-phu-hoi", ProductCreate(gtin=GTIN_A, name_vi="Thanh long"))
+    lot = v2_ledger.create_lot("htx-phu-hoi", {"gtin": GTIN_A, "code": "PH-2"})["lot_id"]
+    claim = {"type": "packing_house_code", "code": "VN-PH-0042"}
+    made = attestations.attest(v2_ledger, "ocop-lam-dong", {"type": "lot", "id": lot}, claim)
+    assert v2_ledger.verify_lot(lot).verdict != "tampered"
+    e = LogEntry.__table__
+    with write_tx(v2_ledger.engine) as conn:
+        conn.execute(update(e).where(e.c.idx == made["index"]).values(sig="A" * 86 + "=="))
+    report = v2_ledger.verify_lot(lot)
+    assert report.verdict == "tampered" and report.failure is not None and report.failure.index == made["index"]
