@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from api import console, errors, sequenced
 from api.config import ApiSettings
 from api.deps import anchor_check_dep, ledger_dep, role_dependency
+from api.fastpath import AppendFastPath
 from api.middleware import LimitMiddleware, Metrics, ObserveMiddleware, PathMiddleware
 from api.page import Pages
 from api.routes import (
@@ -200,6 +201,7 @@ def create_app(
     app.include_router(console.router)  # the web console (issue 14)
     _install_docs(app)
     _document_input_errors(app)
+    app.add_middleware(AppendFastPath, fastapi_app=app)  # innermost of ours: after the limits, before routing
     app.add_middleware(
         LimitMiddleware,
         max_body=api_settings.max_body_bytes,

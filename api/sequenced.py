@@ -16,6 +16,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from fastapi import FastAPI, Request, Response
@@ -77,8 +78,11 @@ def install(app: FastAPI, registry: CollectorRegistry) -> None:
 
 
 def sequencer(app: FastAPI) -> Sequencer:
+    seq: Sequencer | None = getattr(app.state, "sequencer", None)
+    if seq is not None:  # started: no lock (every append asks)
+        return seq
     with _lock:
-        seq: Sequencer | None = getattr(app.state, "sequencer", None)
+        seq = getattr(app.state, "sequencer", None)
         if seq is None:
             svc: Services = app.state.services
             seq = app.state.sequencer = Sequencer(
@@ -106,6 +110,17 @@ def handles_idempotency(fn: F) -> F:
     return fn
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """What an append needs of its HTTP request (for ``Idempotency-Key``'s fingerprint)."""
+
+    method: str
+    path: str
+    query: str
+    body: bytes
+    idempotency_key: str | None
+
+
 async def record(
     request: Request,
     svc: Services,
@@ -114,8 +129,23 @@ async def record(
     render: Callable[[list[dict[str, Any]]], Any],
 ) -> Response:
     """Check, queue and await one request's events; the answer is ``render(recorded)`` as JSON, 201."""
-    seq = sequencer(request.app)
-    idem = await _idem(request, svc)
+    raw = request.headers.get(HEADER)
+    body = await request.body() if raw is not None else b""
+    incoming = Incoming(request.method, request.url.path, request.url.query, body, raw)
+    return await record_items(request.app, svc, who, incoming, items, render)
+
+
+async def record_items(
+    app: FastAPI,
+    svc: Services,
+    who: Caller,
+    request: Incoming,
+    items: Sequence[Mapping[str, Any]],
+    render: Callable[[list[dict[str, Any]]], Any],
+) -> Response:
+    """``record`` for a request already read (also ``api.fastpath``'s way in)."""
+    seq = sequencer(app)
+    idem = _idem(request, svc)
     if idem is not None:
         stored = await run_in_threadpool(seq.stored_answer, who.org_id, idem)
         if stored is not None:
@@ -134,12 +164,11 @@ async def record(
     return _response(result.answer, replayed=result.replayed)
 
 
-async def _idem(request: Request, svc: Services) -> IdemSpec | None:
-    raw = request.headers.get(HEADER)
-    if raw is None:
+def _idem(request: Incoming, svc: Services) -> IdemSpec | None:
+    if request.idempotency_key is None:
         return None
-    key = parse_key(raw)
-    fp = fingerprint(request.method, request.url.path, request.url.query, await request.body())
+    key = parse_key(request.idempotency_key)
+    fp = fingerprint(request.method, request.path, request.query, request.body)
     return idem_spec(key, fp, svc.settings.idempotency_retention_hours)
 
 
