@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from nacl import bindings as _sodium
 
 from ledger.errors import ConfigError, InputError, SignatureError
 
@@ -49,18 +50,28 @@ def public_key(private_key: bytes) -> bytes:
 
 
 class Signer:
-    """An Ed25519 private key loaded once, for signing many statements."""
+    """An Ed25519 private key loaded once, for signing many statements.
 
-    __slots__ = ("_key", "key_id", "public_key")
+    Signs with libsodium (PyNaCl), about twice as fast here as OpenSSL. Ed25519 signatures are
+    deterministic (RFC 8032 section 5.1.6), so both give the same bytes for the same key and
+    message; ``tests/core/test_signing.py`` checks that on RFC 8032's vectors and random keys.
+    """
+
+    __slots__ = ("_sk", "key_id", "public_key")
 
     def __init__(self, private_key: bytes) -> None:
-        self._key = Ed25519PrivateKey.from_private_bytes(private_key)
-        self.public_key = self._key.public_key().public_bytes(_RAW, _RAW_PUB)
+        if len(private_key) != 32:
+            raise InputError(f"Ed25519 private key has wrong length: expected 32, got {len(private_key)}")
+        self.public_key, self._sk = _sodium.crypto_sign_seed_keypair(private_key)
         self.key_id = key_id(self.public_key)
 
     def sign(self, message: bytes) -> str:
         """Base64 signature of ``message``."""
-        return base64.b64encode(self._key.sign(message)).decode("ascii")
+        return base64.b64encode(self.sign_raw(message)).decode("ascii")
+
+    def sign_raw(self, message: bytes) -> bytes:
+        """The 64-byte signature of ``message``."""
+        return _sodium.crypto_sign(message, self._sk)[:64]
 
     def __repr__(self) -> str:  # never show key material
         return f"Signer({self.key_id})"

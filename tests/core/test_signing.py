@@ -48,6 +48,26 @@ def test_signer_matches_rfc8032_vector() -> None:
     assert repr(signer) == f"Signer({signer.key_id})"
 
 
+@settings(max_examples=300, deadline=None)
+@given(seed=st.binary(min_size=32, max_size=32), message=st.binary(max_size=2048))
+def test_libsodium_signer_gives_openssls_bytes(seed: bytes, message: bytes) -> None:
+    """Ed25519 is deterministic: the Signer (libsodium) and OpenSSL (``cryptography``) agree byte for byte."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    ossl = Ed25519PrivateKey.from_private_bytes(seed)
+    signer = signing.Signer(seed)
+    raw = serialization.Encoding.Raw
+    assert signer.public_key == ossl.public_key().public_bytes(raw, serialization.PublicFormat.Raw)
+    assert base64.b64decode(signer.sign(message)) == ossl.sign(message) == signer.sign_raw(message)
+    signing.verify_signature(signer.public_key, message, signer.sign(message))
+
+
+def test_signer_refuses_a_private_key_of_the_wrong_length() -> None:
+    with pytest.raises(InputError, match="private key has wrong length: expected 32, got 31"):
+        signing.Signer(PRIV[:31])
+
+
 def test_sign_and_verify() -> None:
     signer = signing.Signer(signing.generate_private_key())
     sig = signer.sign(MESSAGE)
