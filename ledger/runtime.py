@@ -20,3 +20,26 @@ def settle_recursion_limit() -> int:
     if sys.getrecursionlimit() > SANE_RECURSION_LIMIT:
         sys.setrecursionlimit(SANE_RECURSION_LIMIT)
     return sys.getrecursionlimit()
+
+
+GC_GEN0_THRESHOLD = 20_000
+"""Container allocations between young-generation collections in a server process (CPython's default: 700)."""
+
+
+def tune_gc_for_serving() -> tuple[int, int, int]:
+    """Collect, freeze what is alive, and collect the young generation less often; return the thresholds.
+
+    For a long-running API worker, called once its app is built (``ocop-ledger serve``'s factory).
+    Measured with ``scripts/bench_ingest.py`` (50 writers): with CPython's defaults a full collection
+    walked the ~1 M objects of the imported libraries every few seconds, a pause that set the
+    writers' p99 at about 200 ms against a p50 of 40 ms; young collections every 700 allocations
+    cost about a third of the CPU per event. Frozen objects (``gc.freeze``) are never walked again;
+    garbage cycles are still collected, just in larger, rarer young collections.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+    return gc.get_threshold()

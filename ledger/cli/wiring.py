@@ -33,4 +33,8 @@ def create_app_from_env() -> FastAPI:
 
     settings = Settings()
     ledger = Ledger.open(settings)
-    return create_app(settings, ledger=ledger, chain=lazy_chain(settings), api_settings=ApiSettings())
+    from ledger.runtime import tune_gc_for_serving
+
+    app = create_app(settings, ledger=ledger, chain=lazy_chain(settings), api_settings=ApiSettings())
+    tune_gc_for_serving()  # a long-running worker: see ledger.runtime
+    return app
