@@ -5,6 +5,7 @@ Pure functions; raise ``InputError`` with the expected and the found value.
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import quote
 
@@ -36,6 +37,14 @@ def _validate_numeric(value: str, name: str, lengths: tuple[int, ...]) -> str:
 
 def normalize_gtin(value: str) -> str:
     """A GTIN-8/12/13/14 as GTIN-14 (left-padded with zeros), check digit verified."""
+    if isinstance(value, str) and len(value) <= 14:
+        return _gtin14(value)  # every append checks its lot's GTIN: the valid ones are remembered
+    _validate_numeric(value, "GTIN", (8, 12, 13, 14))
+    return value.zfill(14)
+
+
+@functools.lru_cache(maxsize=4096)
+def _gtin14(value: str) -> str:
     _validate_numeric(value, "GTIN", (8, 12, 13, 14))
     return value.zfill(14)
 
