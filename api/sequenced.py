@@ -16,6 +16,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -25,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.idempotency import HEADER, REPLAYED, _fault
 from api.services import Services
-from ledger.sequencer import Answer, Group, IdemSpec, Sequencer, fingerprint, idem_spec, parse_key
+from ledger.sequencer import Answer, Group, GroupResult, IdemSpec, Sequencer, fingerprint, idem_spec, parse_key
 
 MARK = "handles_idempotency_key"
 INLINE_ITEMS = 8
@@ -157,7 +158,7 @@ async def record_items(
 
     # a few events are checked faster on the event loop than the hop to a thread and back costs
     group = prepare() if len(items) <= INLINE_ITEMS else await run_in_threadpool(prepare)
-    result = await asyncio.wrap_future(seq.submit(group))
+    result = await _woken(seq.submit(group))
     assert result.answer is not None
     if idem is not None and not result.replayed:
         _fault("exit-after-idempotent-commit")
@@ -170,6 +171,67 @@ def _idem(request: Incoming, svc: Services) -> IdemSpec | None:
     key = parse_key(request.idempotency_key)
     fp = fingerprint(request.method, request.path, request.query, request.body)
     return idem_spec(key, fp, svc.settings.idempotency_retention_hours)
+
+
+class _LoopWaker:
+    """Hands the sequencer's results to one event loop, a whole batch per wake-up.
+
+    ``asyncio.wrap_future`` wakes the loop once per request (a write to its self-pipe from the
+    sequencer thread, and a callback); here the requests a batch resolves are queued and the loop
+    is woken once, when the first of them arrives, to settle all that are queued by then.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._queued: list[tuple[asyncio.Future[GroupResult], Future[GroupResult]]] = []
+        self._lock = threading.Lock()
+
+    def watch(self, done: Future[GroupResult]) -> asyncio.Future[GroupResult]:
+        waiter: asyncio.Future[GroupResult] = self.loop.create_future()
+        done.add_done_callback(lambda f: self._queue(waiter, f))
+        return waiter
+
+    def _queue(self, waiter: asyncio.Future[GroupResult], done: Future[GroupResult]) -> None:
+        with self._lock:
+            self._queued.append((waiter, done))
+            first = len(self._queued) == 1
+        if first:
+            try:
+                self.loop.call_soon_threadsafe(self._settle)
+            except RuntimeError:  # the loop has closed: nobody is waiting any more
+                pass
+
+    def _settle(self) -> None:
+        with self._lock:
+            queued, self._queued = self._queued, []
+        for waiter, done in queued:
+            if waiter.done():
+                continue
+            if done.cancelled():
+                waiter.cancel()
+            elif (exc := done.exception()) is not None:
+                waiter.set_exception(exc)
+            else:
+                waiter.set_result(done.result())
+
+
+_wakers: dict[asyncio.AbstractEventLoop, _LoopWaker] = {}
+
+
+async def _woken(done: Future[GroupResult]) -> GroupResult:
+    """``await asyncio.wrap_future(done)``, woken with the rest of its batch (``_LoopWaker``)."""
+    loop = asyncio.get_running_loop()
+    waker = _wakers.get(loop)
+    if waker is None:
+        with _lock:
+            for old in [k for k in _wakers if k.is_closed()]:
+                del _wakers[old]
+            waker = _wakers.setdefault(loop, _LoopWaker(loop))
+    try:
+        return await waker.watch(done)
+    except asyncio.CancelledError:
+        done.cancel()  # dropped if its batch has not begun (``Sequencer._commit``)
+        raise
 
 
 def _answer(content: Any) -> Answer:

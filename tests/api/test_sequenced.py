@@ -80,3 +80,48 @@ def test_a_request_the_policy_refuses_fails_alone_with_403(world: World) -> None
     )
     assert r.status_code == 403 and r.json()["error"]["details"][0]["index"] == 0
     assert world.counts()[0] == before + 6
+
+
+def test_the_loop_is_woken_once_for_a_whole_batch_of_results() -> None:
+    import asyncio
+    import threading
+    from concurrent.futures import Future
+
+    from api.sequenced import _woken
+    from ledger.sequencer import GroupResult
+
+    wakeups: list[int] = []
+
+    async def main() -> list[object]:
+        loop = asyncio.get_running_loop()
+        real = loop.call_soon_threadsafe
+
+        def counted(*args: Any, **kw: Any) -> Any:
+            wakeups.append(1)
+            return real(*args, **kw)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+        futures: list[Future[GroupResult]] = [Future() for _ in range(5)]
+        waiting = [asyncio.ensure_future(_woken(f)) for f in futures]
+        await asyncio.sleep(0)
+
+        def commit() -> None:  # the sequencer thread settles a batch in one go
+            for i, f in enumerate(futures[:4]):
+                if i == 3:
+                    f.set_exception(ValueError("refused"))
+                else:
+                    f.set_result(GroupResult(recorded=[{"i": i}]))
+
+        t = threading.Thread(target=commit)
+        t.start()
+        t.join()
+        done = await asyncio.gather(*waiting[:4], return_exceptions=True)
+        assert len(wakeups) == 1  # four results, one wake-up
+        waiting[4].cancel()
+        await asyncio.gather(waiting[4], return_exceptions=True)
+        assert futures[4].cancelled()  # a waiter that gave up cancels its request
+        return done
+
+    done = asyncio.run(main())
+    assert [getattr(r, "recorded", None) for r in done[:3]] == [[{"i": 0}], [{"i": 1}], [{"i": 2}]]
+    assert isinstance(done[3], ValueError)
