@@ -87,10 +87,10 @@ LOG_CONFIG: dict[str, Any] = {
 
 def serve_api(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "info") -> None:
     """Run the API under uvicorn (blocking); JSON log lines on stderr."""
-    import uvicorn
+    from ledger.cli import workers as supervisor
 
     open_ledger()  # migrate and check the master key once, before the workers start
-    uvicorn.run(
+    supervisor.serve(
         "ledger.cli.wiring:create_app_from_env",
         factory=True,
         host=host,

@@ -98,7 +98,8 @@ def seed(led: Ledger, *, orgs: int, lots_per_org: int) -> Seeded:
 class Server:
     """``ocop-ledger serve`` in a subprocess; stderr goes to a file the tests read."""
 
-    def __init__(self, data_dir: Path, database_url: str, cwd: Path, **env: str) -> None:
+    def __init__(self, data_dir: Path, database_url: str, cwd: Path, *args: str, **env: str) -> None:
+        self.args = args  # more ``serve`` options, e.g. "--workers", "2"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = cwd / f"server-{self.port}.log"
@@ -110,7 +111,7 @@ class Server:
         exe = Path(sys.executable).with_name("ocop-ledger")
         with open(self.log, "ab") as err:
             self.proc = subprocess.Popen(
-                [str(exe), "serve", "--port", str(self.port)],
+                [str(exe), "serve", "--port", str(self.port), *self.args],
                 cwd=self.cwd,
                 env=self.env,
                 stdout=err,
