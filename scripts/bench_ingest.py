@@ -7,10 +7,12 @@
 Starts ``ocop-ledger serve`` on free 127.0.0.1 ports over a seeded ledger (a temporary SQLite file,
 and a temporary PostgreSQL database at ``LEDGER_TEST_PG_URL``) and drives it with Debian's ``wrk``
 (``scripts/wrk/*.lua``: 50 keep-alive connections, each request one new event with the producer's
-API key). Prints each figure with its target and PASS/MISS:
+API key), after one second of each load to warm the server up (not counted). Prints each figure with its target and PASS/MISS:
 
 - 50 concurrent single-event writers: events/s acknowledged (PostgreSQL ≥ 1,500, SQLite ≥ 1,000),
   p99 ≤ 150 ms, and the ratio to the same server's ``/healthz`` requests/s at 50 connections ≥ 0.3;
+  PostgreSQL on ``serve`` (one worker) and on ``serve --workers 2`` (section ``pg2``); SQLite has
+  one writer at a time by design, so one worker;
 - while the writers run, ``/verify`` and the scan page of a lot keep p99 ≤ 50 ms;
 - two workers (``serve --workers 2``) on one PostgreSQL ≥ 1.5× one worker, nothing lost, gapless;
 - the full-log audit on every core ≥ 1.8× its single-core rate, and 10^6 entries in ≤ 100 s.
@@ -78,6 +80,11 @@ class Serve:
 
     def __exit__(self, *exc: Any) -> None:
         self.srv.stop()
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds of the server and its worker processes so far."""
+        kids = subprocess.run(["pgrep", "-P", str(self.pid)], capture_output=True, text=True).stdout.split()
+        return cpu_seconds(self.pid) + sum(cpu_seconds(int(k)) for k in kids)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -160,18 +167,21 @@ def _gapless(led: Ledger, before: int, acked: int) -> tuple[bool, str]:
     return ok, f"{size - before} stored for {acked} acknowledged; {n} entries, indexes {lo}..{hi}, head {size}"
 
 
-def bench_writers(kind: str, seconds: float) -> list[Figure]:
-    sec = f"writers {kind}"
+def bench_writers(kind: str, seconds: float, workers: int = 1) -> list[Figure]:
+    sec = f"writers {kind}" + (f", serve --workers {workers}" if workers > 1 else "")
     target = 1500.0 if kind == "postgresql" else 1000.0
     with ledger_db(kind) as (tmp, url, led, seeded):
-        with (srv := Serve(tmp, url)) as base:
-            log(f"{kind}: /healthz at {CONNECTIONS} connections for {seconds:.0f} s")
-            c0 = cpu_seconds(srv.pid)
+        with (srv := Serve(tmp, url, workers)) as base:
+            log(f"{sec}: warming up (1 s of writers, 1 s of /healthz; not counted)")
+            wrk(base, 1, CONNECTIONS, "post_events.lua", _writer_env(seeded))
+            wrk(base + "/healthz", 1, CONNECTIONS, "get.lua")
+            log(f"{sec}: /healthz at {CONNECTIONS} connections for {seconds:.0f} s")
+            c0 = srv.cpu_seconds()
             health = wrk(base + "/healthz", seconds, CONNECTIONS, "get.lua")
-            c1 = cpu_seconds(srv.pid)
+            c1 = srv.cpu_seconds()
             before = led.head().size
             lot, page = _quiet_lot(seeded)
-            log(f"{kind}: {CONNECTIONS} single-event writers for {seconds:.0f} s, readers on {lot}")
+            log(f"{sec}: {CONNECTIONS} single-event writers for {seconds:.0f} s, readers on {lot}")
             readers = [
                 subprocess.Popen(
                     [sys.executable, __file__, "--reader", base + path, str(seconds)], stdout=subprocess.PIPE, text=True
@@ -179,7 +189,7 @@ def bench_writers(kind: str, seconds: float) -> list[Figure]:
                 for path in (f"/api/v1/lots/{lot}/verify", page)
             ]
             w = wrk(base, seconds, CONNECTIONS, "post_events.lua", _writer_env(seeded))
-            c2 = cpu_seconds(srv.pid)
+            c2 = srv.cpu_seconds()
             reads = [json.loads(r.communicate()[0].strip().splitlines()[-1]) for r in readers]
         ok, detail = _gapless(led, before, w["ok"])
     note = f"{w['ok']} acknowledged, {w['non_2xx']} non-2xx, {w['socket_errors']} socket errors; {detail}"
@@ -230,6 +240,7 @@ def bench_workers(seconds: float) -> list[Figure]:
     for n in (1, 2):
         with ledger_db("postgresql") as (tmp, url, led, seeded):
             with Serve(tmp, url, workers=n) as base:
+                wrk(base, 1, CONNECTIONS, "post_events.lua", _writer_env(seeded))  # warm-up, not counted
                 log(f"postgresql, serve --workers {n}: {CONNECTIONS} writers for {seconds:.0f} s")
                 before = led.head().size
                 w = wrk(base, seconds, CONNECTIONS, "post_events.lua", _writer_env(seeded))
@@ -305,7 +316,11 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="3 s per load phase, audit of 20,000 entries")
     ap.add_argument("--seconds", type=float, default=None, help="seconds per load phase (default 20; quick 3)")
     ap.add_argument("--audit-entries", type=int, default=None, help="default 10^6; quick 20,000")
-    ap.add_argument("--only", default="sqlite,pg,workers,audit", help="sections to run, comma separated")
+    ap.add_argument(
+        "--only",
+        default="sqlite,pg,pg2,workers,audit",
+        help="sections to run, comma separated (pg2: the PostgreSQL writers on serve --workers 2)",
+    )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--reader", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -323,6 +338,7 @@ def main() -> int:
     sections = [
         ("sqlite", lambda: bench_writers("sqlite", seconds)),
         ("pg", lambda: bench_writers("postgresql", seconds)),
+        ("pg2", lambda: bench_writers("postgresql", seconds, workers=2)),
         ("workers", lambda: bench_workers(seconds)),
         ("audit", lambda: bench_audit(entries)),
     ]
