@@ -32,6 +32,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from ledger.core import bounds
 from ledger.errors import ConflictError, InputError, NotFound
+from ledger.store.db import driver_sql, in_list, list_value
 from ledger.store.models import ApiKey, Organization
 
 _api_key = ApiKey.__table__  # type: ignore[attr-defined]
@@ -131,11 +132,11 @@ def unrevoked(conn: Connection, key_ids: Iterable[str]) -> dict[str, tuple[int, 
     ids = sorted(set(key_ids))
     if not ids:
         return {}
-    rows = conn.execute(
-        select(_api_key.c.key_id, _org.c.id, _org.c.kind)
-        .join(_org, _org.c.id == _api_key.c.org_id)
-        .where(_api_key.c.key_id.in_(ids), _api_key.c.revoked_at.is_(None))
+    sql = (
+        "SELECT k.key_id, o.id, o.kind FROM api_key k JOIN organization o ON o.id = k.org_id"
+        f" WHERE k.key_id {in_list(conn, 'ids')} AND k.revoked_at IS NULL"
     )
+    rows = driver_sql(conn, sql, {"ids": list_value(conn, ids)})
     return {str(r.key_id): (int(r.id), str(r.kind)) for r in rows}
 
 

@@ -29,6 +29,7 @@ from ledger.core.records import LotCreate, input_error, lot_fields_from_ilmd
 from ledger.errors import ConflictError, InputError, LedgerError, SignatureError
 from ledger.store import access
 from ledger.store import log as store
+from ledger.store.db import driver_sql, in_list, list_value
 from ledger.store.keys import KeyRing
 from ledger.store.models import Lot, Product, SigningKey
 from ledger.store.submission import MAX_BATCH, Submission, check_size, parse_batch, prevalidate
@@ -272,9 +273,8 @@ def _lot_ids(subs: Sequence[Submission]) -> set[str]:
 
 def _load_lots(conn: Connection, subs: Sequence[Submission]) -> dict[str, _LotState]:
     ids = _lot_ids(subs)
-    rows = conn.execute(
-        select(_lot.c.lot_id, _lot.c.org_id, _lot.c.last_seq, _lot.c.head_hash).where(_lot.c.lot_id.in_(sorted(ids)))
-    )
+    sql = f"SELECT lot_id, org_id, last_seq, head_hash FROM lot WHERE lot_id {in_list(conn, 'ids')}"
+    rows = driver_sql(conn, sql, {"ids": list_value(conn, sorted(ids))})
     return {r.lot_id: _LotState(r.org_id, r.last_seq, r.head_hash) for r in rows}
 
 

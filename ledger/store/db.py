@@ -11,13 +11,16 @@ own, so several writes and the idempotency record that guards them commit togeth
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -115,3 +118,43 @@ def bound(engine: Engine, conn: Connection) -> Iterator[None]:
 def _bound_to(engine: Engine) -> Connection | None:
     ambient = _ambient.get()
     return ambient[1] if ambient is not None and ambient[0] is engine else None
+
+
+# --- hand-written SQL on the append path --------------------------------------------------
+
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@lru_cache(maxsize=128)
+def _for_driver(sql: str, paramstyle: str) -> str:
+    if paramstyle == "pyformat":  # psycopg: %(name)s, and a literal % doubled
+        return _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
+    return sql  # sqlite3 takes :name as it is
+
+
+def driver_sql(conn: Connection, sql: str, params: Mapping[str, Any] | None = None) -> CursorResult[Any]:
+    """Run ``sql`` (``:name`` parameters) straight through the database driver.
+
+    For the few statements every append batch runs: SQLAlchemy's statement compilation and caching
+    cost about 0.3 ms of CPU per statement on this project's test machines, the driver call 0.1 ms.
+    Values go to the driver as they are: pass only what both drivers store alike (numbers, text,
+    bytes); times go through ``bind_value`` with their column's type. ``in_list`` writes an IN.
+    """
+    return conn.exec_driver_sql(_for_driver(sql, conn.dialect.paramstyle), dict(params or {}))
+
+
+def in_list(conn: Connection, name: str) -> str:
+    """``IN``-list SQL for the parameter ``name``; its value goes through ``list_value``."""
+    if conn.dialect.name == "postgresql":
+        return f"= ANY(:{name})"
+    return f"IN (SELECT value FROM json_each(:{name}))"
+
+
+def list_value(conn: Connection, values: Iterable[Any]) -> Any:
+    return list(values) if conn.dialect.name == "postgresql" else json.dumps(list(values))
+
+
+def bind_value(conn: Connection, column: Any, value: Any) -> Any:
+    """``value`` as SQLAlchemy would send it for ``column`` (e.g. a time on SQLite as its text form)."""
+    process = column.type.bind_processor(conn.dialect)
+    return process(value) if process is not None else value

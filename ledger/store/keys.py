@@ -19,6 +19,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from ledger.core import signing
 from ledger.errors import ConfigError, ConflictError, InputError, NotFound
+from ledger.store.db import driver_sql
 from ledger.store.models import Meta, SigningKey
 
 _key = SigningKey.__table__  # type: ignore[attr-defined]
@@ -129,9 +130,8 @@ class KeyRing:
 
     def active_signer(self, conn: Connection, org_id: int) -> signing.Signer | None:
         """The organization's active server-held key, or None if it signs for itself."""
-        row = conn.execute(
-            select(_key.c.key_id, _key.c.sealed_private_key).where(_key.c.org_id == org_id, _key.c.status == "active")
-        ).first()
+        sql = "SELECT key_id, sealed_private_key FROM signing_key WHERE org_id = :org AND status = 'active'"
+        row = driver_sql(conn, sql, {"org": org_id}).first()
         if row is None or row.sealed_private_key is None:
             return None
         signer = self._signers.get(row.key_id)

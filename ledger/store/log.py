@@ -18,6 +18,7 @@ from sqlalchemy import Connection, TextClause, bindparam, func, insert, select, 
 
 from ledger.core import merkle, proofs
 from ledger.errors import NotFound, VerificationError
+from ledger.store.db import bind_value, driver_sql
 from ledger.store.models import LogEntry, LogHead, Lot, TreeNode
 
 _entry = LogEntry.__table__  # type: ignore[attr-defined]
@@ -44,8 +45,9 @@ def ensure_head(conn: Connection) -> None:
 
 def lock_head(conn: Connection) -> TreeHead:
     """Take the log's write lock (the head row) and return the head as committed (one round trip)."""
-    row = conn.execute(
-        update(_head).where(_head.c.id == 1).values(updated_at=_now()).returning(_head.c.size, _head.c.root)
+    now = bind_value(conn, _head.c.updated_at, _now())
+    row = driver_sql(
+        conn, "UPDATE log_head SET updated_at = :now WHERE id = 1 RETURNING size, root", {"now": now}
     ).first()
     if row is None:
         raise VerificationError("log head row is missing: expected 1 row, got 0 (run migrations)")
@@ -162,7 +164,11 @@ def write_entries(conn: Connection, head: TreeHead, frontier: merkle.Frontier, e
         _insert_many(conn, LotLink.__table__, links)  # type: ignore[attr-defined]
     _update_lot_heads(conn, lot_heads)
     new = TreeHead(frontier.size, frontier.root())
-    conn.execute(update(_head).where(_head.c.id == 1).values(size=new.size, root=new.root, updated_at=_now()))
+    driver_sql(
+        conn,
+        "UPDATE log_head SET size = :size, root = :root, updated_at = :now WHERE id = 1",
+        {"size": new.size, "root": new.root, "now": bind_value(conn, _head.c.updated_at, _now())},
+    )
     return new
 
 
@@ -176,13 +182,13 @@ def _insert_many(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -
     if conn.dialect.name != "postgresql":
         conn.execute(insert(table), rows)
         return
-    conn.execute(_pg_json_insert(table, tuple(rows[0])), {"rows": _pg_json(rows)})
+    driver_sql(conn, _pg_json_insert(table, tuple(rows[0])), {"rows": _pg_json(rows)})
 
 
 @lru_cache(maxsize=32)
-def _pg_json_insert(table: Any, names: tuple[str, ...]) -> TextClause:
+def _pg_json_insert(table: Any, names: tuple[str, ...]) -> str:
     cols = ", ".join(names)
-    return text(
+    return (
         f"INSERT INTO {table.name} ({cols}) SELECT {cols}"  # noqa: S608 - table and column names, no user text
         f" FROM json_populate_recordset(NULL::{table.name}, CAST(:rows AS json))"
     )
@@ -203,7 +209,7 @@ def _pg_json(rows: Sequence[dict[str, Any]]) -> str:
     return json.dumps([{k: value(v) for k, v in r.items()} for r in rows], ensure_ascii=False, separators=(",", ":"))
 
 
-_PG_LOT_HEADS = text(
+_PG_LOT_HEADS = (
     "UPDATE lot SET last_seq = v.seq, head_hash = v.head"
     " FROM json_to_recordset(CAST(:heads AS json)) AS v(lot_id VARCHAR, seq INTEGER, head VARCHAR)"
     " WHERE lot.lot_id = v.lot_id"
@@ -216,7 +222,7 @@ def _update_lot_heads(conn: Connection, heads: dict[str, tuple[int, str]]) -> No
         return
     if conn.dialect.name == "postgresql":
         rows = [{"lot_id": k, "seq": s, "head": h} for k, (s, h) in heads.items()]
-        conn.execute(_PG_LOT_HEADS, {"heads": json.dumps(rows, ensure_ascii=False)})
+        driver_sql(conn, _PG_LOT_HEADS, {"heads": json.dumps(rows, ensure_ascii=False)})
         return
     conn.execute(
         update(_lot)
