@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -28,6 +29,8 @@ _org = Organization.__table__  # type: ignore[attr-defined]
 _lot = Lot.__table__  # type: ignore[attr-defined]
 _product = Product.__table__  # type: ignore[attr-defined]
 Progress = Callable[[int, int], None]
+_COLUMN_NAMES = tuple(col for col, _ in chaincheck.COLUMNS)  # the indexed columns ``check_record`` compares
+_columns = attrgetter(*_COLUMN_NAMES)
 
 
 @dataclass
@@ -116,13 +119,13 @@ class _Auditor:
         """Check one stored entry; return its recomputed leaf hash and whether it is sound."""
         if v2log.is_v2(row):
             return self.v2.entry(row, self.find)
-        idx, lot = int(row.idx), str(row.lot_id)
+        idx, lot, text = int(row.idx), str(row.lot_id), str(row.event)
         try:
-            event = chaincheck.check_record(str(row.event), row._mapping)
+            event = chaincheck.check_record(text, dict(zip(_COLUMN_NAMES, _columns(row), strict=True)))
             stmt = canonical.statement(lot=lot, seq=row.seq, prev=row.prev, event=event, signer=row.signer)
             # the stored text was just found canonical: the statement's and the entry's bytes are
             # assembled from it (canonical.CanonicalStatement), not canonicalized twice more
-            cs = canonical.CanonicalStatement(stmt, str(row.event).encode())
+            cs = canonical.CanonicalStatement(stmt, text.encode())
             data = cs.entry_bytes(row.sig)
         except (LedgerError, ValueError, TypeError) as exc:
             self.find("record", str(exc), idx, lot)
@@ -160,14 +163,18 @@ class _Auditor:
         try:
             if row.seq == 0 and event.get("bizStep") == "commissioning":
                 st.fields = chaincheck.signed_lot_fields(event)
-            self.input_refs.append((idx, chaincheck.input_refs(event)))
+            refs = chaincheck.input_refs(event)
+            if refs:  # an entry without inputs has nothing to check in ``inputs``
+                self.input_refs.append((idx, refs))
         except VerificationError as exc:
             self.find(exc.check or "record", str(exc), idx, lot)
 
     def _link(self, idx: int, lot: str, stmt: Mapping[str, Any], leaf: bytes, stored_leaf: bytes) -> None:
         """The entry's seq and prev link to the lot's previous entry (to its stored leaf hash too, so
         that one bad leaf hash is one finding); the entry becomes the lot's head."""
-        st = self.lots.setdefault(lot, _LotState())
+        st = self.lots.get(lot)
+        if st is None:
+            st = self.lots[lot] = _LotState()
         try:
             chaincheck.check_link(lot, stmt, st.seq + 1, st.head, *([st.stored_head] if st.stored_head else []))
         except VerificationError as exc:
@@ -271,7 +278,7 @@ _LOT_FIELDS = (
 def audit_chunk(a: _Auditor, conn: Connection, start: int, end: int) -> tuple[list[bytes], list[int]]:
     """Check the entries at log indexes [start, end): their recomputed leaf hashes, and the
     indexes whose entry is missing or unsound (their subtrees are tainted)."""
-    rows = {int(r.idx): r for r in store.entries_range(conn, start, end)}
+    rows = {int(r.idx): r for r in store.entry_tuples(conn, start, end)}
     leaves: list[bytes] = []
     tainted: list[int] = []
     for i in range(start, end):
