@@ -107,7 +107,7 @@ class _Auditor:
         self.input_refs: list[tuple[int, list[tuple[str, str]]]] = []  # (idx, [(input lot, head hex)])
         self.v2 = V2Checker(conn, self.keys)
         self.map = MapState()  # the heads map of the entries merged so far (``heads_map`` check)
-        self.map_ops: list[heads_map.MapOp] = []  # the chunk's entries, for the map, in log order
+        self.map_ops: list[heads_map.MapOp | tuple[Any, ...]] = []  # the chunk's entries, for the map, in log order
 
     def find(self, check: str, message: str, index: int | None = None, lot: str | None = None) -> None:
         if len(self.report.findings) >= self.max_findings:
@@ -192,15 +192,16 @@ class _Auditor:
 
     def heads_map(self) -> None:
         """``heads_map`` findings: every heads entry commits the map recomputed from the entries before it."""
-        for op in self.map_ops:
-            if op.subject == statements.HEADS_SUBJECT:
-                problem = heads_map.heads_difference(self.map, op)
+        for op in self.map_ops:  # a MapOp, or its plain tuple from a pool worker
+            idx, subject = op[0], op[1]
+            if subject == statements.HEADS_SUBJECT:
+                problem = heads_map.heads_difference(self.map, heads_map.MapOp(*op))
                 if problem is not None:
-                    self.find("heads_map", problem, op.idx, op.subject)
+                    self.find("heads_map", problem, idx, subject)
             try:
                 heads_map.apply_op(self.map, op)
             except (LedgerError, ValueError) as exc:  # a leaf the map cannot hold (its record is reported)
-                self.find("heads_map", f"entry cannot enter the heads map: {exc}", op.idx, op.subject)
+                self.find("heads_map", f"entry cannot enter the heads map: {exc}", idx, subject)
         self.map_ops = []
 
     def lot_heads(self) -> None:

@@ -30,7 +30,6 @@ from sqlalchemy import Engine
 
 from ledger.audit.checks import AuditReport, Finding, Progress, _Auditor, _LotState, audit_chunk, merge_chunk
 from ledger.audit.tree import TreeChecker, stored_for
-from ledger.store import heads_map
 from ledger.store.db import make_engine, read_tx
 
 
@@ -163,5 +162,5 @@ def _merge(a: _Auditor, tree: TreeChecker, res: _ChunkResult) -> None:
         a.v2.link(subject, idx, seq, prev, a.find)
     a.v2.heads.update(res.v2_heads)
     a.input_refs.extend(res.input_refs)
-    a.map_ops = list(map(heads_map.MapOp._make, res.map_ops))
+    a.map_ops = res.map_ops  # plain tuples: ``_Auditor.heads_map`` takes them as they are
     merge_chunk(a, tree, res.start, res.end, res.leaves, res.tainted, res.stored)

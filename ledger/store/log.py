@@ -279,7 +279,7 @@ def entry_tuples(conn: Connection, start: int, end: int) -> list[StoredEntry]:
     ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = f"SELECT {_STORED_COLUMNS} FROM log_entry WHERE idx >= {ph} AND idx < {ph} ORDER BY idx"
     make = StoredEntry._make
-    return [make(r) for r in conn.exec_driver_sql(sql, (start, end))]
+    return [make(r) for r in conn.exec_driver_sql(sql, (start, end)).all()]
 
 
 def entry_count(conn: Connection) -> int:
