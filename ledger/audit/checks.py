@@ -107,6 +107,8 @@ class _Auditor:
         self.input_refs: list[tuple[int, list[tuple[str, str]]]] = []  # (idx, [(input lot, head hex)])
         self.v2 = V2Checker(conn, self.keys)
         self.map = MapState()  # the heads map of the entries merged so far (``heads_map`` check)
+        self.lot_rows: list[Any] = []  # the lot rows and the ``master_data`` findings, read by ``prefetch``
+        self.table_findings: list[tuple[str, str, int | None, str | None]] = []
         self.map_ops: list[heads_map.MapOp | tuple[Any, ...]] = []  # the chunk's entries, for the map, in log order
 
     def find(self, check: str, message: str, index: int | None = None, lot: str | None = None) -> None:
@@ -204,16 +206,33 @@ class _Auditor:
                 self.find("heads_map", f"entry cannot enter the heads map: {exc}", idx, subject)
         self.map_ops = []
 
-    def lot_heads(self) -> None:
+    def prefetch(self) -> None:
+        """The reads of the checks after the scan that do not depend on it: the lot rows (``lot_heads``) and
+        the ``master_data`` check (its findings are kept for ``tables``). With the process pool this runs
+        while the workers check the first chunks, instead of after the last one."""
         cols = [
             _lot.c.lot_id,
             _lot.c.last_seq,
             _lot.c.head_hash,
             *(getattr(_lot.c, f) for f in _LOT_FIELDS if f != "gtin"),
         ]
-        seen = set()
         q = select(*cols, _product.c.gtin).outerjoin(_product, _product.c.id == _lot.c.product_id)
-        for r in self.conn.execute(q):
+        self.lot_rows = list(self.conn.execute(q).all())
+        self.table_findings = []
+
+        def keep(check: str, message: str, index: int | None = None, lot: str | None = None) -> None:
+            self.table_findings.append((check, message, index, lot))
+
+        self.v2.tables(self.conn, keep)
+
+    def tables(self) -> None:
+        """``master_data`` findings (found by ``prefetch``)."""
+        for f in self.table_findings:
+            self.find(*f)
+
+    def lot_heads(self) -> None:
+        seen = set()
+        for r in self.lot_rows:
             seen.add(r.lot_id)
             st = self.lots.get(r.lot_id, _LotState())
             if (r.last_seq, r.head_hash) != (st.seq, st.head):

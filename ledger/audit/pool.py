@@ -138,7 +138,9 @@ def audit_chunks(
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ctx.Pool(processes, initializer=_init, initargs=(url, a.max_findings)) as pool:
-        for res in pool.imap(_check, _ranges(size, chunk, processes)):
+        results = pool.imap(_check, _ranges(size, chunk, processes))
+        a.prefetch()  # while the workers check the first chunks
+        for res in results:
             _merge(a, tree, res)
             if progress:
                 progress(res.end, size)
