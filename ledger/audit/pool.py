@@ -21,6 +21,7 @@ The findings are those of the single-process audit (only their order within one 
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -88,6 +89,9 @@ _worker: tuple[Engine, _ChunkAuditor] | None = None
 
 def _init(url: str, max_findings: int) -> None:
     global _worker
+    # the objects inherited from the parent (fork) are never garbage here: left out of the cyclic GC's
+    # passes, which would otherwise walk (and copy-on-write) the parent's whole heap again and again
+    gc.freeze()
     engine = make_engine(url)
     with read_tx(engine) as conn:
         _worker = (engine, _ChunkAuditor(conn, max_findings))
