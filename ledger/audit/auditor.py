@@ -81,6 +81,7 @@ def audit(
         if processes > 1 and head.size > chunk:  # one chunk is not worth starting processes
             pool.audit_chunks(engine, a, tree, head.size, chunk, processes, progress)
         else:
+            a.prefetch()
             for start in range(0, head.size, chunk):
                 end = min(start + chunk, head.size)
                 merge_chunk(a, tree, start, end, *audit_chunk(a, conn, start, end))
@@ -90,7 +91,7 @@ def audit(
         _check_root(a, conn, head, tree.root(), bool(tree.tainted))
         a.lot_heads()
         a.inputs()
-        a.v2.tables(conn, a.find)
+        a.tables()
         _check_anchors(a, conn, anchors, tree.roots, chain, head.size)
     a.report.findings.sort(key=lambda f: (f.index is None, f.index or 0))
     a.report.seconds = time.perf_counter() - t0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -28,6 +29,8 @@ _org = Organization.__table__  # type: ignore[attr-defined]
 _lot = Lot.__table__  # type: ignore[attr-defined]
 _product = Product.__table__  # type: ignore[attr-defined]
 Progress = Callable[[int, int], None]
+_COLUMN_NAMES = tuple(col for col, _ in chaincheck.COLUMNS)  # the indexed columns ``check_record`` compares
+_columns = attrgetter(*_COLUMN_NAMES)
 
 
 @dataclass
@@ -104,7 +107,9 @@ class _Auditor:
         self.input_refs: list[tuple[int, list[tuple[str, str]]]] = []  # (idx, [(input lot, head hex)])
         self.v2 = V2Checker(conn, self.keys)
         self.map = MapState()  # the heads map of the entries merged so far (``heads_map`` check)
-        self.map_ops: list[heads_map.MapOp] = []  # the chunk's entries, for the map, in log order
+        self.lot_rows: list[Any] = []  # the lot rows and the ``master_data`` findings, read by ``prefetch``
+        self.table_findings: list[tuple[str, str, int | None, str | None]] = []
+        self.map_ops: list[heads_map.MapOp | tuple[Any, ...]] = []  # the chunk's entries, for the map, in log order
 
     def find(self, check: str, message: str, index: int | None = None, lot: str | None = None) -> None:
         if len(self.report.findings) >= self.max_findings:
@@ -116,13 +121,13 @@ class _Auditor:
         """Check one stored entry; return its recomputed leaf hash and whether it is sound."""
         if v2log.is_v2(row):
             return self.v2.entry(row, self.find)
-        idx, lot = int(row.idx), str(row.lot_id)
+        idx, lot, text = int(row.idx), str(row.lot_id), str(row.event)
         try:
-            event = chaincheck.check_record(str(row.event), row._mapping)
+            event = chaincheck.check_record(text, dict(zip(_COLUMN_NAMES, _columns(row), strict=True)))
             stmt = canonical.statement(lot=lot, seq=row.seq, prev=row.prev, event=event, signer=row.signer)
             # the stored text was just found canonical: the statement's and the entry's bytes are
             # assembled from it (canonical.CanonicalStatement), not canonicalized twice more
-            cs = canonical.CanonicalStatement(stmt, str(row.event).encode())
+            cs = canonical.CanonicalStatement(stmt, text.encode())
             data = cs.entry_bytes(row.sig)
         except (LedgerError, ValueError, TypeError) as exc:
             self.find("record", str(exc), idx, lot)
@@ -160,14 +165,18 @@ class _Auditor:
         try:
             if row.seq == 0 and event.get("bizStep") == "commissioning":
                 st.fields = chaincheck.signed_lot_fields(event)
-            self.input_refs.append((idx, chaincheck.input_refs(event)))
+            refs = chaincheck.input_refs(event)
+            if refs:  # an entry without inputs has nothing to check in ``inputs``
+                self.input_refs.append((idx, refs))
         except VerificationError as exc:
             self.find(exc.check or "record", str(exc), idx, lot)
 
     def _link(self, idx: int, lot: str, stmt: Mapping[str, Any], leaf: bytes, stored_leaf: bytes) -> None:
         """The entry's seq and prev link to the lot's previous entry (to its stored leaf hash too, so
         that one bad leaf hash is one finding); the entry becomes the lot's head."""
-        st = self.lots.setdefault(lot, _LotState())
+        st = self.lots.get(lot)
+        if st is None:
+            st = self.lots[lot] = _LotState()
         try:
             chaincheck.check_link(lot, stmt, st.seq + 1, st.head, *([st.stored_head] if st.stored_head else []))
         except VerificationError as exc:
@@ -185,27 +194,45 @@ class _Auditor:
 
     def heads_map(self) -> None:
         """``heads_map`` findings: every heads entry commits the map recomputed from the entries before it."""
-        for op in self.map_ops:
-            if op.subject == statements.HEADS_SUBJECT:
-                problem = heads_map.heads_difference(self.map, op)
+        for op in self.map_ops:  # a MapOp, or its plain tuple from a pool worker
+            idx, subject = op[0], op[1]
+            if subject == statements.HEADS_SUBJECT:
+                problem = heads_map.heads_difference(self.map, heads_map.MapOp(*op))
                 if problem is not None:
-                    self.find("heads_map", problem, op.idx, op.subject)
+                    self.find("heads_map", problem, idx, subject)
             try:
                 heads_map.apply_op(self.map, op)
             except (LedgerError, ValueError) as exc:  # a leaf the map cannot hold (its record is reported)
-                self.find("heads_map", f"entry cannot enter the heads map: {exc}", op.idx, op.subject)
+                self.find("heads_map", f"entry cannot enter the heads map: {exc}", idx, subject)
         self.map_ops = []
 
-    def lot_heads(self) -> None:
+    def prefetch(self) -> None:
+        """The reads of the checks after the scan that do not depend on it: the lot rows (``lot_heads``) and
+        the ``master_data`` check (its findings are kept for ``tables``). With the process pool this runs
+        while the workers check the first chunks, instead of after the last one."""
         cols = [
             _lot.c.lot_id,
             _lot.c.last_seq,
             _lot.c.head_hash,
             *(getattr(_lot.c, f) for f in _LOT_FIELDS if f != "gtin"),
         ]
-        seen = set()
         q = select(*cols, _product.c.gtin).outerjoin(_product, _product.c.id == _lot.c.product_id)
-        for r in self.conn.execute(q):
+        self.lot_rows = list(self.conn.execute(q).all())
+        self.table_findings = []
+
+        def keep(check: str, message: str, index: int | None = None, lot: str | None = None) -> None:
+            self.table_findings.append((check, message, index, lot))
+
+        self.v2.tables(self.conn, keep)
+
+    def tables(self) -> None:
+        """``master_data`` findings (found by ``prefetch``)."""
+        for f in self.table_findings:
+            self.find(*f)
+
+    def lot_heads(self) -> None:
+        seen = set()
+        for r in self.lot_rows:
             seen.add(r.lot_id)
             st = self.lots.get(r.lot_id, _LotState())
             if (r.last_seq, r.head_hash) != (st.seq, st.head):
@@ -271,7 +298,7 @@ _LOT_FIELDS = (
 def audit_chunk(a: _Auditor, conn: Connection, start: int, end: int) -> tuple[list[bytes], list[int]]:
     """Check the entries at log indexes [start, end): their recomputed leaf hashes, and the
     indexes whose entry is missing or unsound (their subtrees are tainted)."""
-    rows = {int(r.idx): r for r in store.entries_range(conn, start, end)}
+    rows = {int(r.idx): r for r in store.entry_tuples(conn, start, end)}
     leaves: list[bytes] = []
     tainted: list[int] = []
     for i in range(start, end):

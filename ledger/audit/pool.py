@@ -1,6 +1,7 @@
 """The full-log audit on every core: a process pool over chunks of the log.
 
-Ed25519 verification bounds the audit (about 8,000 signatures per second per core), so each
+Ed25519 verification bounds the audit (libsodium: about 10,000 signatures per second per core on the
+reference 2-core machine, some 60% of the audit's time), so each
 worker process runs the audit's own per-chunk check (``ledger.audit.auditor.audit_chunk``: record,
 signature, key, leaf and the lot chains inside the chunk) on its own connection, and the main
 process merges the chunks in log order. What depends on earlier chunks is done in the merge:
@@ -21,6 +22,7 @@ The findings are those of the single-process audit (only their order within one 
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,7 +32,6 @@ from sqlalchemy import Engine
 
 from ledger.audit.checks import AuditReport, Finding, Progress, _Auditor, _LotState, audit_chunk, merge_chunk
 from ledger.audit.tree import TreeChecker, stored_for
-from ledger.store import heads_map
 from ledger.store.db import make_engine, read_tx
 
 
@@ -47,17 +48,20 @@ class _First:
 
 @dataclass
 class _ChunkResult:
+    """What a worker sends back, in plain tuples (a dataclass or named tuple per lot or entry made the
+    pickling cost as much as a tenth of the audit)."""
+
     start: int
     end: int
     leaves: list[bytes]
     tainted: list[int]
     findings: list[Finding]
     truncated: bool
-    firsts: dict[str, _First]
-    lots: dict[str, _LotState]
+    firsts: dict[str, tuple[int, int, str | None, bytes, bytes]]  # _First's fields
+    lots: dict[str, tuple[int, str | None, str | None, dict[str, Any] | None]]  # _LotState's fields
     input_refs: list[tuple[int, list[tuple[str, str]]]] = field(default_factory=list)
     stored: dict[tuple[int, int], bytes] = field(default_factory=dict)  # the chunk's stored subtree hashes
-    map_ops: list[heads_map.MapOp] = field(default_factory=list)  # the chunk's entries, for the heads map
+    map_ops: list[tuple[Any, ...]] = field(default_factory=list)  # the chunk's MapOps (heads map), as tuples
     v2_firsts: dict[str, tuple[int, int, str | None]] = field(default_factory=dict)  # (idx, seq, prev)
     v2_heads: dict[str, tuple[int, str]] = field(default_factory=dict)  # each v2 subject's last (seq, leaf)
 
@@ -86,6 +90,9 @@ _worker: tuple[Engine, _ChunkAuditor] | None = None
 
 def _init(url: str, max_findings: int) -> None:
     global _worker
+    # the objects inherited from the parent (fork) are never garbage here: left out of the cyclic GC's
+    # passes, which would otherwise walk (and copy-on-write) the parent's whole heap again and again
+    gc.freeze()
     engine = make_engine(url)
     with read_tx(engine) as conn:
         _worker = (engine, _ChunkAuditor(conn, max_findings))
@@ -100,15 +107,29 @@ def _check(bounds: tuple[int, int]) -> _ChunkResult:
         leaves, tainted = audit_chunk(a, conn, start, end)
         stored = stored_for(conn, start, end)
     r = a.report
+    firsts = {lot: (f.idx, f.seq, f.prev, f.leaf, f.stored_leaf) for lot, f in a.firsts.items()}
+    lots = {lot: (st.seq, st.head, st.stored_head, st.fields) for lot, st in a.lots.items()}
+    ops = [tuple(op) for op in a.map_ops]
     return _ChunkResult(
-        start, end, leaves, tainted, r.findings, r.truncated, a.firsts, a.lots, a.input_refs, stored, a.map_ops,
+        start, end, leaves, tainted, r.findings, r.truncated, firsts, lots, a.input_refs, stored, ops,
         a.v2.firsts, a.v2.heads,
     )  # fmt: skip
 
 
-def _ranges(size: int, chunk: int) -> Iterator[tuple[int, int]]:
-    for start in range(0, size, chunk):
-        yield start, min(start + chunk, size)
+_MIN_CHUNK = 256
+
+
+def _ranges(size: int, chunk: int, processes: int) -> Iterator[tuple[int, int]]:
+    """Chunks of at most ``chunk`` entries that shrink towards the end of the log: each is a
+    1/(2·processes) share of what is left (at least ``_MIN_CHUNK``, always even as the tree check
+    needs). Big chunks cost less per entry (each sends back its lots' state); small last ones let the
+    workers finish together instead of one waiting for the other's last big chunk."""
+    start = 0
+    while start < size:
+        n = min(chunk, max(_MIN_CHUNK, (size - start) // (2 * processes)))
+        end = min(start + n - n % 2, size)
+        yield start, end
+        start = end
 
 
 def audit_chunks(
@@ -116,15 +137,15 @@ def audit_chunks(
 ) -> None:
     """Check the log's ``size`` entries in chunks on ``processes`` worker processes, merging into ``a`` and ``tree``."""
     url = engine.url.render_as_string(hide_password=False)
-    chunk = min(chunk, max(1000, size // (processes * 8)))  # several chunks per worker: they finish together
-    chunk -= chunk % 2  # even, as the tree check needs
     # fork starts a worker in milliseconds (spawn re-imports everything: seconds on a busy machine). A
     # forked worker opens its own engine and never touches the parent's connections, which it keeps
     # referenced (never closed: closing would end the parent's PostgreSQL sessions) until os._exit.
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ctx.Pool(processes, initializer=_init, initargs=(url, a.max_findings)) as pool:
-        for res in pool.imap(_check, _ranges(size, chunk)):
+        results = pool.imap(_check, _ranges(size, chunk, processes))
+        a.prefetch()  # while the workers check the first chunks
+        for res in results:
             _merge(a, tree, res)
             if progress:
                 progress(res.end, size)
@@ -134,17 +155,19 @@ def _merge(a: _Auditor, tree: TreeChecker, res: _ChunkResult) -> None:
     for f in res.findings:
         a.find(f.check, f.message, f.index, f.lot)
     a.report.truncated |= res.truncated
-    for lot, first in res.firsts.items():  # the link to the head carried over from earlier chunks
-        stmt = {"lot": lot, "seq": first.seq, "prev": first.prev}
-        a._link(first.idx, lot, stmt, first.leaf, first.stored_leaf)
-    for lot, st in res.lots.items():
-        cur = a.lots.setdefault(lot, _LotState())
-        cur.seq, cur.head, cur.stored_head = st.seq, st.head, st.stored_head
-        if st.fields is not None:
-            cur.fields = st.fields
+    for lot, (idx, seq, prev, leaf, stored_leaf) in res.firsts.items():  # the link to the head carried over
+        a._link(idx, lot, {"lot": lot, "seq": seq, "prev": prev}, leaf, stored_leaf)
+    lots = a.lots
+    for lot, (seq, head, stored_head, fields) in res.lots.items():
+        cur = lots.get(lot)
+        if cur is None:
+            cur = lots[lot] = _LotState()
+        cur.seq, cur.head, cur.stored_head = seq, head, stored_head
+        if fields is not None:
+            cur.fields = fields
     for subject, (idx, seq, prev) in res.v2_firsts.items():  # format v2 subjects, likewise
         a.v2.link(subject, idx, seq, prev, a.find)
     a.v2.heads.update(res.v2_heads)
     a.input_refs.extend(res.input_refs)
-    a.map_ops = res.map_ops
+    a.map_ops = res.map_ops  # plain tuples: ``_Auditor.heads_map`` takes them as they are
     merge_chunk(a, tree, res.start, res.end, res.leaves, res.tainted, res.stored)

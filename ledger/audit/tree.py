@@ -77,7 +77,7 @@ class TreeChecker:
         out: dict[tuple[int, int], bytes] = {}
         for level, (lo, hi) in spans.items():
             q = select(_node.c.idx, _node.c.hash).where(_node.c.level == level, _node.c.idx >= lo, _node.c.idx <= hi)
-            out.update({(level, int(r.idx)): bytes(r.hash) for r in self.conn.execute(q)})
+            out.update({(level, int(i)): bytes(h) for i, h in self.conn.execute(q).all()})
         return out
 
     def finish(self) -> None:
@@ -131,6 +131,6 @@ def stored_for(conn: Connection, start: int, end: int) -> dict[tuple[int, int], 
         lo, hi = start >> level, (end >> level) - 1
         if hi >= lo:
             q = select(_node.c.idx, _node.c.hash).where(_node.c.level == level, _node.c.idx >= lo, _node.c.idx <= hi)
-            out.update({(level, int(r.idx)): bytes(r.hash) for r in conn.execute(q)})
+            out.update({(level, int(i)): bytes(h) for i, h in conn.execute(q).all()})
         level += 1
     return out

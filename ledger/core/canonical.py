@@ -103,24 +103,31 @@ class CanonicalStatement:
     only saves re-walking the event on the append path.
     """
 
-    __slots__ = ("event_bytes", "bytes", "_members")
+    __slots__ = ("event_bytes", "bytes", "_head", "_tail")
 
     def __init__(self, stmt: Mapping[str, Any], event_bytes: bytes | None = None) -> None:
         """``event_bytes``: the event's canonical bytes when the caller has them already (e.g. the
         audit, which has just checked that the stored event text is canonical)."""
-        keys = set(stmt)
-        if keys != STATEMENT_KEYS:
+        if stmt.keys() != STATEMENT_KEYS:
+            keys = set(stmt)
             raise InputError(f"statement has wrong fields: expected {sorted(STATEMENT_KEYS)}, got {sorted(keys)}")
         if stmt["v"] != STATEMENT_VERSION:
             raise InputError(f"unsupported statement version: expected {STATEMENT_VERSION}, got {stmt['v']!r}")
         self.event_bytes = canonicalize(stmt["event"]) if event_bytes is None else event_bytes
-        self._members = {k: _scalar(v) for k, v in stmt.items() if k != "event"}
-        self._members["event"] = self.event_bytes
-        self.bytes = _join(self._members)
+        # the members in RFC 8785 order (the keys are exactly STATEMENT_KEYS, all ASCII); an entry's
+        # "sig" sorts between "seq" and "signer", so its bytes are _head + sig member + _tail
+        self._head = b'{"event":%b,"lot":%b,"prev":%b,"seq":%b' % (
+            self.event_bytes,
+            _scalar(stmt["lot"]),
+            _scalar(stmt["prev"]),
+            _scalar(stmt["seq"]),
+        )
+        self._tail = b',"signer":%b,"v":%b}' % (_scalar(stmt["signer"]), _scalar(stmt["v"]))
+        self.bytes = self._head + self._tail
 
     def entry_bytes(self, sig_b64: str) -> bytes:
         """Canonical bytes of the entry this statement makes with signature ``sig_b64``."""
-        return _join({**self._members, "sig": _scalar(sig_b64)})
+        return b'%b,"sig":%b%b' % (self._head, _scalar(sig_b64), self._tail)
 
 
 def _scalar(value: Any) -> bytes:
@@ -136,11 +143,6 @@ def _scalar(value: Any) -> bytes:
     if value is None:
         return b"null"
     return canonicalize(value)
-
-
-def _join(members: Mapping[str, bytes]) -> bytes:
-    # every member name is ASCII, so code-point order is RFC 8785's UTF-16 order
-    return b"{" + b",".join(b'"' + k.encode() + b'":' + v for k, v in sorted(members.items())) + b"}"
 
 
 def entry(stmt: Mapping[str, Any], sig_b64: str) -> dict[str, Any]:

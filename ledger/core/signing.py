@@ -3,6 +3,21 @@
 CONSENSUS-CRITICAL for ``key_id`` and ``sign``/``verify_signature``: the key id format and the
 signed bytes are part of every entry. Pure: bytes in, bytes out; the master key is passed in.
 
+The verification rule (one verifier, ``verify_signature``, for ingest, ``/verify``, the bundle
+verifier and the audit, so they accept and reject exactly the same signatures): RFC 8032 §5.1.7
+Ed25519, cofactorless ([S]B = R + [k]A, compared on R's encoding), and strict about encodings:
+
+- S must be canonical (S < L);
+- the public key A must be a canonical encoding (y < p, no "negative zero" x) of a point that is
+  not of small order;
+- R must not be of small order (a non-canonical R never equals the recomputed encoding).
+
+This is libsodium's ``crypto_sign_verify_detached`` (via PyNaCl, pinned), about twice as fast as
+OpenSSL's Ed25519 here; OpenSSL would accept small-order or non-canonical public keys, whose
+"signatures" anyone can forge. Signing stays with ``cryptography`` (RFC 8032 signatures are
+deterministic: both libraries give the same bytes). ``tests/core/test_signing.py`` holds the
+edge-case vectors.
+
 Private keys are sealed with AES-256-GCM under a key derived from the master key (HKDF-SHA256),
 with the key id as associated data so a sealed key cannot be moved to another key's row.
 """
@@ -15,12 +30,14 @@ import hashlib
 import hmac
 import os
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from nacl import bindings as _sodium
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError
 
 from ledger.errors import ConfigError, InputError, SignatureError
 
@@ -91,17 +108,19 @@ def load_public_key(public_key: bytes) -> Ed25519PublicKey:
 
 
 def verify_signature(public_key: bytes | Ed25519PublicKey, message: bytes, sig_b64: str) -> None:
-    """Raise ``SignatureError`` unless ``sig_b64`` is a valid signature of ``message``."""
+    """Raise ``SignatureError`` unless ``sig_b64`` is a valid signature of ``message`` (the rule in the module doc)."""
     try:
         sig = base64.b64decode(sig_b64, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise SignatureError(f"signature is not valid base64: {exc}") from exc
     if len(sig) != 64:
         raise SignatureError(f"signature has wrong length: expected 64 bytes, got {len(sig)}")
-    key = load_public_key(public_key) if isinstance(public_key, bytes) else public_key
+    raw = public_key if isinstance(public_key, bytes) else public_key.public_bytes(_RAW, _RAW_PUB)
+    if len(raw) != 32:
+        raise InputError(f"Ed25519 public key has wrong length: expected 32, got {len(raw)}")
     try:
-        key.verify(sig, message)
-    except InvalidSignature as exc:
+        crypto_sign_open(sig + message, raw)  # the rule in the module doc
+    except BadSignatureError as exc:
         raise SignatureError("signature does not verify against the signer's public key") from exc
 
 

@@ -162,16 +162,17 @@ def map_op(idx: int, subject: str, seq: int, leaf: bytes, event_type: str, event
     return MapOp(idx, subject, seq, leaf, v2, packing, body if isinstance(body, dict) else None)
 
 
-def apply_op(state: MapState, op: MapOp) -> None:
+def apply_op(state: MapState, op: MapOp | tuple[Any, ...]) -> None:
     """Feed one entry to the map (after ``heads_difference`` for a heads entry): the state then describes
-    the log up to and including it."""
-    if op.subject == statements.HEADS_SUBJECT:
-        state.last_heads = op.idx
+    the log up to and including it. ``op`` may be a ``MapOp``'s plain tuple (as the audit's workers send it)."""
+    idx, subject, seq, leaf, v2, packing, _ = op
+    if subject == statements.HEADS_SUBJECT:
+        state.last_heads = idx
     else:
-        state.set_head(op.subject if op.v2 else heads.lot_key(op.subject), op.seq, op.leaf, op.idx)
-        if op.packing is not None:
-            state.pack(op.packing[0], op.subject, op.packing[1], op.idx)
-    state.size = op.idx + 1
+        state.set_head(subject if v2 else heads.lot_key(subject), seq, leaf, idx)
+        if packing is not None:
+            state.pack(packing[0], subject, packing[1], idx)
+    state.size = idx + 1
 
 
 def heads_difference(state: MapState, op: MapOp) -> str | None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, TextClause, bindparam, func, insert, select, text, update
 
@@ -257,6 +257,35 @@ def lot_entries(conn: Connection, lot_id: str) -> list[Any]:
 def entries_range(conn: Connection, start: int, end: int) -> list[Any]:
     q = select(_entry).where(_entry.c.idx >= start, _entry.c.idx < end).order_by(_entry.c.idx)
     return list(conn.execute(q))
+
+
+class StoredEntry(NamedTuple):
+    """A stored entry's columns as plain values (``entry_tuples``), by the names of ``log_entry``'s columns."""
+
+    idx: int
+    lot_id: str
+    seq: int
+    prev: str | None
+    event: str
+    event_type: str
+    biz_step: str
+    event_time: str
+    signer: str
+    sig: str
+    leaf_hash: bytes
+    pop: str | None
+
+
+_STORED_COLUMNS = ", ".join(StoredEntry._fields)
+
+
+def entry_tuples(conn: Connection, start: int, end: int) -> list[StoredEntry]:
+    """The entries at log indexes [start, end) in index order, every column but ``recorded_at``: one raw
+    statement, no SQLAlchemy result processing (for the full-log audit, which reads every row)."""
+    ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"SELECT {_STORED_COLUMNS} FROM log_entry WHERE idx >= {ph} AND idx < {ph} ORDER BY idx"
+    make = StoredEntry._make
+    return [make(r) for r in conn.exec_driver_sql(sql, (start, end)).all()]
 
 
 def entry_count(conn: Connection) -> int:

@@ -50,3 +50,19 @@ def test_same_findings_as_one_process(log: Ledger, group: str) -> None:
     assert not single.ok and len(single.findings) >= len(GROUPS[group])
     assert findings(pooled) == findings(single)
     assert (pooled.entries, pooled.lots) == (single.entries, single.lots)
+
+
+@pytest.mark.parametrize(
+    ("size", "chunk", "processes"), [(20_000, 10_000, 2), (1_000_000, 10_000, 4), (999, 4, 2), (7, 10, 3)]
+)
+def test_chunks_cover_the_log_on_even_bounds_and_shrink(size: int, chunk: int, processes: int) -> None:
+    from ledger.audit.pool import _MIN_CHUNK, _ranges
+
+    ranges = list(_ranges(size, chunk, processes))
+    assert ranges[0][0] == 0 and ranges[-1][1] == size
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))  # contiguous, no overlap
+    assert all(start % 2 == 0 for start, _ in ranges)  # level-1 pairs never straddle two chunks
+    sizes = [end - start for start, end in ranges]
+    assert all(0 < n <= chunk for n in sizes)
+    assert sizes == sorted(sizes, reverse=True)  # the last ones are the smallest
+    assert all(n >= min(chunk, _MIN_CHUNK) - 1 for n in sizes[:-1])

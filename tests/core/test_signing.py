@@ -148,3 +148,117 @@ def test_master_key_length_and_fingerprint() -> None:
     assert fp == signing.master_key_fingerprint(MASTER)
     assert fp != signing.master_key_fingerprint(OTHER_MASTER)
     assert re.fullmatch(r"[0-9a-f]{32}", fp)
+
+
+# --- the verification rule's edge cases (ledger.core.signing module doc) ----------------------
+# Where Ed25519 libraries differ: OpenSSL (``cryptography``) accepts every case below except S >= L
+# and a non-canonical R; the rule (libsodium's) rejects them all. Honest signatures verify alike.
+
+_P = 2**255 - 19
+_L = 2**252 + 27742317777372353535851937790883648493
+_IDENTITY = (1).to_bytes(32, "little")  # the neutral point (0, 1): order 1
+
+
+def _point(y: int, x_sign: int = 0) -> bytes:
+    return (y | x_sign << 255).to_bytes(32, "little")
+
+
+def _scalar(seed: bytes) -> int:
+    h = bytearray(hashlib.sha512(seed).digest()[:32])
+    h[0] &= 248
+    h[31] &= 127
+    h[31] |= 64
+    return int.from_bytes(h, "little")
+
+
+def _sig_with_r(r: bytes, seed: bytes, pub: bytes, msg: bytes) -> str:
+    """A signature (R, S = k·a) with R the neutral point: [S]B = [k]A holds, so R + [k]A = [S]B."""
+    k = int.from_bytes(hashlib.sha512(r + pub + msg).digest(), "little") % _L
+    return base64.b64encode(r + (k * _scalar(seed) % _L).to_bytes(32, "little")).decode()
+
+
+_FORGED_ZERO = base64.b64encode(_IDENTITY + bytes(32)).decode()  # R = neutral, S = 0: "valid" for a small-order A
+
+
+@pytest.mark.parametrize(
+    ("name", "pub", "sig"),
+    [
+        ("small-order key: the neutral point", _IDENTITY, _FORGED_ZERO),
+        ("small-order key: (0, -1), order 2", _point(_P - 1), _FORGED_ZERO),
+        ("non-canonical key: the neutral point as y = p + 1", _point(_P + 1), _FORGED_ZERO),
+        ("non-canonical key: the neutral point with x sign set", _point(1, 1), _FORGED_ZERO),
+        ("small-order R (the neutral point) by the real key", PUB, _sig_with_r(_IDENTITY, PRIV, PUB, MESSAGE)),
+        ("non-canonical R (the neutral point as y = p + 1)", PUB, _sig_with_r(_point(_P + 1), PRIV, PUB, MESSAGE)),
+    ],
+)
+def test_small_order_and_non_canonical_points_are_rejected(name: str, pub: bytes, sig: str) -> None:
+    with pytest.raises(SignatureError, match="does not verify"):
+        signing.verify_signature(pub, MESSAGE, sig)
+
+
+def test_non_canonical_s_is_rejected() -> None:
+    raw = base64.b64decode(signing.Signer(PRIV).sign(MESSAGE))
+    s = int.from_bytes(raw[32:], "little")
+    assert s + _L < 2**256
+    high_s = base64.b64encode(raw[:32] + (s + _L).to_bytes(32, "little")).decode()
+    with pytest.raises(SignatureError, match="does not verify"):
+        signing.verify_signature(PUB, MESSAGE, high_s)
+
+
+def test_the_edge_cases_are_where_openssl_differs() -> None:
+    """The vectors above are real differences: OpenSSL accepts the small-order ones (so the rule is
+    libsodium's, written in the module doc, not whatever library happens to be called)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    def openssl(pub: bytes, sig: str) -> bool:
+        try:
+            Ed25519PublicKey.from_public_bytes(pub).verify(base64.b64decode(sig), MESSAGE)
+        except InvalidSignature:
+            return False
+        return True
+
+    assert openssl(_IDENTITY, _FORGED_ZERO)
+    assert openssl(_point(_P + 1), _FORGED_ZERO)
+    assert openssl(PUB, _sig_with_r(_IDENTITY, PRIV, PUB, MESSAGE))
+    assert not openssl(PUB, _sig_with_r(_point(_P + 1), PRIV, PUB, MESSAGE))
+
+
+RFC8032_VECTORS = [  # RFC 8032 §7.1 tests 1, 2, 3 and SHA(abc): (public key, message, signature)
+    (
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+        "",
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+    ),
+    (
+        "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+        "72",
+        "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+    ),
+    (
+        "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
+        "af82",
+        "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a",
+    ),
+]
+
+
+@pytest.mark.parametrize(("pub", "msg", "sig"), RFC8032_VECTORS)
+def test_rfc8032_vectors_verify(pub: str, msg: str, sig: str) -> None:
+    raw = bytes.fromhex(sig)
+    signing.verify_signature(bytes.fromhex(pub), bytes.fromhex(msg), base64.b64encode(raw).decode())
+    with pytest.raises(SignatureError, match="does not verify"):
+        signing.verify_signature(bytes.fromhex(pub), bytes.fromhex(msg) + b"x", base64.b64encode(raw).decode())
+
+
+def test_one_verifier() -> None:
+    """No module but ledger.core.signing verifies Ed25519 itself (so every path has the one rule)."""
+    from pathlib import Path
+
+    root = Path(signing.__file__).resolve().parents[1]
+    others = [
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*.py")
+        if p.name != "signing.py" and any(w in p.read_text() for w in ("Ed25519PublicKey", "nacl", "crypto_sign"))
+    ]
+    assert others == []
