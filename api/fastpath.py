@@ -27,10 +27,11 @@ import re
 from typing import Any
 
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import sequenced
 from api.deps import lot_or_input_error
+from api.middleware import replay_body
 from api.services import KeyCache, Services
 from ledger.errors import LedgerError
 from ledger.service import StorageError
@@ -86,7 +87,7 @@ class AppendFastPath:
         except ValueError:  # FastAPI answers malformed JSON in its own words
             data = None
         if not isinstance(data, dict):
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay_body(body, receive), send)
             return
         scope["route"] = self._route  # the route's metrics label (``ObserveMiddleware``)
         try:
@@ -137,16 +138,3 @@ async def _read_body(receive: Receive) -> bytes | None:
         chunks.append(msg.get("body", b""))
         if not msg.get("more_body"):
             return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay

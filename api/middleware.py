@@ -67,6 +67,20 @@ class PathMiddleware:
         await self.app(scope, receive, send)
 
 
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives ``body`` (already read) as the request's one message, then the client's."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
 class BodyTooLarge(Exception):
     pass
 
@@ -160,16 +174,7 @@ class LimitMiddleware:
             message = f"request body nests too deep: expected at most {MAX_JSON_DEPTH} levels, got {depth}"
             await send_json(send, 400, _error("too_deep", message))
             return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay_body(body, receive), send)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         seen = 0
