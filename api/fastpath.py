@@ -30,8 +30,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import sequenced
-from api.deps import lot_or_input_error
 from api.middleware import replay_body
+from api.routes.write import event_item, ingest_router
 from api.services import KeyCache, Services
 from ledger.errors import LedgerError
 from ledger.service import StorageError
@@ -50,8 +50,6 @@ class AppendFastPath:
 
     def _match(self, path: str) -> re.Match[str] | None:
         if self._regex is None:
-            from api.routes.write import ingest_router
-
             self._route = next(r for r in ingest_router.routes if getattr(r, "path", None) == PATH)
             self._regex = self._route.path_regex
         return self._regex.match(path)
@@ -110,8 +108,7 @@ def _cached_caller(svc: Services, header: bytes | None) -> Any:
 async def _append(
     app: Any, svc: Services, scope: Scope, who: Any, raw_lot: str, data: dict[str, Any], body: bytes, idem: bytes | None
 ) -> Any:
-    lot = lot_or_input_error(raw_lot)
-    item = {"lot": lot, "entry": data["entry"]} if set(data) == {"entry"} else {"lot": lot, "event": data}
+    item = event_item(raw_lot, data)  # the route's own shaping (and lot id check)
     if idem is None:
         request = sequenced.Incoming("POST", scope["path"], "", body, None)
     else:  # the fingerprint of the key's first request, taken as the route takes it

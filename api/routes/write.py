@@ -70,9 +70,13 @@ EventBody = Annotated[
 async def record_event(lot_id: str, body: EventBody, who: Writer, svc: Svc, request: Request) -> Response:
     """Record one event on a lot. Producers: any step on their own lots; inspectors and exporters:
     their steps on any lot."""
+    return await sequenced.record(request, svc, who, [event_item(lot_id, body)], lambda rec: rec[0])
+
+
+def event_item(lot_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """The sequencer's item for one event posted to a lot: an entry signed by the client, or an event."""
     lot = lot_or_input_error(lot_id)
-    item = {"lot": lot, "entry": body["entry"]} if set(body) == {"entry"} else {"lot": lot, "event": body}
-    return await sequenced.record(request, svc, who, [item], lambda rec: rec[0])
+    return {"lot": lot, "entry": body["entry"]} if set(body) == {"entry"} else {"lot": lot, "event": body}
 
 
 @ingest_router.post("/api/v1/events:batch", status_code=201, response_model=BatchOut)
