@@ -17,7 +17,7 @@ class ApiSettings(BaseSettings):
     entries_page_max: int = Field(default=1000, ge=1, le=10000, description="most log entries per /log/entries page")
     verdict_cache_size: int = Field(default=10000, ge=0)
     verdict_cache_ttl: float = Field(
-        default=60.0, ge=0, description="seconds a cached verdict lives even if the log does not grow"
+        default=60.0, ge=0, description="seconds a cached verdict lives even if nothing it reads is appended"
     )
     qr_cache_size: int = Field(default=2048, ge=0)
     auth_cache_ttl: float = Field(

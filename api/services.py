@@ -35,15 +35,31 @@ class LRU(Generic[K, V]):
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def get(self, key: K) -> V | None:
+    def get(self, key: K, *, count: bool = True) -> V | None:
+        """The value, or None if absent or older than the time to live; ``count=False`` leaves the
+        hit and miss counts to the caller (``count_lookup``)."""
         with self._lock:
             item = self._data.get(key)
             if item is None or (self.ttl is not None and self.clock() - item[0] > self.ttl):
-                self.misses += 1
+                self.misses += count
                 return None
             self._data.move_to_end(key)
-            self.hits += 1
+            self.hits += count
             return item[1]
+
+    def count_lookup(self, hit: bool) -> None:
+        with self._lock:
+            if hit:
+                self.hits += 1
+            else:
+                self.misses += 1
+
+    def replace(self, key: K, value: V) -> None:
+        """Swap the value of a present key, keeping the time it was put (its time to live runs on)."""
+        with self._lock:
+            item = self._data.get(key)
+            if item is not None:
+                self._data[key] = (item[0], value)
 
     def put(self, key: K, value: V) -> None:
         if self.size <= 0:
@@ -101,9 +117,8 @@ class Services:
     def __init__(self, ledger: Ledger, settings: Settings, api: ApiSettings, chain: ChainReader | None = None) -> None:
         self.ledger, self.settings, self.api = ledger, settings, api
         self._chain = chain
-        self.verdicts: LRU[tuple[str, int, int], tuple[LotReport, bytes]] = LRU(
-            api.verdict_cache_size, api.verdict_cache_ttl
-        )
+        # lot → (anchored size, log size it holds through, report, JSON): see ``cached_report``
+        self.verdicts: LRU[str, tuple[int, int, LotReport, bytes]] = LRU(api.verdict_cache_size, api.verdict_cache_ttl)
         self.qr: LRU[tuple[str, str, bool], bytes] = LRU(api.qr_cache_size)
         self.keys = KeyCache(api.auth_cache_ttl)
         self._photos: PhotoStore | None = None
@@ -164,16 +179,34 @@ class Services:
         return self.ledger.verdict_key(lot_id, self.chain_ids())
 
     def cached_report(self, lot_id: str) -> tuple[tuple[str, int, int], tuple[LotReport, bytes] | None]:
-        """Two small reads and a cache lookup: cheap enough to run on the event loop."""
-        key = self.verdict_key(lot_id)
-        return key, self.verdicts.get(key)
+        """One small read and a cache lookup: cheap enough to run on the event loop.
+
+        A lot's cached verdict is served while the anchored size is the same and nothing it reads was
+        appended since it was computed: appends to other lots leave it standing (it tells the tree
+        size it was computed at), the lot's own entries and every v2 entry (keys, organizations,
+        products, attestations, heads) make it be computed again (``Ledger.verdict_state``). Edits
+        that bypass the log are caught when the entry's time to live runs out, as before.
+        """
+        prior = self.verdicts.get(lot_id, count=False)
+        size, anchored, grown = self.ledger.verdict_state(lot_id, self.chain_ids(), prior[1] if prior else None)
+        key = (lot_id, size, anchored)
+        if prior is not None and prior[0] == anchored and not grown:
+            if prior[1] != size:
+                self.verdicts.replace(lot_id, (anchored, size, prior[2], prior[3]))
+            self.verdicts.count_lookup(True)
+            return key, (prior[2], prior[3])
+        self.verdicts.count_lookup(False)
+        return key, None
 
     def report(self, lot_id: str, key: tuple[str, int, int] | None = None) -> tuple[LotReport, bytes]:
-        """The lot's verdict and its JSON, cached per (lot, log size, latest anchored size)."""
-        key = key or self.verdict_key(lot_id)
-        hit = self.verdicts.get(key)
-        if hit is not None:
-            return hit
+        """The lot's verdict and its JSON, from the cache where ``cached_report`` finds it still holds."""
+        if key is None:
+            key, hit = self.cached_report(lot_id)
+            if hit is not None:
+                return hit
+        prior = self.verdicts.get(lot_id, count=False)  # another request may have computed it meanwhile
+        if prior is not None and prior[0] == key[2] and prior[1] >= key[1]:
+            return prior[2], prior[3]
         check = self.anchor_check()
         report = self.ledger.verify_lot(lot_id, check)
         if report.anchor is None and report.verdict != "not_found":
@@ -182,6 +215,6 @@ class Services:
             report.anchor["explorer_tx_url"] = self.explorer_tx(report.anchor["tx_hash"])
         body = json.dumps(report.to_json(), ensure_ascii=False, separators=(",", ":")).encode()
         unreachable = isinstance(report.anchor, dict) and report.anchor.get("status") == "unreachable"
-        if not unreachable:
-            self.verdicts.put(key, (report, body))
+        if not unreachable:  # it holds through the size it was computed at, which may be past key's
+            self.verdicts.put(lot_id, (key[2], report.tree_size, report, body))
         return report, body

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from ledger.core import canonical, gs1
+from ledger.core import canonical, gs1, statements
 from ledger.core.ports import explorer_tx_url
 from ledger.core.verify import statement_of
 from ledger.errors import InputError, NotFound
@@ -21,6 +21,10 @@ from ledger.store.models import Anchor, Organization
 _anchor = Anchor.__table__  # type: ignore[attr-defined]
 _org = Organization.__table__  # type: ignore[attr-defined]
 ChainIds = tuple[int, str] | None  # (chain id, contract) anchors are listed for; None: every chain
+
+
+VERDICT_REUSE_SPAN = 20_000
+"""At most this many entries appended since a verdict was computed are scanned to reuse it."""
 
 
 class Reads(MasterData):
@@ -135,6 +139,43 @@ class Reads(MasterData):
             params = chain
         row = self._raw_one(sql + ")", params)
         return (lot_id, int(row[0] or 0), int(row[1] or 0))
+
+    def verdict_state(self, lot_id: str, chain: ChainIds, since: int | None) -> tuple[int, int, bool]:
+        """(log size, newest anchored size on ``chain``, whether the log grew since ``since`` by an entry a
+        verdict on ``lot_id`` reads), in one statement on one snapshot.
+
+        A lot's verdict reads the lot's own entries and the format v2 entries (organizations, keys,
+        products, attestations, heads), never another lot's events: a transformation's input heads
+        are entries that existed when it was signed, and the log is append-only. So a verdict computed
+        at size ``since`` still holds at a larger size if none of the entries in between is the lot's
+        or a v2 entry; it then tells the tree size it was computed at. The scan is bounded: more than
+        ``VERDICT_REUSE_SPAN`` entries since counts as grown. A ledger that keeps master data out of
+        the log (``log_masterdata=False``, format v1) changes it in tables only, so there any entry
+        since counts, as it always did.
+        """
+        ph = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        size_sql = "(SELECT size FROM log_head WHERE id = 1)"
+        anchored_sql = "(SELECT max(tree_size) FROM anchor WHERE status = 'confirmed'"
+        params: list[Any] = []
+        if chain is not None:
+            anchored_sql += f" AND chain_id = {ph} AND contract = {ph}"
+            params += chain
+        anchored_sql += ")"
+        if since is None:
+            changed_sql = "1"
+        elif not self.log_masterdata:
+            changed_sql = f"CASE WHEN {size_sql} = {ph} THEN 0 ELSE 1 END"
+            params.append(since)
+        else:
+            kinds = ", ".join(ph for _ in statements.KINDS)
+            changed_sql = (
+                f"CASE WHEN {size_sql} - {ph} > {ph} OR {size_sql} < {ph} THEN 1 ELSE (SELECT count(*) FROM "
+                f"(SELECT 1 FROM log_entry WHERE idx >= {ph} AND idx < {size_sql} "
+                f"AND (lot_id = {ph} OR event_type IN ({kinds})) LIMIT 1) AS grown) END"
+            )
+            params += [since, VERDICT_REUSE_SPAN, since, since, lot_id, *statements.KINDS]
+        row = self._raw_one(f"SELECT {size_sql}, {anchored_sql}, {changed_sql}", tuple(params))
+        return int(row[0] or 0), int(row[1] or 0), bool(row[2])
 
     def _raw_one(self, sql: str, params: tuple[Any, ...]) -> Any:
         raw = self.engine.raw_connection()

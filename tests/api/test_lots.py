@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+from fastapi.testclient import TestClient
 from PIL import Image
 
+from api.app import create_app
 from api.i18n import pick_lang
 from api.routes.resolver import wants_json
-from tests.api.conftest import GTIN_A, LOT_A, LOT_A_PATH, PUBLIC_URL, World, event
+from ledger.service import Ledger, reads
+from tests.api.conftest import (
+    GTIN_A,
+    GTIN_B,
+    LOT_A,
+    LOT_A_PATH,
+    PUBLIC_URL,
+    World,
+    add_org,
+    api_settings,
+    build_world,
+    event,
+    make_settings,
+)
 
 LINK = f"/01/{GTIN_A}/10/PH%2F2026-07"
 
@@ -76,6 +93,87 @@ def test_verdict_cache_follows_the_log(world: World) -> None:
     second = world.client.get(f"/api/v1/lots/{LOT_A_PATH}/verify").json()
     assert len(second["entries"]) == 2
     assert second["tree_size"] == first["tree_size"] + 1
+
+
+def _lot_b(world: World) -> str:
+    lot = world.ledger.create_lot("org-b", {"gtin": GTIN_B, "code": "CB-1", "event_time": "2026-07-02T06:00:00+07:00"})
+    return str(lot["lot_id"])
+
+
+def _hits(world: World) -> tuple[float, float]:
+    svc = world.client.app.state.services  # type: ignore[attr-defined]
+    return svc.verdicts.hits, svc.verdicts.misses
+
+
+@pytest.fixture
+def v2_world(v2_ledger: Ledger, tmp_path: Path) -> Iterator[World]:
+    """The same world on a ledger as it runs: master data are v2 entries of the log."""
+    app = create_app(make_settings(tmp_path), ledger=v2_ledger, connect_chain=False, api_settings=api_settings())
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield build_world(v2_ledger, client)
+
+
+def test_verdict_stands_across_other_lots_appends(v2_world: World) -> None:
+    world = v2_world
+    """Appends to another lot change nothing a verdict on lot A reads: it is served again, still
+    telling the tree size it was computed at, and the page follows it."""
+    other = _lot_b(world)
+    first = world.client.get(f"/api/v1/lots/{LOT_A_PATH}/verify").json()
+    before = _hits(world)
+    for step in ("packing", "shipping"):
+        r = world.client.post(f"/api/v1/lots/{other}/events", json=event(step), headers=world.auth("b"))
+        assert r.status_code == 201, r.text
+    size = world.ledger.head().size
+    assert size == first["tree_size"] + 2
+    again = world.client.get(f"/api/v1/lots/{LOT_A_PATH}/verify").json()
+    assert again == first
+    assert _hits(world) == (before[0] + 1, before[1])
+    assert world.ledger.verdict_state(LOT_A, None, first["tree_size"]) == (size, 0, False)
+    # lot B's own verdict is computed at the size it now has
+    assert world.client.get(f"/api/v1/lots/{other}/verify").json()["tree_size"] == size
+
+
+def test_verdict_recomputed_after_a_v2_entry(v2_world: World) -> None:
+    world = v2_world
+    """Organizations, keys, products and attestations are v2 entries: any of them appended makes
+    every cached verdict be computed again (here: a new organization)."""
+    first = world.client.get(f"/api/v1/lots/{LOT_A_PATH}/verify").json()
+    add_org(world.ledger, "HTX Dừa Bến Tre", "org-c", "cooperative", "producer")
+    size = world.ledger.head().size
+    assert size > first["tree_size"]
+    assert world.ledger.verdict_state(LOT_A, None, first["tree_size"]) == (size, 0, True)
+    again = world.client.get(f"/api/v1/lots/{LOT_A_PATH}/verify").json()
+    assert again["tree_size"] == size and again["entries"] == first["entries"]
+
+
+def test_verdict_reuse_scans_a_bounded_span(v2_world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world = v2_world
+    """More entries since the verdict than ``VERDICT_REUSE_SPAN`` count as grown, whatever they are."""
+    monkeypatch.setattr(reads, "VERDICT_REUSE_SPAN", 1)
+    other = _lot_b(world)
+    first = world.client.get(f"/api/v1/lots/{LOT_A_PATH}/verify").json()
+    world.client.post(f"/api/v1/lots/{other}/events", json=event("packing"), headers=world.auth("b"))
+    assert world.ledger.verdict_state(LOT_A, None, first["tree_size"])[2] is False  # one entry: scanned
+    world.client.post(f"/api/v1/lots/{other}/events", json=event("shipping"), headers=world.auth("b"))
+    assert world.ledger.verdict_state(LOT_A, None, first["tree_size"])[2] is True  # two: past the span
+    assert world.client.get(f"/api/v1/lots/{LOT_A_PATH}/verify").json()["tree_size"] == first["tree_size"] + 2
+
+
+def test_verdict_state_of_no_prior(v2_world: World) -> None:
+    world = v2_world
+    size = world.ledger.head().size
+    assert world.ledger.verdict_state(LOT_A, None, None) == (size, 0, True)
+    assert world.ledger.verdict_state(LOT_A, None, size) == (size, 0, False)
+    assert world.ledger.verdict_state(LOT_A, None, size + 1)[2] is True  # a log shorter than the verdict
+
+
+def test_without_master_data_in_the_log_any_append_recomputes(world: World) -> None:
+    """Format v1 ledgers change master data in tables only: every append counts, as before."""
+    other = _lot_b(world)
+    first = world.client.get(f"/api/v1/lots/{LOT_A_PATH}/verify").json()
+    world.client.post(f"/api/v1/lots/{other}/events", json=event("packing"), headers=world.auth("b"))
+    assert world.ledger.verdict_state(LOT_A, None, first["tree_size"])[2] is True
+    assert world.client.get(f"/api/v1/lots/{LOT_A_PATH}/verify").json()["tree_size"] == first["tree_size"] + 1
 
 
 # --- Digital Link resolver ----------------------------------------------------------------
