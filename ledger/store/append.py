@@ -218,11 +218,19 @@ def open_batch(
     With ``pre`` (read before the lock for the same ``subs``), the lots are read again only if
     somebody appended since this appender's last batch (``frontiers.wrote``)."""
     head = store.lock_head(conn)
-    if pre is not None and frontiers is not None and frontiers.wrote(head):
-        lots = {k: _LotState(v.org_id, v.last_seq, v.head) for k, v in pre.lots.items()}
+    if frontiers is not None and frontiers.wrote(head):  # nobody appended since: nothing to read again
+        lots = (
+            _load_lots(conn, subs)
+            if pre is None
+            else {k: _LotState(v.org_id, v.last_seq, v.head) for k, v in pre.lots.items()}
+        )
+        frontier = frontiers.load(conn, head)
+    elif conn.dialect.name == "postgresql":  # both reads in one round trip, the lock held meanwhile
+        rows, frontier = store.load_lots_and_frontier(conn, sorted(_lot_ids(subs)), head.size)
+        lots = {r.lot_id: _LotState(r.org_id, r.last_seq, r.head_hash) for r in rows}
     else:
         lots = _load_lots(conn, subs)
-    frontier = frontiers.load(conn, head) if frontiers is not None else store.load_frontier(conn, head.size)
+        frontier = store.load_frontier(conn, head.size)
     facts, signers = (pre.facts, pre.signers) if pre is not None else (access.Facts(conn), _Signers(keyring, now))
     return Batch(conn, now, head, frontier, lots, facts, signers, frontiers=frontiers)
 

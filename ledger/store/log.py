@@ -100,6 +100,36 @@ def load_frontier(conn: Connection, size: int) -> merkle.Frontier:
     return merkle.Frontier(size, [proofs._take(nodes, c) for c in coords])
 
 
+_PG_LOTS_AND_FRONTIER = (
+    "SELECT 1 AS lot_row, lot_id, org_id, last_seq, head_hash, NULL::integer AS level, NULL::bigint AS idx,"
+    " NULL::bytea AS hash FROM lot WHERE lot_id = ANY(:ids)"
+    " UNION ALL SELECT 0, NULL, NULL, NULL, NULL, 0, idx, leaf_hash FROM log_entry WHERE idx = ANY(:leaves)"
+    " UNION ALL SELECT 0, NULL, NULL, NULL, NULL, t.level, t.idx, t.hash FROM tree_node AS t"
+    " JOIN unnest(CAST(:levels AS integer[]), CAST(:indexes AS bigint[])) AS c(level, idx)"
+    " ON t.level = c.level AND t.idx = c.idx"
+)
+
+
+def load_lots_and_frontier(conn: Connection, lot_ids: Sequence[str], size: int) -> tuple[list[Any], merkle.Frontier]:
+    """PostgreSQL: the lots' rows (lot_id, org_id, last_seq, head_hash) and the frontier at ``size``,
+    in one round trip; what an appender reads under the log-head lock after another process appended."""
+    coords = proofs.root_coords(size)
+    inner = [c for c in coords if c[0] > 0]
+    params = {
+        "ids": list(lot_ids),
+        "leaves": [i for lvl, i in coords if lvl == 0],
+        "levels": [lvl for lvl, _ in inner],
+        "indexes": [i for _, i in inner],
+    }
+    lots, nodes = [], {}
+    for r in driver_sql(conn, _PG_LOTS_AND_FRONTIER, params):
+        if r.lot_row:
+            lots.append(r)
+        else:
+            nodes[(int(r.level), int(r.idx))] = bytes(r.hash)
+    return lots, merkle.Frontier(size, [proofs._take(nodes, c) for c in coords])
+
+
 def root_at(conn: Connection, size: int) -> bytes:
     """The root of the log when it had ``size`` entries."""
     _check_size(conn, size)
@@ -156,6 +186,13 @@ def write_entries(conn: Connection, head: TreeHead, frontier: merkle.Frontier, e
         nodes.extend({"level": lv, "idx": ix, "hash": h} for lv, ix, h in frontier.append(e.leaf_hash))
         lot_heads[e.lot_id] = (e.seq, e.leaf_hash.hex())
         links.extend({"input_lot": s, "output_lot": e.lot_id, "entry_idx": e.idx} for s in e.inputs)
+    new = TreeHead(frontier.size, frontier.root())
+    head_params = {"size": new.size, "root": new.root, "now": bind_value(conn, _head.c.updated_at, _now())}
+    if conn.dialect.name == "postgresql" and not links:
+        heads = [{"lot_id": k, "seq": s, "head": h} for k, (s, h) in lot_heads.items()]
+        params = {"rows": _pg_json(rows), "nodes": _pg_json(nodes), "heads": json.dumps(heads, ensure_ascii=False)}
+        driver_sql(conn, _pg_write_batch(tuple(rows[0])), params | head_params)
+        return new
     _insert_many(conn, _entry, rows)
     _insert_many(conn, _node, nodes)
     if links:
@@ -163,13 +200,25 @@ def write_entries(conn: Connection, head: TreeHead, frontier: merkle.Frontier, e
 
         _insert_many(conn, LotLink.__table__, links)  # type: ignore[attr-defined]
     _update_lot_heads(conn, lot_heads)
-    new = TreeHead(frontier.size, frontier.root())
-    driver_sql(
-        conn,
-        "UPDATE log_head SET size = :size, root = :root, updated_at = :now WHERE id = 1",
-        {"size": new.size, "root": new.root, "now": bind_value(conn, _head.c.updated_at, _now())},
-    )
+    driver_sql(conn, _SET_HEAD, head_params)
     return new
+
+
+_SET_HEAD = "UPDATE log_head SET size = :size, root = :root, updated_at = :now WHERE id = 1"
+
+
+@lru_cache(maxsize=4)
+def _pg_write_batch(entry_columns: tuple[str, ...]) -> str:
+    """A batch's writes on PostgreSQL in one statement, so in one round trip under the log-head lock:
+    entries, tree nodes and lot heads as data-modifying CTEs (independent tables: none needs to see
+    another's rows), then the log head. Same rows, same constraints as the separate statements."""
+    node_cols = "level, idx, hash"
+    return (
+        f"WITH entries AS ({_pg_json_insert(_entry, entry_columns)}),"
+        f" nodes AS (INSERT INTO tree_node ({node_cols}) SELECT {node_cols}"
+        " FROM json_populate_recordset(NULL::tree_node, CAST(:nodes AS json))),"
+        f" heads AS ({_PG_LOT_HEADS}) " + _SET_HEAD
+    )
 
 
 def _insert_many(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> None:

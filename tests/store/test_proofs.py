@@ -14,7 +14,7 @@ from ledger.errors import NotFound
 from ledger.service import Ledger
 from ledger.store import log as store
 from ledger.store.db import read_tx
-from ledger.store.models import LogEntry
+from ledger.store.models import LogEntry, Lot
 from tests.helpers import add_lot, add_org, add_product
 from tests.helpers import event as make_event
 
@@ -59,6 +59,28 @@ def test_store_proofs_equal_list_proofs(ledger: Ledger, n: int) -> None:
                 proof = store.consistency_proof(conn, size1, size)
                 assert proof == merkle.consistency_proof(leaves, size1, size), f"consistency {size1} -> {size}"
                 merkle.verify_consistency(size1, size, proof, merkle.root(leaves[:size1]), root)
+
+
+def test_lots_and_frontier_in_one_read_equal_the_separate_reads(ledger: Ledger) -> None:
+    """PostgreSQL's one-round-trip read under the log-head lock: the same frontier as the stored
+    nodes give (so the same roots as the list of leaves) and the same lot rows, at every size."""
+    if ledger.engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL statement (SQLite reads in process, one writer at a time)")
+    leaves = fill(ledger, 70)
+    with read_tx(ledger.engine) as conn:
+        lot_rows = {
+            r.lot_id: tuple(r)
+            for r in conn.execute(
+                select(
+                    Lot.__table__.c.lot_id, Lot.__table__.c.org_id, Lot.__table__.c.last_seq, Lot.__table__.c.head_hash
+                )
+            )
+        }
+        for size in range(71):
+            rows, frontier = store.load_lots_and_frontier(conn, [*lot_rows, "no.such-lot"], size)
+            assert frontier.nodes == store.load_frontier(conn, size).nodes, f"frontier at {size}"
+            assert frontier.size == size and frontier.root() == merkle.root(leaves[:size]), f"root at {size}"
+            assert {r.lot_id: (r.lot_id, r.org_id, r.last_seq, r.head_hash) for r in rows} == lot_rows
 
 
 def test_sizes_beyond_the_head_are_not_found(ledger: Ledger) -> None:
