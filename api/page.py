@@ -1,8 +1,8 @@
 """The consumer page: view model, rendering, and the headers it is served with.
 
 The page is plain HTML with one inline stylesheet whose SHA-256 is in the Content-Security-Policy;
-no script, no external resource. Rendered pages are cached like verdicts: per lot, the tree size its verdict was computed at,
-newest anchor and language.
+no script, no external resource. Rendered pages are cached like verdicts: per lot, the tree size
+its verdict was computed at, newest anchor and language.
 """
 
 from __future__ import annotations

@@ -92,6 +92,7 @@ def sequencer(app: FastAPI) -> Sequencer:
                 svc.ledger.clock,
                 max_wait=svc.settings.sequencer_max_wait_ms / 1000,
                 max_batch=svc.settings.sequencer_max_batch,
+                min_wait=svc.settings.sequencer_min_wait_ms / 1000,
                 observer=getattr(app.state, "sequencer_metrics", None),
             )
         return seq

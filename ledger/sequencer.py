@@ -17,6 +17,15 @@ before answering, as ``write_tx`` would (a connection idle for ``HOLD_SECONDS`` 
 and one that failed is dropped). It also keeps the Merkle frontier it wrote (``FrontierCache``),
 saving the frontier read while no other process appends.
 
+Under load the first request of a batch has usually waited through the previous batch already, so
+``max_wait`` alone would close the batch at once, with only what queued meanwhile. ``min_wait``
+keeps it open that much longer from when the thread starts collecting it (group commit, like
+PostgreSQL's ``commit_delay``): the writers the previous batch just answered can send their next
+request into it. Measured with 50 keep-alive writers (``scripts/bench_ingest.py``): without it
+the writers split into two cohorts that alternate, each batch holding about half of them; with
+0.5 ms a batch holds nearly all, so the fixed cost of a batch (its reads, the lock, the commit) is
+paid half as often, and two processes take the log-head lock half as often.
+
 Two requests with the same ``Idempotency-Key`` never share a batch: the later one waits for the
 next batch, where its claim finds the first's committed answer and replays it.
 """
@@ -94,10 +103,11 @@ class Sequencer:
         *,
         max_wait: float = 0.002,
         max_batch: int = 256,
+        min_wait: float = 0.0,
         observer: BatchObserver | None = None,
     ) -> None:
         self.engine, self.keyring, self.clock = engine, keyring, clock
-        self.max_wait, self.max_batch = max_wait, max(1, max_batch)
+        self.max_wait, self.max_batch, self.min_wait = max_wait, max(1, max_batch), min_wait
         self.observer = observer
         self._queue: queue.Queue[Any] = queue.Queue()
         self._deferred: list[_Pending] = []
@@ -185,7 +195,7 @@ class Sequencer:
         batch: list[_Pending] = []
         keys: set[tuple[int, str]] = set()
         events = 0
-        deadline = pending[0].queued + self.max_wait
+        deadline = max(pending[0].queued + self.max_wait, time.monotonic() + self.min_wait)
         while True:
             for p in pending:
                 if (p.key is not None and p.key in keys) or (batch and events + len(p.group.subs) > self.max_batch):

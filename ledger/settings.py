@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     sequencer_max_wait_ms: float = Field(
         default=2.0, ge=0, le=1000, description="how long the sequencer waits for more requests to join a batch"
     )
+    sequencer_min_wait_ms: float = Field(
+        default=0.5,
+        ge=0,
+        le=1000,
+        description="how long a batch stays open at least once the sequencer starts collecting it (group commit)",
+    )
     sequencer_max_batch: int = Field(
         default=256, ge=1, le=5000, description="events per sequencer batch (one larger request travels alone)"
     )

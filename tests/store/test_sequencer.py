@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
@@ -207,6 +208,27 @@ def test_batches_are_bounded_by_size(ledger: Ledger, world: dict[str, Any]) -> N
         seq.close()
     assert all(events <= 3 for _, events in rec.batches[:-1]) and rec.batches[-1] == (1, 5)
     assert sum(events for _, events in rec.batches) == 12
+    gapless(ledger)
+
+
+@pytest.mark.parametrize("min_wait,expected", [(0.0, [(1, 1), (1, 1)]), (0.6, [(2, 2)])])
+def test_a_batch_stays_open_min_wait_once_collecting_starts(
+    ledger: Ledger, world: dict[str, Any], min_wait: float, expected: list[tuple[int, int]]
+) -> None:
+    """Group commit: with ``min_wait`` a request arriving 0.2 s after the batch began joins it, even
+    with ``max_wait`` 0; without, the first request's batch is closed when its deadline passes."""
+    rec = Recorder()
+    seq = Sequencer(ledger.engine, ledger.keyring, ledger.clock, max_wait=0.0, min_wait=min_wait, observer=rec)
+    try:
+        items = [{"lot": world["lot"], "event": event()}]
+        first = seq.submit(group(seq, world["org"], items))
+        time.sleep(0.2)
+        second = seq.submit(group(seq, world["org"], items))
+        indexes = [first.result(10).recorded[0]["index"], second.result(10).recorded[0]["index"]]
+    finally:
+        seq.close()
+    assert rec.batches == expected
+    assert indexes == [2, 3]  # after the two lots' commissioning entries, in arrival order
     gapless(ledger)
 
 
