@@ -60,12 +60,14 @@ def batch(n: int, note: str = "") -> dict[str, Any]:
 
 
 def _drop_before_tree_nodes(led: Ledger) -> Any:
-    """A hook that breaks the connection once the log entries are in, before the tree nodes go in."""
+    """A hook that breaks the connection in the middle of the batch's transaction: on SQLite once the
+    log entries are in, before the tree nodes go in; on PostgreSQL, where entries, nodes and lot heads
+    are one statement, as that statement goes (the log head is locked and updated already)."""
     seen = [0]
     pg = not is_sqlite(led.engine)
 
     def hook(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if not statement.lstrip().upper().startswith("INSERT INTO TREE_NODE"):
+        if "INSERT INTO TREE_NODE" not in statement.upper():
             return
         seen[0] += 1
         if seen[0] != 1:
