@@ -212,11 +212,9 @@ def _pg_write_batch(entry_columns: tuple[str, ...]) -> str:
     """A batch's writes on PostgreSQL in one statement, so in one round trip under the log-head lock:
     entries, tree nodes and lot heads as data-modifying CTEs (independent tables: none needs to see
     another's rows), then the log head. Same rows, same constraints as the separate statements."""
-    node_cols = "level, idx, hash"
     return (
         f"WITH entries AS ({_pg_json_insert(_entry, entry_columns)}),"
-        f" nodes AS (INSERT INTO tree_node ({node_cols}) SELECT {node_cols}"
-        " FROM json_populate_recordset(NULL::tree_node, CAST(:nodes AS json))),"
+        f" nodes AS ({_pg_json_insert(_node, ('level', 'idx', 'hash'), 'nodes')}),"
         f" heads AS ({_PG_LOT_HEADS}) " + _SET_HEAD
     )
 
@@ -235,11 +233,11 @@ def _insert_many(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -
 
 
 @lru_cache(maxsize=32)
-def _pg_json_insert(table: Any, names: tuple[str, ...]) -> str:
+def _pg_json_insert(table: Any, names: tuple[str, ...], param: str = "rows") -> str:
     cols = ", ".join(names)
     return (
         f"INSERT INTO {table.name} ({cols}) SELECT {cols}"  # noqa: S608 - table and column names, no user text
-        f" FROM json_populate_recordset(NULL::{table.name}, CAST(:rows AS json))"
+        f" FROM json_populate_recordset(NULL::{table.name}, CAST(:{param} AS json))"
     )
 
 
