@@ -87,8 +87,10 @@ LOG_CONFIG: dict[str, Any] = {
 
 def serve_api(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "info") -> None:
     """Run the API under uvicorn (blocking); JSON log lines on stderr."""
+    from api.config import ApiSettings
     from ledger.cli import workers as supervisor
 
+    ApiSettings()  # a bad API setting stops here, with its name, before anything is opened or started
     open_ledger()  # migrate and check the master key once, before the workers start
     supervisor.serve(
         "ledger.cli.wiring:create_app_from_env",

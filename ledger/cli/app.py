@@ -128,7 +128,27 @@ def main() -> None:
     from ledger.runtime import settle_recursion_limit
 
     settle_recursion_limit()  # web3 (py_ecc) raises it to 100,000: deep JSON would overflow the C stack
+    from pydantic import ValidationError
+
     try:
         app()
+    except ValidationError as exc:
+        if exc.title not in SETTINGS_MODELS:
+            raise
+        typer.echo(f"error: {settings_message(exc)}", err=True)
+        raise SystemExit(2) from None
     except VerificationError as exc:  # pragma: no cover - last resort
         fail(str(exc), 1)
+
+
+SETTINGS_MODELS = ("Settings", "ApiSettings")
+
+
+def settings_message(exc: Any) -> str:
+    """A bad ``LEDGER_*`` setting as one line per variable: its name, the value and what to fix
+    (pydantic's own report is a traceback with the field's Python name)."""
+    lines = []
+    for err in exc.errors():
+        name = "LEDGER_" + "_".join(str(p) for p in err.get("loc", ())).upper()
+        lines.append(f"{name}={err.get('input')!r}: {err.get('msg')}")
+    return "bad setting" + ("s" if len(lines) > 1 else "") + ":\n  " + "\n  ".join(lines)
