@@ -32,7 +32,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from ledger.core import bounds
 from ledger.errors import ConflictError, InputError, NotFound
-from ledger.store.db import driver_sql, in_list, list_value
+from ledger.store.db import Statement, driver_sql, in_list, list_value
 from ledger.store.models import ApiKey, Organization
 
 _api_key = ApiKey.__table__  # type: ignore[attr-defined]
@@ -129,14 +129,24 @@ def unrevoked(conn: Connection, key_ids: Iterable[str]) -> dict[str, tuple[int, 
 
     The sequencer asks this once per batch, so a key revoked after its request was authenticated
     (from a cache, or in another process) gets nothing acknowledged."""
+    stmt = unrevoked_statement(conn, key_ids)
+    return {} if stmt is None else unrevoked_of(driver_sql(conn, *stmt))
+
+
+def unrevoked_statement(conn: Connection, key_ids: Iterable[str]) -> Statement | None:
+    """``unrevoked``'s query (None for no keys), to send with others (``db.driver_together``)."""
     ids = sorted(set(key_ids))
     if not ids:
-        return {}
+        return None
     sql = (
         "SELECT k.key_id, o.id, o.kind FROM api_key k JOIN organization o ON o.id = k.org_id"
         f" WHERE k.key_id {in_list(conn, 'ids')} AND k.revoked_at IS NULL"
     )
-    rows = driver_sql(conn, sql, {"ids": list_value(conn, ids)})
+    return sql, {"ids": list_value(conn, ids)}
+
+
+def unrevoked_of(rows: Iterable[Any]) -> dict[str, tuple[int, str]]:
+    """``unrevoked``'s answer from its query's rows."""
     return {str(r.key_id): (int(r.id), str(r.kind)) for r in rows}
 
 

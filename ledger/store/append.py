@@ -15,7 +15,7 @@ frontier once), ``Batch.add`` per request (create its lots, build its entries), 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,9 +27,9 @@ from ledger.core import canonical, merkle, policy, signing
 from ledger.core.events import format_record_time
 from ledger.core.records import LotCreate, input_error, lot_fields_from_ilmd
 from ledger.errors import ConflictError, InputError, LedgerError, SignatureError
-from ledger.store import access
+from ledger.store import access, apikeys
 from ledger.store import log as store
-from ledger.store.db import driver_sql, in_list, list_value
+from ledger.store.db import Statement, driver_sql, driver_together, in_list, list_value
 from ledger.store.keys import KeyRing
 from ledger.store.models import Lot, Product, SigningKey
 from ledger.store.submission import MAX_BATCH, Submission, check_size, parse_batch, prevalidate
@@ -39,11 +39,13 @@ __all__ = [
     "Batch",
     "FrontierCache",
     "Prebuilt",
+    "Prefetched",
     "Submission",
     "append",
     "open_batch",
     "parse_batch",
     "prebuild",
+    "prefetch",
     "presignable",
     "prevalidate",
     "recorded_json",
@@ -123,9 +125,10 @@ class Batch:
             self.lots[lot].last_seq, self.lots[lot].head = seq, head
         return True
 
-    def finish(self) -> None:
-        """Write every entry built, with its subtree hashes and the new head."""
-        new = store.write_entries(self.conn, self.head, self.frontier, self.entries)
+    def finish(self, *, commit: bool = False) -> None:
+        """Write every entry built, with its subtree hashes and the new head (``commit``: and commit,
+        in the same round trip on PostgreSQL; see ``store.write_entries``)."""
+        new = store.write_entries(self.conn, self.head, self.frontier, self.entries, commit=commit)
         if self.frontiers is not None:
             self.frontiers.keep(new, self.frontier)
 
@@ -141,6 +144,9 @@ class FrontierCache:
     def __init__(self) -> None:
         self._head: store.TreeHead | None = None
         self._nodes: list[bytes] = []
+        self.contended = False
+        """Whether another process had appended when this appender last took the lock: then its next
+        batch sends the lots' and frontier's read with the lock (``store.lock_head_and_reload``)."""
 
     def load(self, conn: Connection, head: store.TreeHead) -> merkle.Frontier:
         if self._head is not None and self._head == head:
@@ -153,6 +159,34 @@ class FrontierCache:
     def wrote(self, head: store.TreeHead) -> bool:
         """Whether ``head`` is the one this appender wrote last (nobody appended since)."""
         return self._head is not None and self._head == head
+
+
+@dataclass
+class Prefetched:
+    """What a batch reads before the log-head lock (``prefetch``)."""
+
+    keys: dict[str, tuple[int, str]]  # the unrevoked API keys asked about: key id → (org id, org kind)
+    lots: dict[str, _LotState]
+    signers: _Signers
+
+
+def prefetch(
+    conn: Connection, key_ids: Sequence[str], subs: Sequence[Submission], keyring: KeyRing, now: datetime
+) -> Prefetched:
+    """Before the log-head lock, in one round trip (``db.driver_together``): which of the requests'
+    API keys are unrevoked (``apikeys.unrevoked``), the lots ``subs`` name, and the active signing
+    keys of the organizations whose events the server signs."""
+    orgs = sorted({s.actor_org_id for s in subs if s.entry is None})
+    asked: list[Statement | None] = [
+        apikeys.unrevoked_statement(conn, key_ids),
+        _lots_statement(conn, subs),
+        keyring.active_signers_statement(conn, orgs) if orgs else None,
+    ]
+    rows = iter(driver_together(conn, [q for q in asked if q is not None]))
+    keys, lots, signer_rows = (next(rows) if q is not None else [] for q in asked)
+    signers = _Signers(keyring, now)
+    signers.preload(keyring.active_signers_of(orgs, signer_rows))
+    return Prefetched(apikeys.unrevoked_of(keys), _lot_states(lots), signers)
 
 
 @dataclass
@@ -177,6 +211,7 @@ def prebuild(
     now: datetime,
     kinds: Mapping[int, str],
     skip: Sequence[bool] = (),
+    fetched: Prefetched | None = None,
 ) -> Prebuilt:
     """Before the log-head lock: read the lots of every request and build (authorize, link, sign)
     the entries of the ``presignable`` ones, in order, from the lots' heads as read.
@@ -185,13 +220,16 @@ def prebuild(
     lock when their lots' heads have not moved meanwhile (another process appended to them): then
     the lock is held only to index, hash into the tree, insert and commit. A request whose entries
     are not adopted, or that failed here, is built again under the lock, where its error counts.
-    ``skip[i]``: request ``i`` is only read for (e.g. it writes rows, which must wait for the lock)."""
-    lots = _load_lots(conn, [s for r in requests for s in r])
+    ``skip[i]``: request ``i`` is only read for (e.g. it writes rows, which must wait for the lock).
+    ``fetched``: the lots and signing keys as ``prefetch`` read them (for these requests or more)."""
+    if fetched is None:
+        lots, signers = _load_lots(conn, [s for r in requests for s in r]), _Signers(keyring, now)
+    else:
+        lots, signers = fetched.lots, fetched.signers
     read = {k: _LotState(v.org_id, v.last_seq, v.head) for k, v in lots.items()}
     facts = access.Facts(conn)
     for org_id, kind in kinds.items():
         facts.know(org_id, kind)
-    signers = _Signers(keyring, now)
     pre = Batch(conn, now, store.TreeHead(0, merkle.EMPTY_ROOT), merkle.Frontier(), lots, facts, signers)
     built: dict[int, list[store.NewEntry]] = {}
     for i, subs in enumerate(requests):
@@ -217,20 +255,27 @@ def open_batch(
 
     With ``pre`` (read before the lock for the same ``subs``), the lots are read again only if
     somebody appended since this appender's last batch (``frontiers.wrote``)."""
-    head = store.lock_head(conn)
-    if frontiers is not None and frontiers.wrote(head):  # nobody appended since: nothing to read again
-        lots = (
-            _load_lots(conn, subs)
-            if pre is None
-            else {k: _LotState(v.org_id, v.last_seq, v.head) for k, v in pre.lots.items()}
-        )
-        frontier = frontiers.load(conn, head)
-    elif conn.dialect.name == "postgresql":  # both reads in one round trip, the lock held meanwhile
-        rows, frontier = store.load_lots_and_frontier(conn, sorted(_lot_ids(subs)), head.size)
-        lots = {r.lot_id: _LotState(r.org_id, r.last_seq, r.head_hash) for r in rows}
+    if frontiers is not None and frontiers.contended and conn.dialect.name == "postgresql":
+        # another process appended before our last batch, so likely again: read with the lock
+        head, rows, frontier = store.lock_head_and_reload(conn, sorted(_lot_ids(subs)))
+        lots = _lot_states(rows)
     else:
-        lots = _load_lots(conn, subs)
-        frontier = store.load_frontier(conn, head.size)
+        head = store.lock_head(conn)
+        if frontiers is not None and frontiers.wrote(head):  # nobody appended since: nothing to read again
+            lots = (
+                _load_lots(conn, subs)
+                if pre is None
+                else {k: _LotState(v.org_id, v.last_seq, v.head) for k, v in pre.lots.items()}
+            )
+            frontier = frontiers.load(conn, head)
+        elif conn.dialect.name == "postgresql":  # both reads in one round trip, the lock held meanwhile
+            rows, frontier = store.load_lots_and_frontier(conn, sorted(_lot_ids(subs)), head.size)
+            lots = _lot_states(rows)
+        else:
+            lots = _load_lots(conn, subs)
+            frontier = store.load_frontier(conn, head.size)
+    if frontiers is not None:
+        frontiers.contended = not frontiers.wrote(head)
     facts, signers = (pre.facts, pre.signers) if pre is not None else (access.Facts(conn), _Signers(keyring, now))
     return Batch(conn, now, head, frontier, lots, facts, signers, frontiers=frontiers)
 
@@ -280,9 +325,15 @@ def _lot_ids(subs: Sequence[Submission]) -> set[str]:
 
 
 def _load_lots(conn: Connection, subs: Sequence[Submission]) -> dict[str, _LotState]:
-    ids = _lot_ids(subs)
+    return _lot_states(driver_sql(conn, *_lots_statement(conn, subs)))
+
+
+def _lots_statement(conn: Connection, subs: Sequence[Submission]) -> Statement:
     sql = f"SELECT lot_id, org_id, last_seq, head_hash FROM lot WHERE lot_id {in_list(conn, 'ids')}"
-    rows = driver_sql(conn, sql, {"ids": list_value(conn, sorted(ids))})
+    return sql, {"ids": list_value(conn, sorted(_lot_ids(subs)))}
+
+
+def _lot_states(rows: Iterable[Any]) -> dict[str, _LotState]:
     return {r.lot_id: _LotState(r.org_id, r.last_seq, r.head_hash) for r in rows}
 
 
@@ -405,13 +456,17 @@ class _Signers:
 
     def __init__(self, keyring: KeyRing, now: datetime) -> None:
         self._keyring = keyring
-        self._by_org: dict[int, signing.Signer] = {}
+        self._by_org: dict[int, signing.Signer | None] = {}
         self.record_time = format_record_time(now)
+
+    def preload(self, found: Mapping[int, signing.Signer | None]) -> None:
+        """Organizations' active keys read already (None: it has no server-held active key)."""
+        self._by_org.update(found)
 
     def active(self, conn: Connection, org_id: int) -> signing.Signer:
         signer = self._by_org.get(org_id)
         if signer is None:
-            found = self._keyring.active_signer(conn, org_id)
+            found = self._keyring.active_signer(conn, org_id) if org_id not in self._by_org else None
             if found is None:
                 raise InputError(
                     "wrong signer: the organization has no server-held active key; sign entries yourself "

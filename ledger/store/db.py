@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
@@ -158,3 +158,68 @@ def bind_value(conn: Connection, column: Any, value: Any) -> Any:
     """``value`` as SQLAlchemy would send it for ``column`` (e.g. a time on SQLite as its text form)."""
     process = column.type.bind_processor(conn.dialect)
     return process(value) if process is not None else value
+
+
+Statement = tuple[str, Mapping[str, Any]]
+"""Hand-written SQL with ``:name`` parameters and their values, as ``driver_sql`` takes them."""
+
+
+def driver_together(conn: Connection, statements: Sequence[Statement], *, commit: bool = False) -> list[list[Any]]:
+    """Run ``statements`` in order, as ``driver_sql`` would, and return each one's rows (``[]`` for
+    those that return none); with ``commit``, commit the transaction after them.
+
+    On PostgreSQL they go in one round trip (psycopg's pipeline mode: sent together, answered
+    together, each statement still its own statement with its own snapshot under READ COMMITTED),
+    and so does the ``COMMIT``; psycopg sends the ``BEGIN`` of a transaction that has not begun
+    yet apart, one round trip before them. An append batch has a few such steps; under load each round trip
+    costs a wake-up of the appending thread, and with several processes it is time the log-head
+    lock is held.
+
+    The engine's ``before_cursor_execute`` listeners see every statement, as they do through
+    ``driver_sql``; its ``commit`` listeners run before the ``COMMIT`` is sent (and once more at the
+    caller's commit, which then has nothing to do). A statement that fails fails the rest
+    (PostgreSQL skips what follows it in the pipeline, so the ``COMMIT`` never happens, and the
+    transaction is rolled back); the error is SQLAlchemy's, as ``driver_sql`` would raise it, and a
+    broken connection is invalidated.
+
+    Elsewhere (SQLite, in process: no round trips) they run one after another. With ``commit`` the
+    transaction is committed when the caller's transaction block ends, as it would be anyway; on
+    PostgreSQL that later commit finds nothing left to do.
+    """
+    if conn.dialect.name != "postgresql":
+        out: list[list[Any]] = []
+        for text_sql, values in statements:
+            result = driver_sql(conn, text_sql, values)
+            out.append(list(result.all()) if result.returns_rows else [])
+        return out
+    import psycopg
+    from psycopg.rows import namedtuple_row
+    from sqlalchemy.exc import DBAPIError
+
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    cursors = []
+    sql, params = "", None
+    try:
+        with raw.pipeline():
+            for text_sql, values in statements:
+                sql, params = _for_driver(text_sql, conn.dialect.paramstyle), dict[str, Any](values)
+                cur = raw.cursor(row_factory=namedtuple_row)
+                for listen in conn.dispatch.before_cursor_execute:
+                    sql, params = listen(conn, cur, sql, params, None, False)
+                cur.execute(sql, params)
+                cursors.append(cur)
+            if commit:  # as a statement, so it goes with the rest (psycopg's commit() syncs apart)
+                sql, params = "COMMIT", None
+                conn.dispatch.commit(conn)  # the engine's commit listeners, before the COMMIT goes
+                cursors.append(cur := raw.cursor())
+                cur.execute("COMMIT")
+        return [cur.fetchall() if cur.description is not None else [] for cur in cursors]
+    except psycopg.Error as exc:
+        broken = raw.broken or raw.closed
+        if broken:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(sql, params, exc, psycopg.Error, connection_invalidated=broken) from exc
+    finally:
+        for cur in cursors:
+            cur.close()

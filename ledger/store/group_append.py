@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger.errors import ConflictError, LedgerError, Unauthenticated
 from ledger.store import apikeys
-from ledger.store.append import Batch, FrontierCache, Submission, open_batch, prebuild, recorded_json
+from ledger.store.append import Batch, FrontierCache, Submission, open_batch, prebuild, prefetch, recorded_json
 from ledger.store.idempotency import Answer, Claim, claim_on
 from ledger.store.keys import KeyRing
 
@@ -77,21 +77,32 @@ def append_requests(
     keyring: KeyRing,
     now: datetime,
     frontiers: FrontierCache | None = None,
+    *,
+    commit: bool = False,
 ) -> list[GroupResult]:
     """Append every group that passes its checks; one result per group, in order (see module doc).
 
     ``frontiers``: the appender's ``FrontierCache`` (the sequencer keeps one), saving a read per batch.
     With it, the requests that write no rows of their own are built and signed before the log head
     is locked (``ledger.store.append.prebuild``) and adopted under the lock if their lots' heads
-    did not move; so several processes' batches overlap except for indexing, inserting and commit."""
-    keys = apikeys.unrevoked(conn, [g.key_id for g in groups if g.key_id is not None])
+    did not move; so several processes' batches overlap except for indexing, inserting and commit.
+    Then what is read before the lock (keys, lots, signing keys) is read in one round trip
+    (``prefetch``). ``commit``: commit with the batch's write (``Batch.finish``), which ends the
+    caller's transaction."""
+    key_ids = [g.key_id for g in groups if g.key_id is not None]
+    fetched = None
+    if frontiers is not None:
+        fetched = prefetch(conn, key_ids, [s for g in groups for s in g.subs], keyring, now)
+        keys = fetched.keys
+    else:
+        keys = apikeys.unrevoked(conn, key_ids)
     refused = [g.key_id is not None and keys.get(g.key_id, (None,))[0] != g.org_id for g in groups]
     live = [g for g, no in zip(groups, refused, strict=True) if not no]
     subs = [s for g in live for s in g.subs]
     pre = None
     if frontiers is not None:  # the sequencer: build what it can before the lock
         skip = [_writes_rows(g) for g in live]
-        pre = prebuild(conn, [g.subs for g in live], keyring, now, dict(keys.values()), skip)
+        pre = prebuild(conn, [g.subs for g in live], keyring, now, dict(keys.values()), skip, fetched)
     batch = open_batch(conn, subs, keyring, now, frontiers, pre)
     for org_id, kind in keys.values():
         batch.facts.know(org_id, kind)
@@ -108,7 +119,7 @@ def append_requests(
             results.append(GroupResult(recorded=recorded, answer=g.render(recorded) if g.render is not None else None))
         else:
             results.append(_append_one(batch, g))
-    batch.finish()
+    batch.finish(commit=commit)
     return results
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from ledger.core import signing
 from ledger.errors import ConfigError, ConflictError, InputError, NotFound
-from ledger.store.db import driver_sql
+from ledger.store.db import Statement, driver_sql, in_list, list_value
 from ledger.store.models import Meta, SigningKey
 
 _key = SigningKey.__table__  # type: ignore[attr-defined]
@@ -131,7 +132,25 @@ class KeyRing:
     def active_signer(self, conn: Connection, org_id: int) -> signing.Signer | None:
         """The organization's active server-held key, or None if it signs for itself."""
         sql = "SELECT key_id, sealed_private_key FROM signing_key WHERE org_id = :org AND status = 'active'"
-        row = driver_sql(conn, sql, {"org": org_id}).first()
+        return self._active(driver_sql(conn, sql, {"org": org_id}).first())
+
+    @staticmethod
+    def active_signers_statement(conn: Connection, org_ids: Iterable[int]) -> Statement:
+        """The query for ``active_signers_of``: the active keys of several organizations at once."""
+        sql = (
+            "SELECT org_id, key_id, sealed_private_key FROM signing_key"
+            f" WHERE org_id {in_list(conn, 'orgs')} AND status = 'active'"
+        )
+        return sql, {"orgs": list_value(conn, sorted(set(org_ids)))}
+
+    def active_signers_of(self, org_ids: Iterable[int], rows: Iterable[Any]) -> dict[int, signing.Signer | None]:
+        """``active_signer`` of each of ``org_ids``, from the rows of ``active_signers_statement``."""
+        first: dict[int, Any] = {}
+        for r in rows:
+            first.setdefault(int(r.org_id), r)
+        return {org: self._active(first.get(org)) for org in org_ids}
+
+    def _active(self, row: Any) -> signing.Signer | None:
         if row is None or row.sealed_private_key is None:
             return None
         signer = self._signers.get(row.key_id)

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, TextClause, bindparam, func, insert, select, 
 
 from ledger.core import merkle, proofs
 from ledger.errors import NotFound, VerificationError
-from ledger.store.db import bind_value, driver_sql
+from ledger.store.db import Statement, bind_value, driver_sql, driver_together
 from ledger.store.models import LogEntry, LogHead, Lot, TreeNode
 
 _entry = LogEntry.__table__  # type: ignore[attr-defined]
@@ -43,12 +43,19 @@ def ensure_head(conn: Connection) -> None:
         conn.execute(insert(_head).values(id=1, size=0, root=merkle.EMPTY_ROOT, updated_at=_now()))
 
 
+_LOCK_HEAD = "UPDATE log_head SET updated_at = :now WHERE id = 1 RETURNING size, root"
+
+
+def _lock_statement(conn: Connection) -> Statement:
+    return _LOCK_HEAD, {"now": bind_value(conn, _head.c.updated_at, _now())}
+
+
 def lock_head(conn: Connection) -> TreeHead:
     """Take the log's write lock (the head row) and return the head as committed (one round trip)."""
-    now = bind_value(conn, _head.c.updated_at, _now())
-    row = driver_sql(
-        conn, "UPDATE log_head SET updated_at = :now WHERE id = 1 RETURNING size, root", {"now": now}
-    ).first()
+    return _locked(driver_sql(conn, *_lock_statement(conn)).first())
+
+
+def _locked(row: Any) -> TreeHead:
     if row is None:
         raise VerificationError("log head row is missing: expected 1 row, got 0 (run migrations)")
     return TreeHead(int(row.size), bytes(row.root))
@@ -121,13 +128,43 @@ def load_lots_and_frontier(conn: Connection, lot_ids: Sequence[str], size: int) 
         "levels": [lvl for lvl, _ in inner],
         "indexes": [i for _, i in inner],
     }
+    return _lots_and_frontier(driver_sql(conn, _PG_LOTS_AND_FRONTIER, params), size)
+
+
+_PG_RELOAD = (
+    "WITH c AS (SELECT g.l AS level, ((h.size >> (g.l + 1)) << 1) AS idx"
+    " FROM log_head AS h, generate_series(0, 62) AS g(l) WHERE h.id = 1 AND ((h.size >> g.l) & 1) = 1)"
+    " SELECT 1 AS lot_row, lot_id, org_id, last_seq, head_hash, NULL::integer AS level, NULL::bigint AS idx,"
+    " NULL::bytea AS hash FROM lot WHERE lot_id = ANY(:ids)"
+    " UNION ALL SELECT 0, NULL, NULL, NULL, NULL, 0, e.idx, e.leaf_hash FROM log_entry AS e"
+    " JOIN c ON c.level = 0 AND e.idx = c.idx"
+    " UNION ALL SELECT 0, NULL, NULL, NULL, NULL, t.level, t.idx, t.hash FROM tree_node AS t"
+    " JOIN c ON c.level > 0 AND t.level = c.level AND t.idx = c.idx"
+)
+"""The lots' rows and the frontier of the log as its head row says now: the nodes' coordinates are
+``proofs.root_coords`` of the head's size, worked out in SQL (one node per set bit ``l`` of the
+size: level ``l``, index ``(size >> (l + 1)) << 1``), so this can be sent before the size is known."""
+
+
+def lock_head_and_reload(conn: Connection, lot_ids: Sequence[str]) -> tuple[TreeHead, list[Any], merkle.Frontier]:
+    """PostgreSQL: ``lock_head`` and then ``load_lots_and_frontier`` at the locked size, in one round
+    trip: the second statement runs once the first holds the lock, with a snapshot of its own taken
+    after it (READ COMMITTED), so it reads what the previous holder committed. For an appender that
+    expects another process to have appended since its last batch."""
+    locked, rows = driver_together(conn, [_lock_statement(conn), (_PG_RELOAD, {"ids": list(lot_ids)})])
+    head = _locked(locked[0] if locked else None)
+    lots, frontier = _lots_and_frontier(rows, head.size)
+    return head, lots, frontier
+
+
+def _lots_and_frontier(rows: Iterable[Any], size: int) -> tuple[list[Any], merkle.Frontier]:
     lots, nodes = [], {}
-    for r in driver_sql(conn, _PG_LOTS_AND_FRONTIER, params):
+    for r in rows:
         if r.lot_row:
             lots.append(r)
         else:
             nodes[(int(r.level), int(r.idx))] = bytes(r.hash)
-    return lots, merkle.Frontier(size, [proofs._take(nodes, c) for c in coords])
+    return lots, merkle.Frontier(size, [proofs._take(nodes, c) for c in proofs.root_coords(size)])
 
 
 def root_at(conn: Connection, size: int) -> bytes:
@@ -171,8 +208,14 @@ class NewEntry:
     inputs: tuple[str, ...] = ()
 
 
-def write_entries(conn: Connection, head: TreeHead, frontier: merkle.Frontier, entries: Sequence[NewEntry]) -> TreeHead:
-    """Store entries, the subtree nodes they complete, the lots' new heads and the log head."""
+def write_entries(
+    conn: Connection, head: TreeHead, frontier: merkle.Frontier, entries: Sequence[NewEntry], *, commit: bool = False
+) -> TreeHead:
+    """Store entries, the subtree nodes they complete, the lots' new heads and the log head.
+
+    ``commit``: this is the transaction's last write; commit it with the last statement
+    (``driver_together``: on PostgreSQL in the same round trip). The caller's transaction block must
+    end right after, with nothing else run on the connection."""
     if not entries:
         return head
     rows: list[dict[str, Any]] = []
@@ -191,7 +234,7 @@ def write_entries(conn: Connection, head: TreeHead, frontier: merkle.Frontier, e
     if conn.dialect.name == "postgresql" and not links:
         heads = [{"lot_id": k, "seq": s, "head": h} for k, (s, h) in lot_heads.items()]
         params = {"rows": _pg_json(rows), "nodes": _pg_json(nodes), "heads": json.dumps(heads, ensure_ascii=False)}
-        driver_sql(conn, _pg_write_batch(tuple(rows[0])), params | head_params)
+        driver_together(conn, [(_pg_write_batch(tuple(rows[0])), params | head_params)], commit=commit)
         return new
     _insert_many(conn, _entry, rows)
     _insert_many(conn, _node, nodes)
@@ -200,7 +243,7 @@ def write_entries(conn: Connection, head: TreeHead, frontier: merkle.Frontier, e
 
         _insert_many(conn, LotLink.__table__, links)  # type: ignore[attr-defined]
     _update_lot_heads(conn, lot_heads)
-    driver_sql(conn, _SET_HEAD, head_params)
+    driver_together(conn, [(_SET_HEAD, head_params)], commit=commit)
     return new
 
 
