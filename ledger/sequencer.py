@@ -11,12 +11,12 @@ commit fails, every request of the batch gets that error and none is acknowledge
 Several processes (``serve --workers N``, replicas) share one database safely: every batch takes
 the log-head lock first (``store.lock_head``), so indexes stay gapless and unique.
 
-The thread keeps its database connection from one batch to the next while they follow each other
-within ``HOLD_SECONDS``, saving the pool's checkout and liveness ping (a round trip) per batch; once
-it has waited that long for a request it returns the connection to the pool (a kept connection
-idle for longer is never reused, and one that failed is dropped). Under load the queue is usually
-empty when a batch commits (every writer is waiting for its answer), so the next batch's
-connection cannot be decided then. It also keeps the Merkle frontier it wrote (``FrontierCache``),
+While requests are waiting when a batch commits the thread keeps its database connection for the
+next batch; otherwise it returns it to the pool before answering, as ``write_tx`` would (a
+connection idle for ``HOLD_SECONDS`` is never reused, and one that failed is dropped). Taking it
+from the pool again costs no round trip under load: the pool pings only connections that sat
+unused (``ledger.store.db.make_engine``). On PostgreSQL a batch's write goes with its ``COMMIT``
+(``append_requests(..., commit=True)``). It also keeps the Merkle frontier it wrote (``FrontierCache``),
 saving the frontier read while no other process appends.
 
 Under load the first request of a batch has usually waited through the previous batch already, so
@@ -190,7 +190,7 @@ class Sequencer:
         """The next batch: deferred requests first, then the queue, bounded by size and wait."""
         pending, self._deferred = self._deferred, []
         if not pending:
-            first = self._first()
+            first = self._queue.get()
             if first is _STOP:
                 return None
             pending = [first]
@@ -218,15 +218,6 @@ class Sequencer:
                 return batch
             pending = [nxt]
 
-    def _first(self) -> Any:
-        """The next request (or ``_STOP``), returning the kept connection if none comes in time."""
-        if self._conn is not None:
-            try:
-                return self._queue.get(timeout=max(0.0, HOLD_SECONDS - (time.monotonic() - self._conn_used)))
-            except queue.Empty:
-                self._release()
-        return self._queue.get()
-
     def _commit(self, batch: list[_Pending]) -> None:
         # a request whose waiter gave up before its batch began is dropped; the others can no longer
         # be cancelled, so a committed request is always told so
@@ -237,6 +228,8 @@ class Sequencer:
         waits = [started - p.queued for p in batch]
         with self._transaction() as conn:
             results = self._append(conn, [p.group for p in batch])
+        if self._queue.empty() and not self._deferred:
+            self._release()  # no batch waiting: back to the pool before anyone is answered
         commit_seconds = time.monotonic() - started
         if self.observer is not None:  # before the answers, so /metrics never lags an acknowledged write
             self.observer.batch(len(batch), sum(len(p.group.subs) for p in batch), waits, commit_seconds)

@@ -240,6 +240,10 @@ def prebuild(
             built[i] = pre.add(subs)
         except LedgerError:
             pre.rollback(mark)
+            continue
+        if conn.dialect.name == "postgresql":  # their rows as the write takes them, outside the lock too
+            for e in built[i]:
+                store.entry_json(e)
     return Prebuilt(read, facts, signers, built)
 
 

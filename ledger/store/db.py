@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -22,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, CursorResult, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 
 from ledger.errors import ConflictError
 
@@ -42,8 +43,37 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         url = str(u.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    pre_ping = kwargs.pop("pool_pre_ping", None)  # a caller's choice, else a ping when idle
+    engine = create_engine(url, pool_pre_ping=bool(pre_ping), **kwargs)
+    if pre_ping is None:
+        _ping_when_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE_SECONDS = 1.0
+"""A pooled connection unused for longer is pinged before it is handed out again."""
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """SQLAlchemy's ``pool_pre_ping``, but only for a connection that sat in the pool for more than
+    ``PING_AFTER_IDLE_SECONDS``: one checked in a moment ago was working then. Under load every
+    request and every append batch takes a connection, and the ping was a round trip each time.
+    A connection that fails its ping is replaced by a new one (``DisconnectionError``), as with
+    ``pool_pre_ping``; one that died within the second fails its statement, and is invalidated."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_conn: Any, record: Any) -> None:
+        record.info["ledger_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get("ledger_idle_since")
+        if since is None or time.monotonic() - since <= PING_AFTER_IDLE_SECONDS:
+            return  # new (its info goes with a reconnect), or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # noqa: BLE001 - any failure means the connection is gone
+            raise DisconnectionError(f"the pooled connection failed its ping: {exc}") from exc
 
 
 def _configure_sqlite(engine: Engine) -> None:

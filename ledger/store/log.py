@@ -206,6 +206,8 @@ class NewEntry:
     leaf_hash: bytes
     recorded_at: datetime
     inputs: tuple[str, ...] = ()
+    row_json: str | None = None
+    """Its ``log_entry`` row but the index, as PostgreSQL's batch statement reads it (``entry_json``)."""
 
 
 def write_entries(
@@ -218,14 +220,12 @@ def write_entries(
     end right after, with nothing else run on the connection."""
     if not entries:
         return head
-    rows: list[dict[str, Any]] = []
     nodes: list[dict[str, Any]] = []
     links: list[dict[str, Any]] = []
     lot_heads: dict[str, tuple[int, str]] = {}
     for i, e in enumerate(entries):
         if e.idx != head.size + i:
             raise VerificationError(f"log index out of order: expected {head.size + i}, got {e.idx}")
-        rows.append(_entry_row(e))
         nodes.extend({"level": lv, "idx": ix, "hash": h} for lv, ix, h in frontier.append(e.leaf_hash))
         lot_heads[e.lot_id] = (e.seq, e.leaf_hash.hex())
         links.extend({"input_lot": s, "output_lot": e.lot_id, "entry_idx": e.idx} for s in e.inputs)
@@ -233,9 +233,11 @@ def write_entries(
     head_params = {"size": new.size, "root": new.root, "now": bind_value(conn, _head.c.updated_at, _now())}
     if conn.dialect.name == "postgresql" and not links:
         heads = [{"lot_id": k, "seq": s, "head": h} for k, (s, h) in lot_heads.items()]
-        params = {"rows": _pg_json(rows), "nodes": _pg_json(nodes), "heads": json.dumps(heads, ensure_ascii=False)}
-        driver_together(conn, [(_pg_write_batch(tuple(rows[0])), params | head_params)], commit=commit)
+        entry_rows = "[" + ",".join(f'{{"idx":{e.idx},{entry_json(e)[1:]}' for e in entries) + "]"
+        params = {"rows": entry_rows, "nodes": _pg_json(nodes), "heads": json.dumps(heads, ensure_ascii=False)}
+        driver_together(conn, [(_pg_write_batch(_ENTRY_COLUMNS), params | head_params)], commit=commit)
         return new
+    rows = [_entry_row(e) for e in entries]
     _insert_many(conn, _entry, rows)
     _insert_many(conn, _node, nodes)
     if links:
@@ -286,17 +288,32 @@ def _pg_json_insert(table: Any, names: tuple[str, ...], param: str = "rows") -> 
 
 def _pg_json(rows: Sequence[dict[str, Any]]) -> str:
     """Rows as a JSON array PostgreSQL reads back exactly: bytes as bytea hex, datetimes in UTC ISO 8601."""
+    return "[" + ",".join(_pg_json_object(r) for r in rows) + "]"
 
-    def value(v: Any) -> Any:
-        if isinstance(v, bytes):
-            return "\\x" + v.hex()
-        if isinstance(v, datetime):
-            if v.utcoffset() is None:
-                raise ValueError(f"datetime without a time zone: {v!r}")
-            return v.astimezone(UTC).isoformat()
-        return v
 
-    return json.dumps([{k: value(v) for k, v in r.items()} for r in rows], ensure_ascii=False, separators=(",", ":"))
+def _pg_json_object(row: dict[str, Any]) -> str:
+    return json.dumps({k: _pg_value(v) for k, v in row.items()}, ensure_ascii=False, separators=(",", ":"))
+
+
+def _pg_value(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return "\\x" + v.hex()
+    if isinstance(v, datetime):
+        if v.utcoffset() is None:
+            raise ValueError(f"datetime without a time zone: {v!r}")
+        return v.astimezone(UTC).isoformat()
+    return v
+
+
+def entry_json(e: NewEntry) -> str:
+    """``e``'s row but its index as a JSON object (``_pg_json``'s form), made once and kept on ``e``:
+    an appender makes it before it takes the log-head lock (``append.prebuild``), so that under the
+    lock only the index is written in."""
+    if e.row_json is None:
+        row = _entry_row(e)
+        del row["idx"]
+        e.row_json = _pg_json_object(row)
+    return e.row_json
 
 
 _PG_LOT_HEADS = (
@@ -322,21 +339,25 @@ def _update_lot_heads(conn: Connection, heads: dict[str, tuple[int, str]]) -> No
     )
 
 
+_ENTRY_COLUMNS = (
+    "idx",
+    "lot_id",
+    "seq",
+    "prev",
+    "event",
+    "event_type",
+    "biz_step",
+    "event_time",
+    "signer",
+    "sig",
+    "leaf_hash",
+    "recorded_at",
+)
+
+
 def _entry_row(e: NewEntry) -> dict[str, Any]:
-    return {
-        "idx": e.idx,
-        "lot_id": e.lot_id,
-        "seq": e.seq,
-        "prev": e.prev,
-        "event": e.event_json,
-        "event_type": e.event["type"],
-        "biz_step": e.event["bizStep"],
-        "event_time": e.event["eventTime"],
-        "signer": e.signer,
-        "sig": e.sig,
-        "leaf_hash": e.leaf_hash,
-        "recorded_at": e.recorded_at,
-    }
+    values = (e.idx, e.lot_id, e.seq, e.prev, e.event_json, e.event["type"], e.event["bizStep"], e.event["eventTime"])
+    return dict(zip(_ENTRY_COLUMNS, (*values, e.signer, e.sig, e.leaf_hash, e.recorded_at), strict=True))
 
 
 def lot_entries(conn: Connection, lot_id: str) -> list[Any]:

@@ -83,6 +83,28 @@ def test_lots_and_frontier_in_one_read_equal_the_separate_reads(ledger: Ledger) 
             assert {r.lot_id: (r.lot_id, r.org_id, r.last_seq, r.head_hash) for r in rows} == lot_rows
 
 
+def test_lock_and_reload_in_one_round_trip_read_the_frontier_of_the_locked_size(ledger: Ledger) -> None:
+    """``lock_head_and_reload`` works out the frontier's nodes from the head row's size in SQL: at
+    every size 0..70 they are the nodes ``proofs.root_coords`` names (the same frontier as the stored
+    nodes give, so the same root as the list of leaves), with the same lot rows."""
+    if ledger.engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL statement (SQLite reads in process, one writer at a time)")
+    leaves = fill(ledger, 70)
+    t: Any = Lot.__table__
+    with read_tx(ledger.engine) as conn:
+        lot_rows = {tuple(r) for r in conn.execute(select(t.c.lot_id, t.c.org_id, t.c.last_seq, t.c.head_hash))}
+    for size in range(71):
+        with ledger.engine.connect() as conn, conn.begin():
+            conn.exec_driver_sql("UPDATE log_head SET size = %(s)s WHERE id = 1", {"s": size})
+            head, rows, frontier = store.lock_head_and_reload(conn, [*(r[0] for r in lot_rows), "no.such-lot"])
+            assert head.size == size and frontier.size == size
+            assert frontier.nodes == store.load_frontier(conn, size).nodes, f"frontier at {size}"
+            assert frontier.root() == merkle.root(leaves[:size]), f"root at {size}"
+            assert {tuple(r)[1:5] for r in rows} == lot_rows
+            conn.rollback()
+    assert ledger.head().size == 70
+
+
 def test_sizes_beyond_the_head_are_not_found(ledger: Ledger) -> None:
     fill(ledger, 5)
     with read_tx(ledger.engine) as conn:

@@ -1,0 +1,120 @@
+"""A TCP proxy in front of PostgreSQL that counts round trips, for tests of how many a step costs.
+
+Every answer from the server reaches the client ``delay`` seconds late, as over a slow network.
+A round trip is counted each time the client sends after it has been answered (or sends first):
+what a client sends without waiting for an answer in between (a pipeline) is one round trip, and
+the delay keeps the client from seeing any answer while it is still sending such a burst.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from typing import Any
+
+
+class RoundTripProxy:
+    def __init__(self, host: str = "127.0.0.1", port: int = 5432, delay: float = 0.05) -> None:
+        self.target = (host, port)
+        self.delay = delay
+        self.round_trips = 0
+        self._answered = True
+        self._count_lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._server: asyncio.AbstractServer | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="pg-proxy", daemon=True)
+        self.port = 0
+
+    def __enter__(self) -> RoundTripProxy:
+        self._thread.start()
+        started = asyncio.run_coroutine_threadsafe(self._start(), self._loop)
+        started.result(10)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def reset(self) -> None:
+        with self._count_lock:
+            self.round_trips = 0
+            self._answered = True
+
+    async def _start(self) -> None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        self._server = await asyncio.start_server(self._handle, sock=sock)
+
+    async def _stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for w in list(self._writers):  # connections the client left open
+            w.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def _sent(self) -> None:
+        with self._count_lock:
+            if self._answered:
+                self.round_trips += 1
+                self._answered = False
+
+    def _answer(self) -> None:
+        with self._count_lock:
+            self._answered = True
+
+    async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection(*self.target)
+        self._writers |= {client_w, server_w}
+        try:
+            await asyncio.gather(
+                self._pipe(client_r, server_w, 0.0, self._sent),
+                self._pipe(server_r, client_w, self.delay, self._answer),
+            )
+        finally:
+            for w in (client_w, server_w):
+                self._writers.discard(w)
+                w.close()
+                try:
+                    await w.wait_closed()
+                except (ConnectionError, OSError):
+                    pass
+
+    async def _pipe(self, r: asyncio.StreamReader, w: asyncio.StreamWriter, delay: float, seen: Any) -> None:
+        """Forward ``r`` to ``w``, each chunk ``delay`` seconds after it arrived (order kept)."""
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def send() -> None:
+            while True:
+                due, data = await queue.get()
+                if not data:
+                    break
+                wait = due - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if delay:
+                    seen()  # the client is answered now
+                w.write(data)
+                await w.drain()
+            if w.can_write_eof():
+                w.write_eof()
+
+        sender = asyncio.create_task(send())
+        try:
+            while data := await r.read(65536):
+                if not delay:
+                    seen()  # the client sent
+                queue.put_nowait((time.monotonic() + delay, data))
+        except (ConnectionError, OSError):
+            pass
+        queue.put_nowait((0.0, b""))
+        try:
+            await sender
+        except (ConnectionError, OSError):
+            pass
