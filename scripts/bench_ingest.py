@@ -18,7 +18,7 @@ with its target and PASS/MISS:
   phase with one sequential reader of each beside it, about 80 reads/s each; the first phase, which
   gives the write figures, has the writers alone);
 - two workers (``serve --workers 2``) on one PostgreSQL ≥ 1.5× one worker, nothing lost, gapless
-  (one worker then two, ``--rounds`` times, default 3, each on a fresh database; medians);
+  (one worker then two, ``--rounds`` times, default 5, each on a fresh database; medians);
 - the full-log audit on every core ≥ 1.8× its single-core rate, and 10^6 entries in ≤ 100 s.
 
 Not a timed test: the figures depend on the machine; take them on a quiet one. On a shared one,
@@ -241,7 +241,7 @@ def reader(url: str, seconds: float) -> None:
     print(json.dumps({"n": len(times), "errors": errors, "p50_ms": pick(50), "p99_ms": pick(99)}))
 
 
-def bench_workers(seconds: float, rounds: int = 3) -> list[Figure]:
+def bench_workers(seconds: float, rounds: int = 5) -> list[Figure]:
     """One worker, then two, ``rounds`` times over (each run on a fresh database): the figures are the
     medians, so one noisy run on a shared machine moves neither side of the ratio alone."""
     sec = "two workers, PostgreSQL"
@@ -337,7 +337,7 @@ def main() -> int:
         default="sqlite,pg,pg2,workers,audit",
         help="sections to run, comma separated (pg2: the PostgreSQL writers on serve --workers 2)",
     )
-    ap.add_argument("--rounds", type=int, default=3, help="runs of one and of two workers (medians; default 3)")
+    ap.add_argument("--rounds", type=int, default=5, help="runs of one and of two workers (medians; default 5)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--reader", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
