@@ -16,7 +16,7 @@ from typing import Any
 
 
 class RoundTripProxy:
-    def __init__(self, host: str = "127.0.0.1", port: int = 5432, delay: float = 0.05) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 5432, delay: float = 0.1) -> None:
         self.target = (host, port)
         self.delay = delay
         self.round_trips = 0
