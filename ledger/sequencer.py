@@ -38,6 +38,7 @@ import logging
 import queue
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -90,6 +91,12 @@ class _Pending:
     def key(self) -> tuple[int, str] | None:
         return None if self.group.idem is None else (self.group.org_id, self.group.idem.key)
 
+
+_AUTOCOMMIT: dict[str, dict[str, str]] = defaultdict(dict, postgresql={"isolation_level": "AUTOCOMMIT"})
+"""On PostgreSQL the sequencer's connection is in autocommit mode: a batch's reads before the
+log-head lock need no transaction (each would read its own snapshot anyway, under READ COMMITTED),
+and the ``BEGIN`` goes with the lock (``store.lock_head(begin=True)``) instead of in a round trip of
+its own. Nothing is written before the lock; the lock checks that a transaction is open."""
 
 _STOP = object()
 HOLD_SECONDS = 1.0
@@ -248,7 +255,9 @@ class Sequencer:
         if self._conn is not None and time.monotonic() - self._conn_used > HOLD_SECONDS:
             self._release()
         if self._conn is None:
-            self._conn = self.engine.connect().execution_options(ledger_write=True)
+            self._conn = self.engine.connect().execution_options(
+                ledger_write=True, **_AUTOCOMMIT[self.engine.dialect.name]
+            )
         conn = self._conn
         try:
             with conn.begin():

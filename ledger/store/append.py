@@ -264,7 +264,7 @@ def open_batch(
         head, rows, frontier = store.lock_head_and_reload(conn, sorted(_lot_ids(subs)))
         lots = _lot_states(rows)
     else:
-        head = store.lock_head(conn)
+        head = store.lock_head(conn, begin=frontiers is not None)
         if frontiers is not None and frontiers.wrote(head):  # nobody appended since: nothing to read again
             lots = (
                 _load_lots(conn, subs)

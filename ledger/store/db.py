@@ -194,9 +194,15 @@ Statement = tuple[str, Mapping[str, Any]]
 """Hand-written SQL with ``:name`` parameters and their values, as ``driver_sql`` takes them."""
 
 
-def driver_together(conn: Connection, statements: Sequence[Statement], *, commit: bool = False) -> list[list[Any]]:
+def driver_together(
+    conn: Connection, statements: Sequence[Statement], *, begin: bool = False, commit: bool = False
+) -> list[list[Any]]:
     """Run ``statements`` in order, as ``driver_sql`` would, and return each one's rows (``[]`` for
     those that return none); with ``commit``, commit the transaction after them.
+
+    ``begin``: on a PostgreSQL connection in autocommit mode (the sequencer's, which reads before
+    the log-head lock without a transaction) that is not in a transaction, start one: a ``BEGIN``
+    goes first, in the same round trip. Any other connection begins as it always does.
 
     On PostgreSQL they go in one round trip (psycopg's pipeline mode: sent together, answered
     together, each statement still its own statement with its own snapshot under READ COMMITTED),
@@ -228,6 +234,8 @@ def driver_together(conn: Connection, statements: Sequence[Statement], *, commit
 
     raw = conn.connection.driver_connection
     assert raw is not None
+    if begin and raw.autocommit and raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        return driver_together(conn, [("BEGIN", {}), *statements], commit=commit)[1:]
     cursors = []
     sql, params = "", None
     try:
@@ -253,3 +261,14 @@ def driver_together(conn: Connection, statements: Sequence[Statement], *, commit
     finally:
         for cur in cursors:
             cur.close()
+
+
+def in_transaction(conn: Connection) -> bool:
+    """Whether the database has a transaction open on ``conn`` (not just SQLAlchemy's bookkeeping)."""
+    if conn.dialect.name != "postgresql":
+        return conn.in_transaction()
+    import psycopg
+
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    return bool(raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, TextClause, bindparam, func, insert, select, 
 
 from ledger.core import merkle, proofs
 from ledger.errors import NotFound, VerificationError
-from ledger.store.db import Statement, bind_value, driver_sql, driver_together
+from ledger.store.db import Statement, bind_value, driver_sql, driver_together, in_transaction
 from ledger.store.models import LogEntry, LogHead, Lot, TreeNode
 
 _entry = LogEntry.__table__  # type: ignore[attr-defined]
@@ -50,12 +50,20 @@ def _lock_statement(conn: Connection) -> Statement:
     return _LOCK_HEAD, {"now": bind_value(conn, _head.c.updated_at, _now())}
 
 
-def lock_head(conn: Connection) -> TreeHead:
-    """Take the log's write lock (the head row) and return the head as committed (one round trip)."""
+def lock_head(conn: Connection, *, begin: bool = False) -> TreeHead:
+    """Take the log's write lock (the head row) and return the head as committed (one round trip).
+
+    ``begin``: the connection may be in autocommit mode; start the transaction with the lock
+    (``driver_together``)."""
+    if begin:
+        rows = driver_together(conn, [_lock_statement(conn)], begin=True)[0]
+        return _locked(rows[0] if rows else None, conn)
     return _locked(driver_sql(conn, *_lock_statement(conn)).first())
 
 
-def _locked(row: Any) -> TreeHead:
+def _locked(row: Any, conn: Connection | None = None) -> TreeHead:
+    if conn is not None and not in_transaction(conn):
+        raise VerificationError("the log head was locked outside a transaction: expected one to be open")
     if row is None:
         raise VerificationError("log head row is missing: expected 1 row, got 0 (run migrations)")
     return TreeHead(int(row.size), bytes(row.root))
@@ -151,8 +159,9 @@ def lock_head_and_reload(conn: Connection, lot_ids: Sequence[str]) -> tuple[Tree
     trip: the second statement runs once the first holds the lock, with a snapshot of its own taken
     after it (READ COMMITTED), so it reads what the previous holder committed. For an appender that
     expects another process to have appended since its last batch."""
-    locked, rows = driver_together(conn, [_lock_statement(conn), (_PG_RELOAD, {"ids": list(lot_ids)})])
-    head = _locked(locked[0] if locked else None)
+    statements = [_lock_statement(conn), (_PG_RELOAD, {"ids": list(lot_ids)})]
+    locked, rows = driver_together(conn, statements, begin=True)
+    head = _locked(locked[0] if locked else None, conn)
     lots, frontier = _lots_and_frontier(rows, head.size)
     return head, lots, frontier
 

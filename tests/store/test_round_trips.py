@@ -22,6 +22,7 @@ from ledger.errors import InputError
 from ledger.sequencer import Group, Sequencer
 from ledger.service import Ledger
 from ledger.store import apikeys, db
+from ledger.store import log as store
 from ledger.store.append import _LotState, prefetch
 from ledger.store.db import driver_together, make_engine, read_tx, write_tx
 from ledger.store.models import LogEntry, Lot
@@ -166,11 +167,12 @@ def _batch(seq: Sequencer, groups: list[Group]) -> None:
         f.result(30)
 
 
-def test_an_append_batch_takes_four_round_trips(
+def test_an_append_batch_takes_three_round_trips(
     ledger: Ledger, world: dict[str, Any], proxy: tuple[RoundTripProxy, Engine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """BEGIN; keys, lots and signing keys; the lock; the write with its COMMIT. After another process
-    appended, the lots and frontier are read under the lock once apart, then with the lock."""
+    """Keys, lots and signing keys (no transaction yet); BEGIN with the lock; the write with its
+    COMMIT. After another process appended, the lots and frontier are read under the lock once
+    apart, then with the lock."""
     p, through = proxy
     monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 60.0)  # no ping between batches, however slow the machine
     other = Ledger(ledger.engine, ledger.keyring, clock=ledger.clock, log_masterdata=False)
@@ -191,7 +193,7 @@ def test_an_append_batch_takes_four_round_trips(
             counts.append(p.round_trips)
     finally:
         seq.close()
-    assert counts == [4, 4, 5, 4]
+    assert counts == [3, 3, 4, 3]
     assert ledger.head().size == audit(ledger.engine).entries
     assert audit(ledger.engine).findings == []
 
@@ -283,3 +285,25 @@ def test_rows_made_before_the_lock_are_stored_as_recorded(ledger: Ledger, world:
         assert recorded_at == ledger.clock()
     report = audit(ledger.engine)
     assert report.findings == [] and report.entries == ledger.head().size
+
+
+def test_the_sequencers_autocommit_connection_locks_the_head_inside_a_transaction(ledger: Ledger) -> None:
+    """The sequencer reads before the lock in autocommit mode; ``begin=True`` sends the BEGIN with the
+    lock, so the lock is held until the transaction ends, and what follows commits or rolls back with it."""
+    _pg_only(ledger.engine)
+    url = ledger.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    schema = dict(ledger.engine.url.query)["options"].split("=", 1)[1]
+    with ledger.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with conn.begin():
+            head = store.lock_head(conn, begin=True)
+            assert db.in_transaction(conn)
+            conn.exec_driver_sql("UPDATE log_head SET updated_at = updated_at WHERE id = 1")
+            with psycopg.connect(url, autocommit=True) as other:
+                other.execute(f'SET search_path = "{schema}"')
+                with pytest.raises(psycopg.errors.LockNotAvailable):
+                    other.execute("SELECT size FROM log_head WHERE id = 1 FOR UPDATE NOWAIT")
+                conn.rollback()
+                assert not db.in_transaction(conn)
+                assert other.execute("SELECT size FROM log_head WHERE id = 1 FOR UPDATE NOWAIT").fetchone() == (
+                    head.size,
+                )
