@@ -38,7 +38,6 @@ import logging
 import queue
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -92,7 +91,7 @@ class _Pending:
         return None if self.group.idem is None else (self.group.org_id, self.group.idem.key)
 
 
-_AUTOCOMMIT: dict[str, dict[str, str]] = defaultdict(dict, postgresql={"isolation_level": "AUTOCOMMIT"})
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 """On PostgreSQL the sequencer's connection is in autocommit mode: a batch's reads before the
 log-head lock need no transaction (each would read its own snapshot anyway, under READ COMMITTED),
 and the ``BEGIN`` goes with the lock (``store.lock_head(begin=True)``) instead of in a round trip of
@@ -255,9 +254,8 @@ class Sequencer:
         if self._conn is not None and time.monotonic() - self._conn_used > HOLD_SECONDS:
             self._release()
         if self._conn is None:
-            self._conn = self.engine.connect().execution_options(
-                ledger_write=True, **_AUTOCOMMIT[self.engine.dialect.name]
-            )
+            options = _AUTOCOMMIT if self.engine.dialect.name == "postgresql" else {}
+            self._conn = self.engine.connect().execution_options(ledger_write=True, **options)
         conn = self._conn
         try:
             with conn.begin():

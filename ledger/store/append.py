@@ -273,7 +273,7 @@ def open_batch(
             )
             frontier = frontiers.load(conn, head)
         elif conn.dialect.name == "postgresql":  # both reads in one round trip, the lock held meanwhile
-            rows, frontier = store.load_lots_and_frontier(conn, sorted(_lot_ids(subs)), head.size)
+            rows, frontier = store.reload_locked(conn, sorted(_lot_ids(subs)), head)
             lots = _lot_states(rows)
         else:
             lots = _load_lots(conn, subs)

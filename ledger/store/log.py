@@ -115,30 +115,6 @@ def load_frontier(conn: Connection, size: int) -> merkle.Frontier:
     return merkle.Frontier(size, [proofs._take(nodes, c) for c in coords])
 
 
-_PG_LOTS_AND_FRONTIER = (
-    "SELECT 1 AS lot_row, lot_id, org_id, last_seq, head_hash, NULL::integer AS level, NULL::bigint AS idx,"
-    " NULL::bytea AS hash FROM lot WHERE lot_id = ANY(:ids)"
-    " UNION ALL SELECT 0, NULL, NULL, NULL, NULL, 0, idx, leaf_hash FROM log_entry WHERE idx = ANY(:leaves)"
-    " UNION ALL SELECT 0, NULL, NULL, NULL, NULL, t.level, t.idx, t.hash FROM tree_node AS t"
-    " JOIN unnest(CAST(:levels AS integer[]), CAST(:indexes AS bigint[])) AS c(level, idx)"
-    " ON t.level = c.level AND t.idx = c.idx"
-)
-
-
-def load_lots_and_frontier(conn: Connection, lot_ids: Sequence[str], size: int) -> tuple[list[Any], merkle.Frontier]:
-    """PostgreSQL: the lots' rows (lot_id, org_id, last_seq, head_hash) and the frontier at ``size``,
-    in one round trip; what an appender reads under the log-head lock after another process appended."""
-    coords = proofs.root_coords(size)
-    inner = [c for c in coords if c[0] > 0]
-    params = {
-        "ids": list(lot_ids),
-        "leaves": [i for lvl, i in coords if lvl == 0],
-        "levels": [lvl for lvl, _ in inner],
-        "indexes": [i for _, i in inner],
-    }
-    return _lots_and_frontier(driver_sql(conn, _PG_LOTS_AND_FRONTIER, params), size)
-
-
 _PG_RELOAD = (
     "WITH c AS (SELECT g.l AS level, ((h.size >> (g.l + 1)) << 1) AS idx"
     " FROM log_head AS h, generate_series(0, 62) AS g(l) WHERE h.id = 1 AND ((h.size >> g.l) & 1) = 1)"
@@ -154,10 +130,17 @@ _PG_RELOAD = (
 size: level ``l``, index ``(size >> (l + 1)) << 1``), so this can be sent before the size is known."""
 
 
+def reload_locked(conn: Connection, lot_ids: Sequence[str], head: TreeHead) -> tuple[list[Any], merkle.Frontier]:
+    """PostgreSQL, under the log-head lock: the lots' rows (lot_id, org_id, last_seq, head_hash) and
+    the frontier of the locked ``head``, in one round trip; what an appender reads after another
+    process appended."""
+    return _lots_and_frontier(driver_sql(conn, _PG_RELOAD, {"ids": list(lot_ids)}), head.size)
+
+
 def lock_head_and_reload(conn: Connection, lot_ids: Sequence[str]) -> tuple[TreeHead, list[Any], merkle.Frontier]:
-    """PostgreSQL: ``lock_head`` and then ``load_lots_and_frontier`` at the locked size, in one round
-    trip: the second statement runs once the first holds the lock, with a snapshot of its own taken
-    after it (READ COMMITTED), so it reads what the previous holder committed. For an appender that
+    """PostgreSQL: ``lock_head`` and then ``reload_locked``, in one round trip: the second statement
+    runs once the first holds the lock, with a snapshot of its own taken after it (READ COMMITTED),
+    so it reads what the previous holder committed. For an appender that
     expects another process to have appended since its last batch."""
     statements = [_lock_statement(conn), (_PG_RELOAD, {"ids": list(lot_ids)})]
     locked, rows = driver_together(conn, statements, begin=True)

@@ -76,11 +76,15 @@ def test_lots_and_frontier_in_one_read_equal_the_separate_reads(ledger: Ledger) 
                 )
             )
         }
-        for size in range(71):
-            rows, frontier = store.load_lots_and_frontier(conn, [*lot_rows, "no.such-lot"], size)
+    for size in range(71):  # the head row set to each size in turn, then rolled back
+        with ledger.engine.connect() as conn, conn.begin():
+            conn.exec_driver_sql("UPDATE log_head SET size = %(s)s WHERE id = 1", {"s": size})
+            head = store.lock_head(conn)
+            rows, frontier = store.reload_locked(conn, [*lot_rows, "no.such-lot"], head)
             assert frontier.nodes == store.load_frontier(conn, size).nodes, f"frontier at {size}"
             assert frontier.size == size and frontier.root() == merkle.root(leaves[:size]), f"root at {size}"
             assert {r.lot_id: (r.lot_id, r.org_id, r.last_seq, r.head_hash) for r in rows} == lot_rows
+            conn.rollback()
 
 
 def test_lock_and_reload_in_one_round_trip_read_the_frontier_of_the_locked_size(ledger: Ledger) -> None:
