@@ -156,7 +156,10 @@ async def _reader(c: httpx.AsyncClient, r_: int, seeded: Seeded, res: LoadResult
 
 
 async def run_load(base_url: str, seeded: Seeded, *, seconds: float, writers: int, readers: int) -> LoadResult:
-    limits = httpx.Limits(max_connections=writers + readers, max_keepalive_connections=writers + readers)
+    # idle pooled connections are dropped before the server's keep-alive timeout (uvicorn's 5 s, httpx's
+    # default expiry too): otherwise one the server is closing can be reused, and fail with ReadError
+    n = writers + readers
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=base_url, timeout=60.0, limits=limits) as c:
         t0 = time.monotonic()
         stop = t0 + seconds
