@@ -28,6 +28,13 @@ the writers split into two cohorts that alternate, each batch holding about half
 0.5 ms a batch holds nearly all, so the fixed cost of a batch (its reads, the lock, the commit) is
 paid half as often, and two processes take the log-head lock half as often.
 
+A connection is pinged only after it sat unused for a second, so one that the server ended a
+moment ago (a restart, a failover, an administrator) fails the batch's first statement. If it is
+found gone before the batch's write was sent (``append_requests(on_write=...)``), nothing of the
+batch was stored: the batch runs once more on a new connection (the pool drops the old ones) and
+its requests never see the fault. A connection lost while the write and its ``COMMIT`` are under
+way fails the batch (503: its outcome is the server's to tell, so it is not sent again).
+
 Two requests with the same ``Idempotency-Key`` never share a batch: the later one waits for the
 next batch, where its claim finds the first's committed answer and replays it.
 """
@@ -46,7 +53,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ledger.errors import ConflictError, InputError
 from ledger.store.append import FrontierCache
@@ -125,6 +132,7 @@ class Sequencer:
         self._conn: Connection | None = None  # the sequencing thread's, between close batches
         self._conn_used = 0.0
         self._frontiers = FrontierCache()
+        self._write_sent = False  # whether the batch being appended has sent its write
 
     # --- the request side -----------------------------------------------------------------
 
@@ -232,8 +240,7 @@ class Sequencer:
             return
         started = time.monotonic()
         waits = [started - p.queued for p in batch]
-        with self._transaction() as conn:
-            results = self._append(conn, [p.group for p in batch])
+        results = self._append_retrying([p.group for p in batch])
         if self._queue.empty() and not self._deferred:
             self._release()  # no batch waiting: back to the pool before anyone is answered
         commit_seconds = time.monotonic() - started
@@ -245,8 +252,27 @@ class Sequencer:
             else:
                 p.future.set_result(r)
 
+    def _append_retrying(self, groups: list[Group]) -> list[GroupResult]:
+        """The batch appended; once more on a new connection if the first was found gone before the
+        batch's write was sent (see module doc)."""
+        for attempt in range(2):
+            self._write_sent = False
+            try:
+                with self._transaction() as conn:
+                    return self._append(conn, groups)
+            except DBAPIError as exc:
+                if attempt or self._write_sent or not exc.connection_invalidated:
+                    raise
+                log.warning("sequencer: its database connection was gone before the batch's write; once more")
+        raise AssertionError("unreachable")
+
     def _append(self, conn: Connection, groups: list[Group]) -> list[GroupResult]:
-        return append_requests(conn, groups, self.keyring, self.clock(), self._frontiers, commit=True)
+        return append_requests(
+            conn, groups, self.keyring, self.clock(), self._frontiers, commit=True, on_write=self._writing
+        )
+
+    def _writing(self) -> None:
+        self._write_sent = True
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:

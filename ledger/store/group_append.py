@@ -79,6 +79,7 @@ def append_requests(
     frontiers: FrontierCache | None = None,
     *,
     commit: bool = False,
+    on_write: Callable[[], None] | None = None,
 ) -> list[GroupResult]:
     """Append every group that passes its checks; one result per group, in order (see module doc).
 
@@ -88,7 +89,9 @@ def append_requests(
     did not move; so several processes' batches overlap except for indexing, inserting and commit.
     Then what is read before the lock (keys, lots, signing keys) is read in one round trip
     (``prefetch``). ``commit``: commit with the batch's write (``Batch.finish``), which ends the
-    caller's transaction."""
+    caller's transaction. ``on_write`` is called right before that write is sent: until then the
+    batch has only read, locked and written inside its open transaction, so a connection lost
+    before it leaves nothing stored (what the sequencer's retry relies on)."""
     key_ids = [g.key_id for g in groups if g.key_id is not None]
     fetched = None
     if frontiers is not None:
@@ -119,6 +122,8 @@ def append_requests(
             results.append(GroupResult(recorded=recorded, answer=g.render(recorded) if g.render is not None else None))
         else:
             results.append(_append_one(batch, g))
+    if on_write is not None:
+        on_write()
     batch.finish(commit=commit)
     return results
 

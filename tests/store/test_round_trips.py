@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import Engine, event, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ledger.audit.auditor import audit
 from ledger.errors import InputError
@@ -307,3 +307,80 @@ def test_the_sequencers_autocommit_connection_locks_the_head_inside_a_transactio
                 assert other.execute("SELECT size FROM log_head WHERE id = 1 FOR UPDATE NOWAIT").fetchone() == (
                     head.size,
                 )
+
+
+# --- a connection the server ended a moment ago ---------------------------------------------
+
+
+def _end_backends(engine: Engine, pids: list[int]) -> None:
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as killer:
+        for pid in pids:
+            killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+@pytest.fixture
+def own_engine(engine: Engine) -> Iterator[tuple[Engine, list[int]]]:
+    """An engine on the test's database of its own, and the server process ids of its connections."""
+    _pg_only(engine)
+    eng = make_engine(engine.url.render_as_string(hide_password=False))
+    pids: list[int] = []
+    event.listen(eng, "connect", lambda dbapi_conn, _rec: pids.append(dbapi_conn.info.backend_pid))
+    try:
+        yield eng, pids
+    finally:
+        eng.dispose()
+
+
+def test_a_batch_on_a_connection_the_server_ended_a_moment_ago_is_appended_on_a_new_one(
+    ledger: Ledger, world: dict[str, Any], own_engine: tuple[Engine, list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart or failover ends the pooled connections; used within the second, they are not
+    pinged. The batch's first read finds its connection gone before anything was written, so the
+    sequencer runs it again, on a new connection: the pool replaces the others it holds, which
+    the server ended too. Every request is answered and stored once."""
+    eng, pids = own_engine
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 60.0)
+    seq = Sequencer(eng, ledger.keyring, ledger.clock, max_wait=0.3)
+    try:
+        _batch(seq, _groups(seq, world, "before"))
+        with eng.connect() as a, eng.connect() as b, eng.connect() as c:  # the pool holds four now
+            for conn in (a, b, c):
+                conn.exec_driver_sql("SELECT 1")
+        size = ledger.head().size
+        _end_backends(ledger.engine, list(pids))
+        groups = _groups(seq, world, "after")
+        results = [f.result(30) for f in [seq.submit(g) for g in groups]]
+    finally:
+        seq.close()
+    assert [r.error for r in results] == [None] * len(groups)
+    assert sorted(r.recorded[0]["index"] for r in results) == list(range(size, size + len(groups)))
+    assert ledger.head().size == size + len(groups) == audit(ledger.engine).entries
+    assert audit(ledger.engine).findings == []
+
+
+def test_a_connection_lost_once_the_write_is_sent_fails_the_batch_and_is_not_sent_again(
+    ledger: Ledger, world: dict[str, Any], own_engine: tuple[Engine, list[int]]
+) -> None:
+    """Lost while the write and its COMMIT are under way, the batch's outcome is the server's to
+    tell: the requests get the error (503 at the API) and the batch is not appended twice."""
+    eng, pids = own_engine
+    seq = Sequencer(eng, ledger.keyring, ledger.clock, max_wait=0.3)
+
+    def end_at_the_write(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("WITH entries"):
+            _end_backends(ledger.engine, [conn.connection.dbapi_connection.info.backend_pid])
+
+    try:
+        _batch(seq, _groups(seq, world, "before"))
+        size = ledger.head().size
+        event.listen(eng, "before_cursor_execute", end_at_the_write)
+        futures = [seq.submit(g) for g in _groups(seq, world, "lost")]
+        errors = [f.exception(30) for f in futures]
+        event.remove(eng, "before_cursor_execute", end_at_the_write)
+        _batch(seq, _groups(seq, world, "next"))  # the sequencer goes on, on a new connection
+    finally:
+        seq.close()
+    assert all(isinstance(e, DBAPIError) and e.connection_invalidated for e in errors), errors
+    assert ledger.head().size == size + len(world["lots"]) == audit(ledger.engine).entries
+    assert audit(ledger.engine).findings == []
