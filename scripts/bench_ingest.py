@@ -246,33 +246,75 @@ def bench_workers(seconds: float, rounds: int = 6) -> list[Figure]:
     """One worker and two, ``rounds`` times over (each run on a fresh database): the figures are the
     medians, so one noisy run on a shared machine moves neither side of the ratio alone. The order
     alternates from round to round: of two runs in a row on this machine, the first was the faster
-    in 9 of 11 pairs of the same code, so a fixed order would favour one side."""
+    in 9 of 11 pairs of the same code, so a fixed order would favour one side.
+
+    Beside the rates, where the CPU went (from ``/proc``, Linux, PostgreSQL on this machine): the
+    server's and PostgreSQL's CPU milliseconds per acknowledged event, the cores the whole machine
+    kept busy, and what two workers would reach if they kept every core busy at their measured cost
+    per event (``cores ÷ machine CPU per event``), as a ratio to one worker. With the load generator
+    and PostgreSQL on the same cores, that ceiling, not the code alone, bounds the ratio."""
     sec = "two workers, PostgreSQL"
     rates: dict[int, list[float]] = {1: [], 2: []}
+    cpu: dict[int, list[tuple[float, float, float, float]]] = {1: [], 2: []}  # server, pg, machine ms/ev; busy
     details = []
     good = True
     for r in range(rounds):
         for n in (1, 2) if r % 2 == 0 else (2, 1):  # either side goes first as often (see docstring)
             with ledger_db("postgresql") as (tmp, url, led, seeded):
-                with Serve(tmp, url, workers=n) as base:
+                with (srv := Serve(tmp, url, workers=n)) as base:
                     wrk(base, 1, CONNECTIONS, "post_events.lua", _writer_env(seeded))  # warm-up, not counted
                     log(f"postgresql, serve --workers {n}, round {r + 1}/{rounds}: {seconds:.0f} s")
                     before = led.head().size
+                    c0, p0, m0 = srv.cpu_seconds(), _pg_cpu_seconds(), _machine_busy()
                     w = wrk(base, seconds, CONNECTIONS, "post_events.lua", _writer_env(seeded))
+                    c1, p1, m1 = srv.cpu_seconds(), _pg_cpu_seconds(), _machine_busy()
                 ok, detail = _gapless(led, before, w["ok"])
                 rates[n].append(w["ok_per_s"])
+                per = 1000 / max(w["ok"], 1)
+                cpu[n].append(((c1 - c0) * per, (p1 - p0) * per, (m1 - m0) * per, (m1 - m0) / w["seconds"]))
                 good &= ok
                 if not ok or r == 0:
                     details.append(f"{n} worker(s), round {r + 1}: {detail}")
     one, two = statistics.median(rates[1]), statistics.median(rates[2])
     runs = lambda n: ", ".join(f"{x:,.0f}" for x in rates[n])  # noqa: E731
     ratios = ", ".join(f"{b / max(a, 1e-9):.2f}" for a, b in zip(rates[1], rates[2], strict=True))
+    med = lambda n, i: statistics.median(c[i] for c in cpu[n])  # noqa: E731
+    cores = os.cpu_count() or 1
+    ceiling = cores / max(med(2, 2), 1e-9) * 1000 / max(one, 1e-9)
+    spent = lambda n: (  # noqa: E731
+        f"server {med(n, 0):.3f}, PostgreSQL {med(n, 1):.3f}, whole machine {med(n, 2):.3f} ms; "
+        f"{med(n, 3):.2f} of {cores} cores busy"
+    )
     return [
         Figure(sec, "1 worker events/s", one, "/s", note=f"median of {rounds} runs: {runs(1)}"),
         Figure(sec, "2 workers events/s", two, "/s", note=f"median of {rounds} runs: {runs(2)}"),
         Figure(sec, "2 workers ÷ 1 worker", two / max(one, 1e-9), "x", 1.5, note=f"per round: {ratios}"),
         Figure(sec, "nothing lost, gapless", 1.0 if good else 0.0, "x", 1.0, note="; ".join(details)),
+        Figure(sec, "1 worker: CPU per event", med(1, 2), "ms", note=spent(1)),
+        Figure(sec, "2 workers: CPU per event", med(2, 2), "ms", note=spent(2)),
+        Figure(
+            sec,
+            "2 workers at every core ÷ 1",
+            ceiling,
+            "x",
+            note=f"{cores} cores ÷ the 2 workers' machine CPU per event, ÷ the 1 worker rate (no target)",
+        ),
     ]
+
+
+def _machine_busy() -> float:
+    """CPU seconds the whole machine spent busy so far (``/proc/stat``: all but idle and iowait)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0.0
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _pg_cpu_seconds() -> float:
+    """CPU seconds of this machine's PostgreSQL processes so far (0 if it runs elsewhere)."""
+    pids = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout.split()
+    return sum(cpu_seconds(int(p)) for p in pids)
 
 
 def bench_audit(entries: int) -> list[Figure]:
