@@ -141,7 +141,8 @@ class AnchorError(LedgerError):
 
 
 class Unavailable(LedgerError):
-    """A storage service (e.g. the S3 photo bucket) cannot be reached or refused the request; nothing was stored."""
+    """A storage service (e.g. the S3 photo bucket) cannot be reached or refused the request; nothing was
+    stored, unless the message says it cannot be told (a write whose connection was lost as it committed)."""
 
     code = "unavailable"
 

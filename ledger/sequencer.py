@@ -33,7 +33,10 @@ moment ago (a restart, a failover, an administrator) fails the batch's first sta
 found gone before the batch's write was sent (``append_requests(on_write=...)``), nothing of the
 batch was stored: the batch runs once more on a new connection (the pool drops the old ones) and
 its requests never see the fault. A connection lost while the write and its ``COMMIT`` are under
-way fails the batch (503: its outcome is the server's to tell, so it is not sent again).
+way leaves the outcome to the server: the sequencer asks, on a new connection, whether the batch's
+entries are in the log at their indexes with their leaf hashes. If they are, the ``COMMIT`` took
+effect and only its answer was lost: the requests are acknowledged. If not, the transaction was
+rolled back and the batch fails (503, nothing stored); it is never sent twice.
 
 Two requests with the same ``Idempotency-Key`` never share a batch: the later one waits for the
 next batch, where its claim finds the first's committed answer and replays it.
@@ -55,12 +58,14 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from ledger.errors import ConflictError, InputError
+from ledger.errors import ConflictError, InputError, Unavailable
+from ledger.store import log as store
 from ledger.store.append import FrontierCache
 from ledger.store.db import read_tx
 from ledger.store.group_append import Group, GroupResult, IdemSpec, Render, append_requests
 from ledger.store.idempotency import Answer, _replay, fingerprint, parse_key
 from ledger.store.keys import KeyRing
+from ledger.store.log import NewEntry
 from ledger.store.models import IdempotencyRecord
 from ledger.store.submission import Submission, check_size, parse_batch, prevalidate
 
@@ -132,7 +137,7 @@ class Sequencer:
         self._conn: Connection | None = None  # the sequencing thread's, between close batches
         self._conn_used = 0.0
         self._frontiers = FrontierCache()
-        self._write_sent = False  # whether the batch being appended has sent its write
+        self._written: tuple[dict[int, bytes], list[GroupResult]] | None = None  # the batch's write, once sent
 
     # --- the request side -----------------------------------------------------------------
 
@@ -254,14 +259,22 @@ class Sequencer:
 
     def _append_retrying(self, groups: list[Group]) -> list[GroupResult]:
         """The batch appended; once more on a new connection if the first was found gone before the
-        batch's write was sent (see module doc)."""
+        batch's write was sent; its results if the connection was lost after the write was sent
+        but the entries are stored all the same (see module doc)."""
         for attempt in range(2):
-            self._write_sent = False
+            self._written = None
             try:
                 with self._transaction() as conn:
                     return self._append(conn, groups)
             except DBAPIError as exc:
-                if attempt or self._write_sent or not exc.connection_invalidated:
+                if not exc.connection_invalidated:
+                    raise
+                if self._written is not None:
+                    stored = self._committed_anyway(*self._written)
+                    if stored is None:
+                        raise
+                    return stored
+                if attempt:
                     raise
                 log.warning("sequencer: its database connection was gone before the batch's write; once more")
         raise AssertionError("unreachable")
@@ -271,8 +284,29 @@ class Sequencer:
             conn, groups, self.keyring, self.clock(), self._frontiers, commit=True, on_write=self._writing
         )
 
-    def _writing(self) -> None:
-        self._write_sent = True
+    def _writing(self, entries: Sequence[NewEntry], results: list[GroupResult]) -> None:
+        self._written = ({e.idx: e.leaf_hash for e in entries}, results)
+
+    def _committed_anyway(self, leaves: dict[int, bytes], results: list[GroupResult]) -> list[GroupResult] | None:
+        """After a connection lost with the batch's write and ``COMMIT`` under way: its results if
+        every entry it wrote is in the log (the ``COMMIT`` took effect and only its answer was lost),
+        None if not (the transaction was rolled back: the batch fails, nothing stored).
+        ``Unavailable`` if the database cannot be asked: then nobody can tell yet."""
+        if not leaves:
+            return None
+        try:
+            with read_tx(self.engine) as conn:
+                stored = store.leaf_hashes(conn, list(leaves))
+        except Exception as exc:  # noqa: BLE001 - still out of reach: say so, not "nothing stored"
+            log.warning("sequencer: cannot tell whether a batch whose connection was lost was committed")
+            raise Unavailable(
+                "the database connection was lost while these events were being committed, and whether "
+                "they were stored cannot be told yet; send the request again with the same Idempotency-Key"
+            ) from exc
+        if stored != leaves:
+            return None
+        log.warning("sequencer: a batch's connection was lost after its COMMIT took effect; acknowledged")
+        return results
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:

@@ -4,6 +4,11 @@ Every answer from the server reaches the client ``delay`` seconds late, as over 
 A round trip is counted each time the client sends after it has been answered (or sends first):
 what a client sends without waiting for an answer in between (a pipeline) is one round trip, and
 the delay keeps the client from seeing any answer while it is still sending such a burst.
+
+``cut_after(match)``: the next time a client sends data that ``match`` accepts, the server gets it
+and answers, and the client's connection is cut instead of the answer reaching it (a network lost
+just after the server did the work); with ``then_refuse`` new connections are refused from then on,
+until ``refusing`` is set False again (the network stays down).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -25,8 +31,12 @@ class RoundTripProxy:
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.AbstractServer | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._thread = threading.Thread(target=self._loop.run_forever, name="pg-proxy", daemon=True)
         self.port = 0
+        self._cut: Callable[[bytes], bool] | None = None
+        self._then_refuse = False
+        self.refusing = False
 
     def __enter__(self) -> RoundTripProxy:
         self._thread.start()
@@ -39,6 +49,9 @@ class RoundTripProxy:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+    def cut_after(self, match: Callable[[bytes], bool] | None, *, then_refuse: bool = False) -> None:
+        self._cut, self._then_refuse = match, then_refuse
 
     def reset(self) -> None:
         with self._count_lock:
@@ -56,6 +69,9 @@ class RoundTripProxy:
             self._server.close()
         for w in list(self._writers):  # connections the client left open
             w.close()
+        for t in list(self._tasks):  # and their handlers, so none is left pending when the loop closes
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -70,12 +86,31 @@ class RoundTripProxy:
             self._answered = True
 
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            client_w.transport.abort()
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         server_r, server_w = await asyncio.open_connection(*self.target)
         self._writers |= {client_w, server_w}
+        cutting = asyncio.Event()
+
+        def sent(data: bytes) -> None:
+            self._sent()
+            if self._cut is not None and self._cut(data):
+                self._cut = None
+                self.refusing = self._then_refuse
+                cutting.set()
+
+        def answered(_data: bytes) -> None:
+            self._answer()
+
         try:
             await asyncio.gather(
-                self._pipe(client_r, server_w, 0.0, self._sent),
-                self._pipe(server_r, client_w, self.delay, self._answer),
+                self._pipe(client_r, server_w, 0.0, sent),
+                self._pipe(server_r, client_w, self.delay, answered, cutting, server_w),
             )
         finally:
             for w in (client_w, server_w):
@@ -86,8 +121,18 @@ class RoundTripProxy:
                 except (ConnectionError, OSError):
                     pass
 
-    async def _pipe(self, r: asyncio.StreamReader, w: asyncio.StreamWriter, delay: float, seen: Any) -> None:
-        """Forward ``r`` to ``w``, each chunk ``delay`` seconds after it arrived (order kept)."""
+    async def _pipe(
+        self,
+        r: asyncio.StreamReader,
+        w: asyncio.StreamWriter,
+        delay: float,
+        seen: Callable[[bytes], None],
+        cut: asyncio.Event | None = None,
+        source: asyncio.StreamWriter | None = None,
+    ) -> None:
+        """Forward ``r`` to ``w``, each chunk ``delay`` seconds after it arrived (order kept); once
+        ``cut`` is set, the next chunk ends both connections (``w`` and ``source``, ``r``'s writer)
+        instead of reaching ``w``, a moment later, so the server has finished what it answers."""
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 
         async def send() -> None:
@@ -98,8 +143,14 @@ class RoundTripProxy:
                 wait = due - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
+                if cut is not None and cut.is_set():
+                    await asyncio.sleep(0.2)
+                    for lost in (w, source):
+                        if lost is not None:
+                            lost.transport.abort()  # the answer is lost with the connection
+                    return
                 if delay:
-                    seen()  # the client is answered now
+                    seen(data)  # the client is answered now
                 w.write(data)
                 await w.drain()
             if w.can_write_eof():
@@ -109,12 +160,12 @@ class RoundTripProxy:
         try:
             while data := await r.read(65536):
                 if not delay:
-                    seen()  # the client sent
+                    seen(data)  # the client sent
                 queue.put_nowait((time.monotonic() + delay, data))
         except (ConnectionError, OSError):
             pass
-        queue.put_nowait((0.0, b""))
-        try:
-            await sender
-        except (ConnectionError, OSError):
-            pass
+        finally:  # the sender ends, and its error (a connection cut) is taken, whatever ended this
+            queue.put_nowait((0.0, b""))
+            if not sender.done() and asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)

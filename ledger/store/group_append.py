@@ -37,6 +37,7 @@ from ledger.store import apikeys
 from ledger.store.append import Batch, FrontierCache, Submission, open_batch, prebuild, prefetch, recorded_json
 from ledger.store.idempotency import Answer, Claim, claim_on
 from ledger.store.keys import KeyRing
+from ledger.store.log import NewEntry
 
 Render = Callable[[list[dict[str, Any]]], Answer]
 
@@ -79,7 +80,7 @@ def append_requests(
     frontiers: FrontierCache | None = None,
     *,
     commit: bool = False,
-    on_write: Callable[[], None] | None = None,
+    on_write: Callable[[Sequence[NewEntry], list[GroupResult]], None] | None = None,
 ) -> list[GroupResult]:
     """Append every group that passes its checks; one result per group, in order (see module doc).
 
@@ -89,9 +90,11 @@ def append_requests(
     did not move; so several processes' batches overlap except for indexing, inserting and commit.
     Then what is read before the lock (keys, lots, signing keys) is read in one round trip
     (``prefetch``). ``commit``: commit with the batch's write (``Batch.finish``), which ends the
-    caller's transaction. ``on_write`` is called right before that write is sent: until then the
-    batch has only read, locked and written inside its open transaction, so a connection lost
-    before it leaves nothing stored (what the sequencer's retry relies on)."""
+    caller's transaction. ``on_write(entries, results)`` is called right before that write is
+    sent, with the entries it stores and the results it would return: until then the batch has only
+    read, locked and written inside its open transaction, so a connection lost before it leaves
+    nothing stored; one lost after it may have lost only the answer to a ``COMMIT`` that took
+    effect, which the entries tell (what the sequencer's recovery relies on)."""
     key_ids = [g.key_id for g in groups if g.key_id is not None]
     fetched = None
     if frontiers is not None:
@@ -123,7 +126,7 @@ def append_requests(
         else:
             results.append(_append_one(batch, g))
     if on_write is not None:
-        on_write()
+        on_write(batch.entries, results)
     batch.finish(commit=commit)
     return results
 

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ledger.audit.auditor import audit
-from ledger.errors import InputError
+from ledger.errors import InputError, Unavailable
 from ledger.sequencer import Group, Sequencer
 from ledger.service import Ledger
 from ledger.store import apikeys, db
@@ -359,11 +359,12 @@ def test_a_batch_on_a_connection_the_server_ended_a_moment_ago_is_appended_on_a_
     assert audit(ledger.engine).findings == []
 
 
-def test_a_connection_lost_once_the_write_is_sent_fails_the_batch_and_is_not_sent_again(
+def test_a_connection_lost_before_the_write_took_effect_fails_the_batch_and_is_not_sent_again(
     ledger: Ledger, world: dict[str, Any], own_engine: tuple[Engine, list[int]]
 ) -> None:
-    """Lost while the write and its COMMIT are under way, the batch's outcome is the server's to
-    tell: the requests get the error (503 at the API) and the batch is not appended twice."""
+    """Lost as the write goes, before the server ran it: the sequencer finds the batch's entries
+    absent, so the requests get the error (503 at the API, nothing stored) and the batch is not
+    appended twice."""
     eng, pids = own_engine
     seq = Sequencer(eng, ledger.keyring, ledger.clock, max_wait=0.3)
 
@@ -383,4 +384,49 @@ def test_a_connection_lost_once_the_write_is_sent_fails_the_batch_and_is_not_sen
         seq.close()
     assert all(isinstance(e, DBAPIError) and e.connection_invalidated for e in errors), errors
     assert ledger.head().size == size + len(world["lots"]) == audit(ledger.engine).entries
+    assert audit(ledger.engine).findings == []
+
+
+def test_a_batch_whose_commit_took_effect_as_its_connection_was_lost_is_acknowledged(
+    ledger: Ledger, world: dict[str, Any], proxy: tuple[RoundTripProxy, Engine]
+) -> None:
+    """The server ran the write and its COMMIT, and the connection was lost before the answer came
+    back. The entries are in the log, so the requests are told they were stored, with their
+    indexes: not 503, which a client without an Idempotency-Key would answer by sending them
+    again."""
+    p, through = proxy
+    seq = Sequencer(through, ledger.keyring, ledger.clock, max_wait=0.3)
+    try:
+        _batch(seq, _groups(seq, world, "before"))
+        size = ledger.head().size
+        p.cut_after(lambda data: b"cut-here" in data)  # the write carries the events' notes
+        groups = _groups(seq, world, "cut-here")
+        results = [f.result(30) for f in [seq.submit(g) for g in groups]]
+        _batch(seq, _groups(seq, world, "after"))  # and the sequencer goes on, on a new connection
+    finally:
+        seq.close()
+    assert [r.error for r in results] == [None] * len(groups)
+    assert sorted(r.recorded[0]["index"] for r in results) == list(range(size, size + len(groups)))
+    assert ledger.head().size == size + 2 * len(groups) == audit(ledger.engine).entries
+    assert audit(ledger.engine).findings == []
+
+
+def test_a_batch_lost_as_it_committed_with_the_database_out_of_reach_is_not_called_unstored(
+    ledger: Ledger, world: dict[str, Any], proxy: tuple[RoundTripProxy, Engine]
+) -> None:
+    """The same, but the database cannot be reached to ask: whether the entries are stored cannot
+    be told, and the requests are told exactly that (``Unavailable``, 503), not "nothing stored"."""
+    p, through = proxy
+    seq = Sequencer(through, ledger.keyring, ledger.clock, max_wait=0.3)
+    try:
+        _batch(seq, _groups(seq, world, "before"))
+        size = ledger.head().size
+        p.cut_after(lambda data: b"cut-here" in data, then_refuse=True)
+        errors = [f.exception(60) for f in [seq.submit(g) for g in _groups(seq, world, "cut-here")]]
+        p.refusing = False
+        _batch(seq, _groups(seq, world, "after"))
+    finally:
+        seq.close()
+    assert all(isinstance(e, Unavailable) and "cannot be told" in str(e) for e in errors), errors
+    assert ledger.head().size == size + 2 * len(world["lots"]) == audit(ledger.engine).entries  # it was stored
     assert audit(ledger.engine).findings == []
