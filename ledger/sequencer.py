@@ -33,10 +33,12 @@ moment ago (a restart, a failover, an administrator) fails the batch's first sta
 found gone before the batch's write was sent (``append_requests(on_write=...)``), nothing of the
 batch was stored: the batch runs once more on a new connection (the pool drops the old ones) and
 its requests never see the fault. A connection lost while the write and its ``COMMIT`` are under
-way leaves the outcome to the server: the sequencer asks, on a new connection, whether the batch's
-entries are in the log at their indexes with their leaf hashes. If they are, the ``COMMIT`` took
-effect and only its answer was lost: the requests are acknowledged. If not, the transaction was
-rolled back and the batch fails (503, nothing stored); it is never sent twice.
+way leaves the outcome to the server: the sequencer waits, on a new connection, until that
+transaction has ended (it holds the log-head lock until then; ``OUTCOME_WAIT_SECONDS`` at most),
+then asks whether the batch's entries are in the log at their indexes with their leaf hashes. If
+they are, the ``COMMIT`` took effect and only its answer was lost: the requests are acknowledged.
+If not, the transaction was rolled back and the batch fails (503, nothing stored); it is never
+sent twice.
 
 Two requests with the same ``Idempotency-Key`` never share a batch: the later one waits for the
 next batch, where its claim finds the first's committed answer and replays it.
@@ -108,6 +110,9 @@ _AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 log-head lock need no transaction (each would read its own snapshot anyway, under READ COMMITTED),
 and the ``BEGIN`` goes with the lock (``store.lock_head(begin=True)``) instead of in a round trip of
 its own. Nothing is written before the lock; the lock checks that a transaction is open."""
+
+OUTCOME_WAIT_SECONDS = 5.0
+"""How long the sequencer waits for a transaction whose connection was lost to end, to tell its outcome."""
 
 _STOP = object()
 HOLD_SECONDS = 1.0
@@ -295,7 +300,11 @@ class Sequencer:
         if not leaves:
             return None
         try:
-            with read_tx(self.engine) as conn:
+            with self.engine.connect() as conn, conn.begin():
+                if conn.dialect.name == "postgresql":  # the lost transaction holds the log-head lock until
+                    # it has committed or rolled back (its server process may still be at it): wait for that
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(OUTCOME_WAIT_SECONDS * 1000)}ms'")
+                    conn.exec_driver_sql("SELECT 1 FROM log_head WHERE id = 1 FOR SHARE")
                 stored = store.leaf_hashes(conn, list(leaves))
         except Exception as exc:  # noqa: BLE001 - still out of reach: say so, not "nothing stored"
             log.warning("sequencer: cannot tell whether a batch whose connection was lost was committed")

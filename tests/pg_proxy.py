@@ -8,7 +8,10 @@ the delay keeps the client from seeing any answer while it is still sending such
 ``cut_after(match)``: the next time a client sends data that ``match`` accepts, the server gets it
 and answers, and the client's connection is cut instead of the answer reaching it (a network lost
 just after the server did the work); with ``then_refuse`` new connections are refused from then on,
-until ``refusing`` is set False again (the network stays down).
+until ``refusing`` is set False again (the network stays down). With ``hold`` seconds, that data
+and what follows it reach the server only ``hold`` seconds later, and the client's connection is
+cut as soon as it has sent its pipeline's end (a Sync message): a server that has not yet run what
+the client sent when the client saw the connection go.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+_SYNC = b"S\x00\x00\x00\x04"  # the end of a pipeline (the extended protocol's Sync message)
 
 
 class RoundTripProxy:
@@ -36,6 +41,7 @@ class RoundTripProxy:
         self.port = 0
         self._cut: Callable[[bytes], bool] | None = None
         self._then_refuse = False
+        self._hold = 0.0
         self.refusing = False
 
     def __enter__(self) -> RoundTripProxy:
@@ -50,8 +56,8 @@ class RoundTripProxy:
         self._thread.join(10)
         self._loop.close()
 
-    def cut_after(self, match: Callable[[bytes], bool] | None, *, then_refuse: bool = False) -> None:
-        self._cut, self._then_refuse = match, then_refuse
+    def cut_after(self, match: Callable[[bytes], bool] | None, *, then_refuse: bool = False, hold: float = 0.0) -> None:
+        self._cut, self._then_refuse, self._hold = match, then_refuse, hold
 
     def reset(self) -> None:
         with self._count_lock:
@@ -96,16 +102,26 @@ class RoundTripProxy:
         server_r, server_w = await asyncio.open_connection(*self.target)
         self._writers |= {client_w, server_w}
         cutting = asyncio.Event()
+        held_until = [0.0]
 
-        def sent(data: bytes) -> None:
+        def sent(data: bytes) -> float:
             self._sent()
-            if self._cut is not None and self._cut(data):
+            if not held_until[0]:
+                if self._cut is None or not self._cut(data):
+                    return 0.0
                 self._cut = None
                 self.refusing = self._then_refuse
-                cutting.set()
+                if not self._hold:
+                    cutting.set()
+                    return 0.0
+                held_until[0] = time.monotonic() + self._hold
+            if _SYNC in data:
+                client_w.transport.abort()
+            return max(0.0, held_until[0] - time.monotonic())
 
-        def answered(_data: bytes) -> None:
+        def answered(_data: bytes) -> float:
             self._answer()
+            return 0.0
 
         try:
             await asyncio.gather(
@@ -126,7 +142,7 @@ class RoundTripProxy:
         r: asyncio.StreamReader,
         w: asyncio.StreamWriter,
         delay: float,
-        seen: Callable[[bytes], None],
+        seen: Callable[[bytes], float],
         cut: asyncio.Event | None = None,
         source: asyncio.StreamWriter | None = None,
     ) -> None:
@@ -159,9 +175,8 @@ class RoundTripProxy:
         sender = asyncio.create_task(send())
         try:
             while data := await r.read(65536):
-                if not delay:
-                    seen(data)  # the client sent
-                queue.put_nowait((time.monotonic() + delay, data))
+                later = seen(data) if not delay else 0.0  # the client sent (and it may be held)
+                queue.put_nowait((time.monotonic() + delay + later, data))
         except (ConnectionError, OSError):
             pass
         finally:  # the sender ends, and its error (a connection cut) is taken, whatever ended this

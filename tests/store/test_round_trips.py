@@ -430,3 +430,28 @@ def test_a_batch_lost_as_it_committed_with_the_database_out_of_reach_is_not_call
     assert all(isinstance(e, Unavailable) and "cannot be told" in str(e) for e in errors), errors
     assert ledger.head().size == size + 2 * len(world["lots"]) == audit(ledger.engine).entries  # it was stored
     assert audit(ledger.engine).findings == []
+
+
+def test_the_outcome_of_a_lost_commit_is_told_once_its_transaction_has_ended(
+    ledger: Ledger, world: dict[str, Any], proxy: tuple[RoundTripProxy, Engine]
+) -> None:
+    """The connection goes as the write and its COMMIT are sent, and they reach the server only a
+    few seconds later: when the sequencer first asks, they have not run yet. It waits for the lost
+    transaction to end (it holds the log-head lock) and then finds the entries: acknowledged,
+    not "nothing stored"."""
+    p, through = proxy
+    seq = Sequencer(through, ledger.keyring, ledger.clock, max_wait=0.3)
+    try:
+        _batch(seq, _groups(seq, world, "before"))
+        size = ledger.head().size
+        p.cut_after(lambda data: b"cut-here" in data, hold=3.0)
+        started = time.monotonic()
+        results = [f.result(30) for f in [seq.submit(g) for g in _groups(seq, world, "cut-here")]]
+        waited = time.monotonic() - started
+    finally:
+        seq.close()
+    assert [r.error for r in results] == [None] * len(world["lots"])
+    assert sorted(r.recorded[0]["index"] for r in results) == list(range(size, size + len(world["lots"])))
+    assert waited >= 3.0  # it was told only once the server had run them
+    assert ledger.head().size == size + len(world["lots"]) == audit(ledger.engine).entries
+    assert audit(ledger.engine).findings == []
