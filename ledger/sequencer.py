@@ -305,7 +305,7 @@ class Sequencer:
                     # it has committed or rolled back (its server process may still be at it): wait for that
                     conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(OUTCOME_WAIT_SECONDS * 1000)}ms'")
                     conn.exec_driver_sql("SELECT 1 FROM log_head WHERE id = 1 FOR SHARE")
-                stored = store.leaf_hashes(conn, list(leaves))
+                stored = {i: h for (_, i), h in store.read_nodes(conn, [(0, i) for i in leaves]).items()}
         except Exception as exc:  # noqa: BLE001 - still out of reach: say so, not "nothing stored"
             log.warning("sequencer: cannot tell whether a batch whose connection was lost was committed")
             raise Unavailable(

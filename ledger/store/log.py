@@ -391,15 +391,6 @@ def entry_tuples(conn: Connection, start: int, end: int) -> list[StoredEntry]:
     return [make(r) for r in conn.exec_driver_sql(sql, (start, end)).all()]
 
 
-def leaf_hashes(conn: Connection, indexes: Sequence[int]) -> dict[int, bytes]:
-    """The leaf hashes of the stored entries at ``indexes`` (those that exist)."""
-    out: dict[int, bytes] = {}
-    for chunk in _chunks(sorted(indexes)):
-        q = select(_entry.c.idx, _entry.c.leaf_hash).where(_entry.c.idx.in_(chunk))
-        out.update({int(r.idx): bytes(r.leaf_hash) for r in conn.execute(q)})
-    return out
-
-
 def entry_count(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(_entry)).scalar_one())
 
